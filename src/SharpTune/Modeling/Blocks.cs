@@ -1,0 +1,101 @@
+using TorchSharp;
+using static TorchSharp.torch;
+using TorchSharp.Modules;
+
+namespace SharpTune.Modeling;
+
+/// <summary>
+/// y = x Wᵀ + b with parameters named weight/bias like nn.Linear, created uninitialised: weights come from a
+/// checkpoint or an explicit initialiser, so building an 8B model costs no random-number time.
+/// </summary>
+public sealed class LinearLayer : nn.Module<Tensor, Tensor>
+{
+    public readonly long InFeatures, OutFeatures;
+    private readonly Parameter weight;
+    private readonly Parameter? bias;
+
+    public LinearLayer(long inFeatures, long outFeatures, bool hasBias, ScalarType dtype) : base(nameof(LinearLayer))
+    {
+        InFeatures = inFeatures;
+        OutFeatures = outFeatures;
+        weight = new Parameter(empty(outFeatures, inFeatures, dtype));
+        bias = hasBias ? new Parameter(empty(outFeatures, dtype)) : null;
+        RegisterComponents();
+    }
+
+    public Parameter Weight => weight;
+    public Parameter? Bias => bias;
+
+    public override Tensor forward(Tensor input) => nn.functional.linear(input, weight, bias);
+}
+
+/// <summary>Token embedding table; parameter named weight like nn.Embedding.</summary>
+public sealed class EmbeddingLayer : nn.Module<Tensor, Tensor>
+{
+    private readonly Parameter weight;
+
+    public EmbeddingLayer(long vocabSize, long hiddenSize, ScalarType dtype) : base(nameof(EmbeddingLayer))
+    {
+        weight = new Parameter(empty(vocabSize, hiddenSize, dtype));
+        RegisterComponents();
+    }
+
+    public Parameter Weight => weight;
+
+    public override Tensor forward(Tensor inputIds)
+    {
+        var shape = inputIds.shape.Append(weight.shape[1]).ToArray();
+        return weight.index_select(0, inputIds.reshape(-1)).view(shape);
+    }
+}
+
+/// <summary>RMSNorm computed in float32 as transformers does; Gemma's variant scales by (1 + w).</summary>
+public sealed class RmsNorm : nn.Module<Tensor, Tensor>
+{
+    private readonly Parameter weight;
+    private readonly double eps;
+    private readonly NormStyle style;
+
+    public RmsNorm(long size, double eps, NormStyle style, ScalarType dtype) : base(nameof(RmsNorm))
+    {
+        weight = new Parameter(empty(size, dtype));
+        this.eps = eps;
+        this.style = style;
+        RegisterComponents();
+    }
+
+    public Parameter Weight => weight;
+
+    public override Tensor forward(Tensor x)
+    {
+        using var scope = NewDisposeScope();
+        var x32 = x.to(float32);
+        var normed = x32 * rsqrt(x32.pow(2).mean([-1], keepdim: true) + eps);
+        var result = style == NormStyle.OnePlusWeight
+            ? (normed * (weight.to(float32) + 1.0)).to(x.dtype)   // Gemma: multiply in fp32, then cast
+            : weight * normed.to(x.dtype);                         // Llama: cast, then multiply
+        return result.MoveToOuterDisposeScope();
+    }
+}
+
+/// <summary>down(act(gate(x)) · up(x)) with separate gate_proj / up_proj (Llama, Mistral, Qwen2, Gemma).</summary>
+public sealed class GatedMlp : nn.Module<Tensor, Tensor>
+{
+    private readonly nn.Module<Tensor, Tensor> gate_proj, up_proj, down_proj;
+    private readonly string act;
+
+    public GatedMlp(ModelConfig config, ScalarType dtype) : base(nameof(GatedMlp))
+    {
+        gate_proj = new LinearLayer(config.HiddenSize, config.IntermediateSize, config.MlpBias, dtype);
+        up_proj = new LinearLayer(config.HiddenSize, config.IntermediateSize, config.MlpBias, dtype);
+        down_proj = new LinearLayer(config.IntermediateSize, config.HiddenSize, config.MlpBias, dtype);
+        act = config.HiddenAct;
+        RegisterComponents();
+    }
+
+    public override Tensor forward(Tensor x)
+    {
+        using var scope = NewDisposeScope();
+        return down_proj.call(Activations.Apply(act, gate_proj.call(x)) * up_proj.call(x)).MoveToOuterDisposeScope();
+    }
+}

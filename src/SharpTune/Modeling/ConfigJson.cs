@@ -1,0 +1,71 @@
+using System.Text.Json;
+using System.Text.Json.Nodes;
+
+namespace SharpTune.Modeling;
+
+/// <summary>Typed reads from a config.json object with family defaults and one-line errors naming the file and key.</summary>
+public sealed class ConfigJson(JsonObject json, string source)
+{
+    public JsonObject Json { get; } = json;
+    public string Source { get; } = source;
+
+    public bool Has(string key) => Json[key] is not null;
+
+    public int Int(string key, int fallback) => Json[key] is null ? fallback : Read(key, n => n.GetValue<int>(), "an integer");
+    public int? IntOrNull(string key) => Json[key] is null ? null : Read(key, n => n.GetValue<int>(), "an integer");
+    public double Double(string key, double fallback) => Json[key] is null ? fallback : Read(key, n => n.GetValue<double>(), "a number");
+    public double? DoubleOrNull(string key) => Json[key] is null ? null : Read(key, n => n.GetValue<double>(), "a number");
+    public bool Bool(string key, bool fallback) => Json[key] is null ? fallback : Read(key, n => n.GetValue<bool>(), "true or false");
+    public string String(string key, string fallback) => Json[key] is null ? fallback : Read(key, n => n.GetValue<string>(), "a string");
+
+    /// <summary>eos_token_id may be a number or a list (Llama 3.1 lists several).</summary>
+    public IReadOnlyList<int> IntList(string key)
+    {
+        return Json[key] switch
+        {
+            null => [],
+            JsonArray array => array.Select((n, i) => n is null ? throw Bad(key, "a list of integers") : ReadNode(n, key, x => x.GetValue<int>(), "a list of integers")).ToArray(),
+            JsonNode node => [ReadNode(node, key, x => x.GetValue<int>(), "an integer or a list of integers")],
+        };
+    }
+
+    public RopeScaling? RopeScaling(int maxPositionEmbeddings)
+    {
+        if (Json["rope_scaling"] is not JsonObject rope) return null;
+        var scoped = new ConfigJson(rope, Source + " rope_scaling");
+        var type = scoped.Has("rope_type") ? scoped.String("rope_type", "default") : scoped.String("type", "default");
+        if (type == "su") type = "longrope";
+        string[] supported = ["default", "linear", "dynamic", "llama3", "yarn", "longrope"];
+        if (!supported.Contains(type))
+            throw new InvalidInputException($"{Source}: rope_scaling type '{type}' is not supported; supported: {string.Join(", ", supported)}");
+        double[]? Factors(string key) => rope[key] is JsonArray a ? a.Select(n => n!.GetValue<double>()).ToArray() : null;
+        return new RopeScaling(
+            type,
+            Factor: scoped.Double("factor", 1.0),
+            LowFreqFactor: scoped.Double("low_freq_factor", 1.0),
+            HighFreqFactor: scoped.Double("high_freq_factor", 4.0),
+            OriginalMaxPositionEmbeddings: scoped.IntOrNull("original_max_position_embeddings") ?? IntOrNull("original_max_position_embeddings"),
+            AttentionFactor: scoped.DoubleOrNull("attention_factor"),
+            BetaFast: scoped.Double("beta_fast", 32),
+            BetaSlow: scoped.Double("beta_slow", 1),
+            ShortFactor: Factors("short_factor"),
+            LongFactor: Factors("long_factor"));
+    }
+
+    private T Read<T>(string key, Func<JsonNode, T> read, string expected) => ReadNode(Json[key]!, key, read, expected);
+
+    private T ReadNode<T>(JsonNode node, string key, Func<JsonNode, T> read, string expected)
+    {
+        try
+        {
+            return read(node);
+        }
+        catch (Exception e) when (e is InvalidOperationException or FormatException or JsonException)
+        {
+            throw Bad(key, expected);
+        }
+    }
+
+    private InvalidInputException Bad(string key, string expected) =>
+        new($"{Source}: {key}: {Json[key]?.ToJsonString()} is invalid; expected {expected}");
+}

@@ -1,0 +1,119 @@
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace SharpTune.Modeling;
+
+/// <summary>
+/// Pre-norm decoder block: x + attn(norm(x)), then x + mlp(norm(x)). Gemma2 adds a norm after attention and around
+/// the MLP (pre_feedforward_layernorm / post_feedforward_layernorm).
+/// </summary>
+public sealed class DecoderLayer : nn.Module
+{
+    private readonly Attention self_attn;
+    private readonly nn.Module<Tensor, Tensor> mlp;
+    private readonly RmsNorm input_layernorm, post_attention_layernorm;
+    private readonly RmsNorm? pre_feedforward_layernorm, post_feedforward_layernorm;
+    private readonly bool sandwich;
+
+    public DecoderLayer(ModelConfig config, int layerIndex, ScalarType dtype) : base(nameof(DecoderLayer))
+    {
+        self_attn = config.FusedProjections ? new FusedQkvAttention(config, layerIndex, dtype) : new SplitQkvAttention(config, layerIndex, dtype);
+        mlp = config.FusedProjections ? new FusedGatedMlp(config, dtype) : new GatedMlp(config, dtype);
+        input_layernorm = new RmsNorm(config.HiddenSize, config.RmsNormEps, config.NormStyle, dtype);
+        post_attention_layernorm = new RmsNorm(config.HiddenSize, config.RmsNormEps, config.NormStyle, dtype);
+        sandwich = config.SandwichNorms;
+        if (sandwich)
+        {
+            pre_feedforward_layernorm = new RmsNorm(config.HiddenSize, config.RmsNormEps, config.NormStyle, dtype);
+            post_feedforward_layernorm = new RmsNorm(config.HiddenSize, config.RmsNormEps, config.NormStyle, dtype);
+        }
+        RegisterComponents();
+    }
+
+    public Tensor Forward(Tensor x, AttentionInputs inputs)
+    {
+        using var scope = NewDisposeScope();
+        var h = self_attn.Forward(input_layernorm.call(x), inputs);
+        if (sandwich)
+        {
+            x = x + post_attention_layernorm.call(h);
+            return (x + post_feedforward_layernorm!.call(mlp.call(pre_feedforward_layernorm!.call(x)))).MoveToOuterDisposeScope();
+        }
+        x = x + h;
+        return (x + mlp.call(post_attention_layernorm.call(x))).MoveToOuterDisposeScope();
+    }
+}
+
+/// <summary>How the decoder runs one layer; gradient checkpointing swaps in a recomputing runner.</summary>
+public delegate Tensor LayerRunner(DecoderLayer layer, Tensor hidden, AttentionInputs inputs);
+
+/// <summary>The `model.` part of a causal LM checkpoint: embed_tokens, layers, norm.</summary>
+public sealed class DecoderModel : nn.Module
+{
+    private readonly EmbeddingLayer embed_tokens;
+    private readonly TorchSharp.Modules.ModuleList<DecoderLayer> layers;
+    private readonly RmsNorm norm;
+    private readonly ModelConfig config;
+    private readonly RotaryEmbedding rope;
+
+    public DecoderModel(ModelConfig config, ScalarType dtype) : base(nameof(DecoderModel))
+    {
+        this.config = config;
+        embed_tokens = new EmbeddingLayer(config.VocabSize, config.HiddenSize, dtype);
+        layers = new TorchSharp.Modules.ModuleList<DecoderLayer>(Enumerable.Range(0, config.NumHiddenLayers).Select(i => new DecoderLayer(config, i, dtype)).ToArray());
+        norm = new RmsNorm(config.HiddenSize, config.RmsNormEps, config.NormStyle, dtype);
+        rope = new RotaryEmbedding(config);
+        RegisterComponents();
+    }
+
+    public EmbeddingLayer EmbedTokens => embed_tokens;
+    public IReadOnlyList<DecoderLayer> Layers => layers.ToList();
+
+    /// <summary>Optional transform of the input embeddings during training (NEFTune noise).</summary>
+    public Func<Tensor, Tensor>? EmbeddingTransform { get; set; }
+
+    public LayerRunner RunLayer { get; set; } = (layer, hidden, inputs) => layer.Forward(hidden, inputs);
+
+    /// <summary>Final normalised hidden states (B, T, H).</summary>
+    public Tensor Forward(ForwardBatch batch)
+    {
+        using var scope = NewDisposeScope();
+        var ids = batch.InputIds;
+        long bsz = ids.shape[0], time = ids.shape[1], past = batch.Cache?.Length ?? 0;
+        var x = embed_tokens.call(ids);
+        if (config.ScaleEmbeddings)
+        {
+            // transformers rounds sqrt(hidden) to the compute dtype before multiplying.
+            x = x * tensor(Math.Sqrt(config.HiddenSize), x.dtype);
+        }
+        if (EmbeddingTransform is not null && training) x = EmbeddingTransform(x);
+        var positions = batch.PositionIds ?? DefaultPositions(bsz, time, past, batch.SegmentIds, ids.device);
+        var (cos, sin) = rope.Compute(positions, x.dtype);
+        var full = AttentionMask.Build(time, past, batch.AttentionMask, batch.SegmentIds, null, x.dtype, ids.device);
+        var sliding = config.SlidingWindow is { } w && config.SlidingLayers.Any(s => s)
+            ? AttentionMask.Build(time, past, batch.AttentionMask, batch.SegmentIds, w, x.dtype, ids.device)
+            : null;
+        var inputs = new AttentionInputs(cos, sin, full, sliding, batch.Cache);
+        foreach (var layer in layers) x = RunLayer(layer, x, inputs);
+        batch.Cache?.Advance(time);
+        return norm.call(x).MoveToOuterDisposeScope();
+    }
+
+    /// <summary>0..T-1 after the cache; with segment ids, positions restart at each document as packing expects.</summary>
+    private static Tensor DefaultPositions(long bsz, long time, long past, Tensor? segmentIds, Device device)
+    {
+        if (segmentIds is null) return arange(past, past + time, int64, device).unsqueeze(0).expand(bsz, time);
+        var seg = segmentIds.to(int64).cpu().data<long>().ToArray();
+        var pos = new long[seg.Length];
+        for (long b = 0; b < bsz; b++)
+        for (long t = 0; t < time; t++)
+        {
+            long i = b * time + t;
+            pos[i] = t > 0 && seg[i] == seg[i - 1] ? pos[i - 1] + 1 : 0;
+        }
+        return tensor(pos, [bsz, time], int64, device);
+    }
+}
+
+/// <summary>Inputs of one forward pass. Labels are not here: losses are computed outside the model.</summary>
+public sealed record ForwardBatch(Tensor InputIds, Tensor? AttentionMask = null, Tensor? PositionIds = null, Tensor? SegmentIds = null, KvCache? Cache = null);

@@ -1,0 +1,35 @@
+using System.Text.Json.Nodes;
+
+namespace SharpTune.Modeling;
+
+/// <summary>Qwen2 / Qwen2.5: biased q/k/v projections (o_proj unbiased); sliding window only when use_sliding_window, on layers ≥ max_window_layers.</summary>
+public sealed class Qwen2 : IModelFamily
+{
+    private static readonly FamilyDefaults Defaults = new(151936, 4096, 22016, 32, 32, 32, null, 32768, 1e-6, 10000, false, "silu");
+
+    public string ModelType => "qwen2";
+    public string Architecture => "Qwen2ForCausalLM";
+
+    public ModelConfig Parse(ConfigJson j)
+    {
+        var config = CommonConfig.Parse(j, ModelType, Defaults);
+        bool useSliding = j.Bool("use_sliding_window", false);
+        int? window = useSliding ? j.IntOrNull("sliding_window") ?? 4096 : null;
+        int maxWindowLayers = j.Int("max_window_layers", 28);
+        return config with
+        {
+            QkvBias = true,
+            OutputBias = false,
+            SlidingWindow = window,
+            SlidingLayers = Enumerable.Range(0, config.NumHiddenLayers).Select(i => window is not null && i >= maxWindowLayers).ToArray(),
+        };
+    }
+
+    public IReadOnlyDictionary<string, JsonObject> Presets { get; } = new Dictionary<string, JsonObject>
+    {
+        ["tiny"] = Preset(new() { ["vocab_size"] = 256, ["hidden_size"] = 64, ["intermediate_size"] = 128, ["num_hidden_layers"] = 2, ["num_attention_heads"] = 4, ["num_key_value_heads"] = 2, ["max_position_embeddings"] = 256, ["tie_word_embeddings"] = true, ["bos_token_id"] = 1, ["eos_token_id"] = 2 }),
+        ["qwen2.5-0.5b"] = Preset(new() { ["vocab_size"] = 151936, ["hidden_size"] = 896, ["intermediate_size"] = 4864, ["num_hidden_layers"] = 24, ["num_attention_heads"] = 14, ["num_key_value_heads"] = 2, ["max_position_embeddings"] = 32768, ["rope_theta"] = 1000000.0, ["tie_word_embeddings"] = true, ["use_sliding_window"] = false, ["sliding_window"] = 32768, ["max_window_layers"] = 24, ["bos_token_id"] = 151643, ["eos_token_id"] = 151643 }),
+    };
+
+    private static JsonObject Preset(JsonObject fields) => CommonConfig.Preset("qwen2", "Qwen2ForCausalLM", fields);
+}
