@@ -5,6 +5,19 @@ using TorchSharp.Modules;
 namespace SharpTune.Modeling;
 
 /// <summary>
+/// A trainable add-on to a linear layer (LoRA, DoRA). Its tensors are registered on the layer itself so their names
+/// sit beside weight/bias exactly as PEFT names them (q_proj.lora_A.weight).
+/// </summary>
+public interface ILinearAdapter
+{
+    /// <summary>Child modules / parameters to register on the layer, by the names PEFT uses.</summary>
+    IEnumerable<(string Name, nn.Module Module)> Modules { get; }
+    IEnumerable<(string Name, Parameter Parameter)> Parameters { get; }
+    /// <summary>The layer's output given its input and the frozen base output.</summary>
+    Tensor Forward(Tensor input, Tensor baseOutput, LinearLayer layer);
+}
+
+/// <summary>
 /// y = x Wᵀ + b with parameters named weight/bias like nn.Linear, created uninitialised: weights come from a
 /// checkpoint or an explicit initialiser, so building an 8B model costs no random-number time.
 /// </summary>
@@ -25,8 +38,27 @@ public sealed class LinearLayer : nn.Module<Tensor, Tensor>
 
     public Parameter Weight => weight;
     public Parameter? Bias => bias;
+    public ILinearAdapter? Adapter { get; private set; }
 
-    public override Tensor forward(Tensor input) => nn.functional.linear(input, weight, bias);
+    /// <summary>Optional replacement for the frozen base product x Wᵀ (+ b), e.g. dequantize-on-the-fly 4-bit weights.</summary>
+    public Func<Tensor, Tensor>? BaseForward { get; set; }
+
+    public void Attach(ILinearAdapter adapter)
+    {
+        if (Adapter is not null) throw new InvalidOperationException("layer already has an adapter");
+        Adapter = adapter;
+        foreach (var (name, module) in adapter.Modules) register_module(name, module);
+        foreach (var (name, parameter) in adapter.Parameters) register_parameter(name, parameter);
+    }
+
+    /// <summary>x Wᵀ + b without the adapter.</summary>
+    public Tensor ForwardBase(Tensor input) => BaseForward?.Invoke(input) ?? nn.functional.linear(input, weight, bias);
+
+    public override Tensor forward(Tensor input)
+    {
+        var baseOutput = ForwardBase(input);
+        return Adapter is null ? baseOutput : Adapter.Forward(input, baseOutput, this);
+    }
 }
 
 /// <summary>Token embedding table; parameter named weight like nn.Embedding.</summary>

@@ -48,23 +48,27 @@ public static class ModelIO
     /// </summary>
     public static void Save(CausalLM model, string outDir, ScalarType? dtype = null, long maxShardBytes = 5_000_000_000)
     {
-        Directory.CreateDirectory(outDir);
         var target = dtype ?? model.DType;
-        var tensors = model.named_parameters()
-            .Select(p => new KeyValuePair<string, Tensor>(p.name, p.parameter.detach().to(target)))
-            .ToList();
+        SaveTensors(model.Config, model.named_parameters().Select(p => KeyValuePair.Create(p.name, p.parameter.detach().to(target))), target, outDir, maxShardBytes);
+    }
+
+    /// <summary>Writes a model folder from named tensors (already in the target dtype; each is disposed after writing).</summary>
+    public static void SaveTensors(ModelConfig config, IEnumerable<KeyValuePair<string, Tensor>> tensors, ScalarType dtype, string outDir, long maxShardBytes = 5_000_000_000)
+    {
+        Directory.CreateDirectory(outDir);
+        var list = tensors.ToList();
         try
         {
-            SafeTensorsWriter.SaveSharded(outDir, tensors, maxShardBytes, new Dictionary<string, string> { ["format"] = "pt" });
+            SafeTensorsWriter.SaveSharded(outDir, list, maxShardBytes, new Dictionary<string, string> { ["format"] = "pt" });
         }
         finally
         {
-            foreach (var t in tensors) t.Value.Dispose();
+            foreach (var t in list) t.Value.Dispose();
         }
-        var json = (JsonObject)model.Config.Json.DeepClone();
-        json["torch_dtype"] = DTypeName(target);
+        var json = (JsonObject)config.Json.DeepClone();
+        json["torch_dtype"] = DTypeName(dtype);
         WriteJsonAtomic(Path.Combine(outDir, "config.json"), json);
-        WriteGenerationConfig(outDir, model.Config);
+        WriteGenerationConfig(outDir, config);
     }
 
     public static void WriteGenerationConfig(string outDir, ModelConfig config)
