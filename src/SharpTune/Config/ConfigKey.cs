@@ -87,7 +87,7 @@ public sealed class ConfigKey
         ConfigValueType.Integer => "int",
         ConfigValueType.Number => "float",
         ConfigValueType.Text => "string",
-        ConfigValueType.Choice => string.Join(" \\| ", Choices),
+        ConfigValueType.Choice => "choice",
         ConfigValueType.StringList => "list of strings",
         ConfigValueType.StringMap => "map string → string",
         ConfigValueType.RolesMap => "map string → list of strings",
@@ -144,9 +144,11 @@ public sealed class ConfigKey
                 return Enum.GetValues(EnumType!).GetValue(i);
             }
             case ConfigValueType.StringList:
+            {
                 if (node is ScalarNode one) return new[] { one.Text! };
-                if (node is not ListNode list) throw Invalid(node, ctx);
-                return list.Items.Select(item => item is ScalarNode { Text: { } t } ? t : throw Invalid(item, ctx)).ToArray();
+                if (node is not ListNode items) throw Invalid(node, ctx);
+                return items.Items.Select(item => item is ScalarNode { Text: { } t } ? t : throw Invalid(item, ctx)).ToArray();
+            }
             case ConfigValueType.StringMap:
             {
                 if (node is not MapNode map) throw Invalid(node, ctx);
