@@ -250,11 +250,14 @@ public sealed class SafeTensorsCheckpoint : IDisposable
 
     private string NearestHint(string name)
     {
-        // Most misses are a prefix problem (base_model.model., model.), so show a stored name with the same ending.
-        var lastDot = name.LastIndexOf('.');
-        var tail = lastDot > 0 ? name[(name.LastIndexOf('.', lastDot - 1) + 1)..] : name;
-        var similar = _names.FirstOrDefault(n => n.EndsWith(tail, StringComparison.Ordinal));
-        return similar is null ? "" : $"; a similar one is '{similar}'";
+        // Most misses are a key prefix problem (base_model.model., model.): offer the stored name that differs only there.
+        for (var dot = name.IndexOf('.'); dot >= 0; dot = name.IndexOf('.', dot + 1))
+        {
+            var suffix = name[(dot + 1)..];
+            if (_entries.ContainsKey(suffix)) return $"; a similar one is '{suffix}'";
+        }
+        var longer = _names.FirstOrDefault(n => n.EndsWith("." + name, StringComparison.Ordinal));
+        return longer is null ? "" : $"; a similar one is '{longer}'";
     }
 
     public void Dispose()
