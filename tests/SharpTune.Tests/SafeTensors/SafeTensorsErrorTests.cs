@@ -47,6 +47,14 @@ public sealed class SafeTensorsErrorTests
     }
 
     [Fact]
+    public void Header_that_is_not_utf8()
+    {
+        var path = Path.Combine(_dir, "latin1.safetensors");
+        File.WriteAllBytes(path, [4, 0, 0, 0, 0, 0, 0, 0, (byte)'{', (byte)'"', 0xFF, (byte)'"']);
+        Assert.StartsWith($"{path}: header is not valid JSON (", OpenError(path));
+    }
+
+    [Fact]
     public void Header_that_is_not_an_object()
     {
         var path = WriteRaw("[1, 2]", 0);
