@@ -64,11 +64,11 @@ public sealed class SafeTensorsCheckpoint : IDisposable
         if (Directory.Exists(fileOrDirectory))
         {
             var single = Path.Combine(fileOrDirectory, SingleFileName);
-            if (File.Exists(single)) return OpenFiles(fileOrDirectory, [SafeTensorsHeader.Read(single)]);
+            if (File.Exists(single)) return OpenFiles(single, [SafeTensorsHeader.Read(single)]);
             var index = Path.Combine(fileOrDirectory, IndexFileName);
             if (File.Exists(index)) return OpenIndex(index);
             var adapter = Path.Combine(fileOrDirectory, AdapterFileName);
-            if (File.Exists(adapter)) return OpenFiles(fileOrDirectory, [SafeTensorsHeader.Read(adapter)]);
+            if (File.Exists(adapter)) return OpenFiles(adapter, [SafeTensorsHeader.Read(adapter)]);
             throw new InvalidInputException($"{fileOrDirectory}: folder holds none of {SingleFileName}, {IndexFileName}, {AdapterFileName}");
         }
         if (File.Exists(fileOrDirectory))

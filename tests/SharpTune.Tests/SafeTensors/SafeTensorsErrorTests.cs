@@ -140,6 +140,23 @@ public sealed class SafeTensorsErrorTests
     }
 
     [Fact]
+    public void Missing_tensor_in_a_folder_names_the_file_and_in_shards_names_the_index()
+    {
+        var folder = Path.Combine(TestPaths.Fixtures, "hf-tiny", "llama");
+        using (var checkpoint = SafeTensorsCheckpoint.Open(folder))
+        {
+            var error = Assert.Throws<InvalidInputException>(() => checkpoint.Info("lm_head.bias"));
+            Assert.Equal($"{Path.Combine(folder, "model.safetensors")}: no tensor named 'lm_head.bias' (the checkpoint holds 21 tensors)", error.Message);
+        }
+        using var a = tensor(new float[] { 1 });
+        using var b = tensor(new float[] { 2 });
+        SafeTensorsWriter.SaveSharded(_dir, [new("a", a), new("b", b)], maxShardBytes: 4);
+        using var sharded = SafeTensorsCheckpoint.Open(_dir);
+        var missing = Assert.Throws<InvalidInputException>(() => sharded.Load("c"));
+        Assert.Equal($"{Path.Combine(_dir, "model.safetensors.index.json")}: no tensor named 'c' (the checkpoint holds 2 tensors)", missing.Message);
+    }
+
+    [Fact]
     public void Shape_mismatch()
     {
         var path = Path.Combine(TestPaths.Fixtures, "hf-tiny", "llama", "model.safetensors");
