@@ -50,7 +50,7 @@ public sealed class SafeTensorsCheckpoint : IDisposable
     }
 
     /// <summary>Tensor names, in file order (shard by shard, by data offset).</summary>
-    public IReadOnlyCollection<string> Names => _names;
+    public IReadOnlyCollection<string> Names => _names.AsReadOnly();
 
     /// <summary>The <c>__metadata__</c> strings of the first file (for a sharded checkpoint, the first shard).</summary>
     public IReadOnlyDictionary<string, string> Metadata { get; }
