@@ -31,7 +31,7 @@ public static class ValidateCommand
 
     private static IEnumerable<string> Summary(TrainConfig c)
     {
-        static string N(double x) => x.ToString("G6", CultureInfo.InvariantCulture);
+        static string N(double x) => x.ToString("G6", CultureInfo.InvariantCulture).Replace('E', 'e');
         static string S(Enum e) => ConfigWriter.Scalar(e);
         yield return $"model       {c.BaseModel} ({(ConfigChecks.IsLocalFolder(c.BaseModel!) ? "local folder" : "Hugging Face repo id")})";
         foreach (var (d, i) in c.Datasets.Select((d, i) => (d, i)))
