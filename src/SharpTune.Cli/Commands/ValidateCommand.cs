@@ -43,7 +43,7 @@ public static class ValidateCommand
         {
             null => "adapter     none (full fine-tuning)",
             var a => $"adapter     {S(a.Value)} r={c.LoraR} alpha={c.LoraAlpha} dropout={N(c.LoraDropout)}" +
-                     $" targets={(c.LoraTargetLinear ? "all linear" : string.Join(",", c.LoraTargetModules))}" +
+                     $" targets={(c.LoraTargetLinear ? "all linear" : c.LoraTargetModules.Count == 0 ? "(model default)" : string.Join(",", c.LoraTargetModules))}" +
                      (c.PeftUseDora ? " dora" : "") + (c.PeftUseRslora ? " rslora" : "") +
                      (c.LoadIn4bit ? $" 4bit={S(c.Bnb4bitQuantType)}" : "") + (c.LoadIn8bit ? " 8bit" : ""),
         };
