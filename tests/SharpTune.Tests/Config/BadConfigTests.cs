@@ -134,3 +134,58 @@ public sealed class BadConfigTests
         Assert.Equal($"error: {path}: base_model: folder ./missing-model not found; expected a local folder or a Hugging Face repo id (owner/name)\n", err);
     }
 }
+
+public sealed class ConfigValueFormTests
+{
+    [Fact]
+    public void BooleansAcceptYamlWordsAndBf16AcceptsAutoAndFull()
+    {
+        var c = SharpTune.Config.ConfigLoader.Load(Write(Minimal + "sample_packing: yes\ntrain_on_inputs: False\nbf16: full\n"), [], _ => { });
+        Assert.True(c.SamplePacking);
+        Assert.False(c.TrainOnInputs);
+        Assert.Equal(SharpTune.Config.Bf16Mode.Full, c.Bf16);
+    }
+
+    [Fact]
+    public void SetNullClearsAKey()
+    {
+        var c = SharpTune.Config.ConfigLoader.Load(Write(Minimal + "adapter: lora\nlora_r: 8\nmax_steps: 5\n"),
+            ["adapter=null", "max_steps="], _ => { });
+        Assert.Null(c.Adapter);
+        Assert.Null(c.MaxSteps);
+    }
+
+    [Fact]
+    public void NullDatasetEntryNamesItsIndex()
+    {
+        string path = Write("base_model: org/model\ndatasets:\n  - path: a\n    type: alpaca\n  -\n");
+        var (exit, _, err) = RunCli("validate", path);
+        Assert.Equal(2, exit);
+        Assert.Equal($"error: {path}: datasets.1: null is invalid; expected a mapping with path and type\n", err);
+    }
+
+    [Fact]
+    public void LoraModelDirMustHoldAdapterConfig()
+    {
+        string dir = TestPaths.TempDir();
+        Directory.CreateDirectory(Path.Combine(dir, "adapter"));
+        string path = Path.Combine(dir, "c.yaml");
+        File.WriteAllText(path, Minimal + "adapter: lora\nlora_r: 8\nlora_model_dir: adapter\n");
+        var (exit, _, err) = RunCli("validate", path);
+        Assert.Equal(2, exit);
+        Assert.Equal($"error: {path}: lora_model_dir: folder {Path.Combine(dir, "adapter")} has no adapter_config.json; expected a folder in Hugging Face layout\n", err);
+    }
+
+    [Fact]
+    public void QloraImpliesLoadIn4bitAndIgnoredLoraKeysWarn()
+    {
+        var q = SharpTune.Config.ConfigLoader.Load(Write(Minimal + "adapter: qlora\nlora_r: 16\n"), [], _ => { });
+        Assert.True(q.LoadIn4bit);
+        Assert.Equal(16, q.LoraAlpha);
+
+        var warnings = new List<string>();
+        string path = Write(Minimal + "lora_r: 16\n");
+        SharpTune.Config.ConfigLoader.Load(path, [], warnings.Add);
+        Assert.Equal([$"{path}: lora_r is ignored because adapter is not set (full fine-tuning)"], warnings);
+    }
+}
