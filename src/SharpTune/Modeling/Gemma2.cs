@@ -16,13 +16,13 @@ public sealed class Gemma2 : IModelFamily
     public ModelConfig Parse(ConfigJson j)
     {
         var config = Gemma.ParseGemmaCommon(j, ModelType, Defaults);
-        int? window = j.Has("sliding_window") ? j.IntOrNull("sliding_window") : 4096;
+        int? window = j.Contains("sliding_window") ? j.IntOrNull("sliding_window") : 4096;
         return config with
         {
             SandwichNorms = true,
             AttentionScale = 1.0 / Math.Sqrt(j.Double("query_pre_attn_scalar", 224)),
-            AttnLogitSoftcapping = j.Has("attn_logit_softcapping") ? j.DoubleOrNull("attn_logit_softcapping") : 50.0,
-            FinalLogitSoftcapping = j.Has("final_logit_softcapping") ? j.DoubleOrNull("final_logit_softcapping") : 30.0,
+            AttnLogitSoftcapping = j.Contains("attn_logit_softcapping") ? j.DoubleOrNull("attn_logit_softcapping") : 50.0,
+            FinalLogitSoftcapping = j.Contains("final_logit_softcapping") ? j.DoubleOrNull("final_logit_softcapping") : 30.0,
             SlidingWindow = window,
             SlidingLayers = Enumerable.Range(0, config.NumHiddenLayers).Select(i => window is not null && i % 2 == 0).ToArray(),
         };

@@ -13,7 +13,7 @@ public sealed class Mistral : IModelFamily
     public ModelConfig Parse(ConfigJson j)
     {
         var config = CommonConfig.Parse(j, ModelType, Defaults);
-        int? window = j.Has("sliding_window") ? j.IntOrNull("sliding_window") : 4096;
+        int? window = j.Contains("sliding_window") ? j.IntOrNull("sliding_window") : 4096;   // explicit null = no window (Mistral v0.2+)
         return config with
         {
             SlidingWindow = window,

@@ -14,7 +14,7 @@ public sealed class Qwen2 : IModelFamily
     {
         var config = CommonConfig.Parse(j, ModelType, Defaults);
         bool useSliding = j.Bool("use_sliding_window", false);
-        int? window = useSliding ? j.IntOrNull("sliding_window") ?? 4096 : null;
+        int? window = !useSliding ? null : j.Contains("sliding_window") ? j.IntOrNull("sliding_window") : 4096;
         int maxWindowLayers = j.Int("max_window_layers", 28);
         return config with
         {
