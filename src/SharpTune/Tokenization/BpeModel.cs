@@ -1,0 +1,162 @@
+using System.Collections.Concurrent;
+using System.Text;
+using System.Text.Json;
+
+namespace SharpTune.Tokenization;
+
+/// <summary>One model token inside a pre-token: its id and the [Start, End) chars of the pre-token it covers.</summary>
+internal readonly record struct PieceToken(int Id, int Start, int End);
+
+/// <summary>
+/// Byte-pair encoding as in HF tokenizers' BPE model: symbols start as single chars (or byte-fallback
+/// &lt;0xNN&gt; tokens, or unk), then the lowest-ranked adjacent pair is merged until none applies.
+/// Results are cached per pre-token word because real text repeats words constantly.
+/// </summary>
+internal sealed class BpeModel
+{
+    private const int CacheLimit = 200_000;
+
+    private readonly Dictionary<string, int> _vocab;
+    private readonly Dictionary<long, (int Rank, int NewId)> _merges;
+    private readonly int? _unkId;
+    private readonly bool _fuseUnk;
+    private readonly bool _byteFallback;
+    private readonly bool _ignoreMerges;
+    private readonly string _continuingSubwordPrefix;
+    private readonly string _endOfWordSuffix;
+    private readonly int[] _byteTokenIds;
+    private readonly ConcurrentDictionary<string, PieceToken[]> _cache = new(StringComparer.Ordinal);
+
+    public IReadOnlyDictionary<string, int> Vocab => _vocab;
+
+    private BpeModel(Dictionary<string, int> vocab, Dictionary<long, (int, int)> merges, int? unkId, bool fuseUnk, bool byteFallback,
+        bool ignoreMerges, string continuingSubwordPrefix, string endOfWordSuffix)
+    {
+        _vocab = vocab;
+        _merges = merges;
+        _unkId = unkId;
+        _fuseUnk = fuseUnk;
+        _byteFallback = byteFallback;
+        _ignoreMerges = ignoreMerges;
+        _continuingSubwordPrefix = continuingSubwordPrefix;
+        _endOfWordSuffix = endOfWordSuffix;
+        _byteTokenIds = new int[256];
+        for (var b = 0; b < 256; b++) _byteTokenIds[b] = vocab.TryGetValue($"<0x{b:X2}>", out var id) ? id : -1;
+    }
+
+    public static BpeModel From(JsonElement model, string file)
+    {
+        var type = model.String("type");
+        if (type is not null and not "BPE")
+            throw TokenizerJson.Unsupported(file, "model", type, "BPE (byte-level and SentencePiece-style)");
+        var vocabJson = model.Child("vocab") ?? throw new InvalidInputException($"{file}: model.vocab is missing");
+        var vocab = new Dictionary<string, int>(vocabJson.EnumerateObject().Count(), StringComparer.Ordinal);
+        foreach (var entry in vocabJson.EnumerateObject()) vocab[entry.Name] = entry.Value.GetInt32();
+
+        var merges = new Dictionary<long, (int, int)>();
+        var prefix = model.String("continuing_subword_prefix") ?? "";
+        var rank = 0;
+        if (model.Child("merges") is { } mergesJson)
+        {
+            foreach (var merge in mergesJson.EnumerateArray())
+            {
+                string left, right;
+                if (merge.ValueKind == JsonValueKind.Array) { left = merge[0].GetString()!; right = merge[1].GetString()!; }
+                else
+                {
+                    var text = merge.GetString()!;
+                    var space = text.IndexOf(' ', 1);
+                    if (space < 0) throw new InvalidInputException($"{file}: merge #{rank} '{text}' is not 'left right'");
+                    left = text[..space];
+                    right = text[(space + 1)..];
+                }
+                var merged = left + (right.StartsWith(prefix, StringComparison.Ordinal) ? right[prefix.Length..] : right);
+                if (vocab.TryGetValue(left, out var a) && vocab.TryGetValue(right, out var b) && vocab.TryGetValue(merged, out var id))
+                    merges.TryAdd(Pack(a, b), (rank, id));
+                rank++;
+            }
+        }
+        int? unkId = model.String("unk_token") is { } unk && vocab.TryGetValue(unk, out var u) ? u : null;
+        return new BpeModel(vocab, merges, unkId, model.Bool("fuse_unk", false), model.Bool("byte_fallback", false),
+            model.Bool("ignore_merges", false), prefix, model.String("end_of_word_suffix") ?? "");
+    }
+
+    private static long Pack(int a, int b) => ((long)a << 32) | (uint)b;
+
+    public PieceToken[] Tokenize(string word)
+    {
+        if (_cache.TryGetValue(word, out var cached)) return cached;
+        var result = TokenizeUncached(word);
+        if (_cache.Count < CacheLimit) _cache.TryAdd(word, result);
+        return result;
+    }
+
+    private PieceToken[] TokenizeUncached(string word)
+    {
+        if (_ignoreMerges && _vocab.TryGetValue(word, out var whole)) return [new PieceToken(whole, 0, word.Length)];
+
+        var ids = new List<int>(word.Length);
+        var starts = new List<int>(word.Length);
+        var ends = new List<int>(word.Length);
+        var lastWasUnk = false;
+        for (var i = 0; i < word.Length;)
+        {
+            var width = char.IsHighSurrogate(word[i]) && i + 1 < word.Length && char.IsLowSurrogate(word[i + 1]) ? 2 : 1;
+            var symbol = word.Substring(i, width);
+            if (i > 0 && _continuingSubwordPrefix.Length > 0) symbol = _continuingSubwordPrefix + symbol;
+            if (i + width == word.Length && _endOfWordSuffix.Length > 0) symbol += _endOfWordSuffix;
+            if (_vocab.TryGetValue(symbol, out var id))
+            {
+                ids.Add(id); starts.Add(i); ends.Add(i + width); lastWasUnk = false;
+            }
+            else if (_byteFallback && ByteIds(word.AsSpan(i, width)) is { } byteIds)
+            {
+                foreach (var byteId in byteIds) { ids.Add(byteId); starts.Add(i); ends.Add(i + width); }
+                lastWasUnk = false;
+            }
+            else if (_unkId is { } unk)
+            {
+                if (_fuseUnk && lastWasUnk) ends[^1] = i + width;
+                else { ids.Add(unk); starts.Add(i); ends.Add(i + width); }
+                lastWasUnk = true;
+            }
+            i += width;
+        }
+
+        // Repeatedly merge the lowest-ranked adjacent pair (leftmost on ties), as the reference does.
+        while (ids.Count > 1)
+        {
+            var bestRank = int.MaxValue;
+            var bestIndex = -1;
+            var bestId = 0;
+            for (var k = 0; k < ids.Count - 1; k++)
+            {
+                if (_merges.TryGetValue(Pack(ids[k], ids[k + 1]), out var merge) && merge.Rank < bestRank)
+                {
+                    bestRank = merge.Rank; bestIndex = k; bestId = merge.NewId;
+                }
+            }
+            if (bestIndex < 0) break;
+            ids[bestIndex] = bestId;
+            ends[bestIndex] = ends[bestIndex + 1];
+            ids.RemoveAt(bestIndex + 1); starts.RemoveAt(bestIndex + 1); ends.RemoveAt(bestIndex + 1);
+        }
+
+        var tokens = new PieceToken[ids.Count];
+        for (var k = 0; k < ids.Count; k++) tokens[k] = new PieceToken(ids[k], starts[k], ends[k]);
+        return tokens;
+    }
+
+    private int[]? ByteIds(ReadOnlySpan<char> symbol)
+    {
+        Span<byte> bytes = stackalloc byte[8];
+        var count = Encoding.UTF8.GetBytes(symbol, bytes);
+        var ids = new int[count];
+        for (var b = 0; b < count; b++)
+        {
+            ids[b] = _byteTokenIds[bytes[b]];
+            if (ids[b] < 0) return null;
+        }
+        return ids;
+    }
+}
