@@ -13,6 +13,7 @@ public static class Program
         var console = new CliConsole(stdout, stderr);
         var root = new RootCommand("SharpTune: fine-tune, evaluate and serve Hugging Face LLMs from .NET.");
         // One line per command; each command lives in Commands/<Name>Command.cs.
+        root.Subcommands.Add(TrainCommand.Create(console));
         root.Subcommands.Add(EnvCommand.Create(console));
         root.Subcommands.Add(InitModelCommand.Create(console));
         root.Subcommands.Add(ScoreCommand.Create(console));
