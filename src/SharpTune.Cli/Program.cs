@@ -14,6 +14,7 @@ public static class Program
         var root = new RootCommand("SharpTune: fine-tune, evaluate and serve Hugging Face LLMs from .NET.");
         // One line per command; each command lives in Commands/<Name>Command.cs.
         root.Subcommands.Add(EnvCommand.Create(console));
+        root.Subcommands.Add(TokenizeCommand.Create(console));
         var parse = root.Parse(args);
         return parse.Invoke(new InvocationConfiguration { Output = stdout, Error = stderr, EnableDefaultExceptionHandler = false });
     }
