@@ -50,7 +50,7 @@ internal static class Pattern
     public static Regex From(JsonElement? config, string file)
     {
         if (config is { } c && c.String("String") is { } literal) return new Regex(Regex.Escape(literal), RegexOptions.CultureInvariant);
-        if (config is { } r && r.String("Regex") is { } regex) return new Regex(regex, RegexOptions.CultureInvariant);
+        if (config is { } r && r.String("Regex") is { } regex) return new Regex(regex, RegexOptions.CultureInvariant | RegexOptions.Compiled);
         throw new InvalidInputException($"{file}: pattern must be {{\"String\": ...}} or {{\"Regex\": ...}}, found {config?.GetRawText() ?? "null"}");
     }
 }
