@@ -16,6 +16,13 @@ internal readonly record struct AlignedText(string Text, int[] Map)
         for (var i = 0; i <= text.Length; i++) map[i] = offset + i;
         return new AlignedText(text, map);
     }
+
+    public static AlignedText Slice(AlignedText text, int start, int end)
+    {
+        var map = new int[end - start + 1];
+        Array.Copy(text.Map, start, map, 0, end - start + 1);
+        return new AlignedText(text.Text.Substring(start, end - start), map);
+    }
 }
 
 internal abstract class Normalizer

@@ -107,6 +107,25 @@ public sealed class HfTokenizerTests(TokenizerData data) : IClassFixture<Tokeniz
     }
 
     [Fact]
+    public void AddedTokensHonourNormalizedLstripAndRstrip()
+    {
+        var dir = TestPaths.TempDir();
+        File.WriteAllText(Path.Combine(dir, "tokenizer.json"), """
+            {"normalizer": {"type": "Lowercase"},
+             "model": {"type": "BPE", "vocab": {"h": 0, "e": 1, "l": 2, "o": 3, " ": 4}, "merges": []},
+             "added_tokens": [
+               {"id": 5, "content": "HELLO", "special": false, "normalized": true, "lstrip": false, "rstrip": false, "single_word": false},
+               {"id": 6, "content": "<x>", "special": true, "normalized": false, "lstrip": true, "rstrip": true, "single_word": false}]}
+            """);
+        var tokenizer = HfTokenizer.FromDirectory(dir);
+        var encoding = tokenizer.EncodeWithOffsets("HeLLo  <x>  o");
+        Assert.Equal([5, 6, 3], encoding.Ids);
+        Assert.Equal([(0, 5), (5, 12), (12, 13)], encoding.Offsets);
+        Assert.Equal("HELLO <x> o", tokenizer.Decode(encoding.Ids)); // no decoder: tokens joined by spaces, as the references do
+        Assert.Equal("HELLO o", tokenizer.Decode(encoding.Ids, skipSpecialTokens: true));
+    }
+
+    [Fact]
     public void ATokenizerWithoutTemplateSaysWhatToConfigure()
     {
         var e = Assert.Throws<InvalidInputException>(() => data.Tokenizer("llama2").ApplyChatTemplate([]));
