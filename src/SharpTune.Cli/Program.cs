@@ -21,6 +21,7 @@ public static class Program
         root.Subcommands.Add(MergeCommand.Create(console));
         root.Subcommands.Add(ValidateCommand.Create(console));
         root.Subcommands.Add(PrepareCommand.Create(console));
+        root.Subcommands.Add(TokenizeCommand.Create(console));
         var parse = root.Parse(args);
         return parse.Invoke(new InvocationConfiguration { Output = stdout, Error = stderr, EnableDefaultExceptionHandler = false });
     }
