@@ -50,7 +50,7 @@ public sealed class SafeTensorsCheckpoint : IDisposable
     }
 
     /// <summary>Tensor names, in file order (shard by shard, by data offset).</summary>
-    public IReadOnlyCollection<string> Names => _names;
+    public IReadOnlyCollection<string> Names => _names.AsReadOnly();
 
     /// <summary>The <c>__metadata__</c> strings of the first file (for a sharded checkpoint, the first shard).</summary>
     public IReadOnlyDictionary<string, string> Metadata { get; }
@@ -64,11 +64,11 @@ public sealed class SafeTensorsCheckpoint : IDisposable
         if (Directory.Exists(fileOrDirectory))
         {
             var single = Path.Combine(fileOrDirectory, SingleFileName);
-            if (File.Exists(single)) return OpenFiles(fileOrDirectory, [SafeTensorsHeader.Read(single)]);
+            if (File.Exists(single)) return OpenFiles(single, [SafeTensorsHeader.Read(single)]);
             var index = Path.Combine(fileOrDirectory, IndexFileName);
             if (File.Exists(index)) return OpenIndex(index);
             var adapter = Path.Combine(fileOrDirectory, AdapterFileName);
-            if (File.Exists(adapter)) return OpenFiles(fileOrDirectory, [SafeTensorsHeader.Read(adapter)]);
+            if (File.Exists(adapter)) return OpenFiles(adapter, [SafeTensorsHeader.Read(adapter)]);
             throw new InvalidInputException($"{fileOrDirectory}: folder holds none of {SingleFileName}, {IndexFileName}, {AdapterFileName}");
         }
         if (File.Exists(fileOrDirectory))
@@ -250,11 +250,14 @@ public sealed class SafeTensorsCheckpoint : IDisposable
 
     private string NearestHint(string name)
     {
-        // Most misses are a prefix problem (base_model.model., model.), so show a stored name with the same ending.
-        var lastDot = name.LastIndexOf('.');
-        var tail = lastDot > 0 ? name[(name.LastIndexOf('.', lastDot - 1) + 1)..] : name;
-        var similar = _names.FirstOrDefault(n => n.EndsWith(tail, StringComparison.Ordinal));
-        return similar is null ? "" : $"; a similar one is '{similar}'";
+        // Most misses are a key prefix problem (base_model.model., model.): offer the stored name that differs only there.
+        for (var dot = name.IndexOf('.'); dot >= 0; dot = name.IndexOf('.', dot + 1))
+        {
+            var suffix = name[(dot + 1)..];
+            if (_entries.ContainsKey(suffix)) return $"; a similar one is '{suffix}'";
+        }
+        var longer = _names.FirstOrDefault(n => n.EndsWith("." + name, StringComparison.Ordinal));
+        return longer is null ? "" : $"; a similar one is '{longer}'";
     }
 
     public void Dispose()

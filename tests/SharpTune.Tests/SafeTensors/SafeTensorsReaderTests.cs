@@ -47,4 +47,41 @@ public sealed class SafeTensorsReaderTests
         Assert.Equal(0.859375f, norm[0].to_type(ScalarType.Float32).item<float>());
         Assert.Equal(1.015625f, norm[1].to_type(ScalarType.Float32).item<float>());
     }
+
+    [Fact]
+    public void Reads_files_whose_header_is_not_padded()
+    {
+        // Older writers did not pad the header, so data may start at any byte; this one starts at 8 + 55 = 63.
+        var path = Path.Combine(TestPaths.TempDir(), "unpadded.safetensors");
+        var header = System.Text.Encoding.ASCII.GetBytes("{\"xy\":{\"dtype\":\"I16\",\"shape\":[3],\"data_offsets\":[0,6]}}");
+        Assert.Equal(55, header.Length);
+        var bytes = new List<byte>(BitConverter.GetBytes((ulong)header.Length));
+        bytes.AddRange(header);
+        bytes.AddRange([0x01, 0x00, 0xFF, 0xFF, 0x00, 0x80]); // 1, -1, -32768
+        File.WriteAllBytes(path, bytes.ToArray());
+
+        using var checkpoint = SafeTensorsCheckpoint.Open(path);
+        Assert.Equal(63, checkpoint.Info("xy").DataOffset);
+        using var x = checkpoint.Load("xy");
+        Assert.Equal(new short[] { 1, -1, short.MinValue }, x.data<short>().ToArray());
+    }
+
+    [Fact]
+    public void Tensors_larger_than_one_copy_window_load_whole()
+    {
+        // 18M int32 = 72 MB: more than the 64 MiB read window and several 16 MiB write windows.
+        var path = Path.Combine(TestPaths.TempDir(), "big.safetensors");
+        const long count = 18_000_000;
+        using (var big = arange(count, ScalarType.Int32))
+            SafeTensorsWriter.Save(path, [new("big", big)]);
+        using var checkpoint = SafeTensorsCheckpoint.Open(path);
+        using var loaded = checkpoint.Load("big");
+        Assert.Equal([count], loaded.shape);
+        const long windowElements = (64L << 20) / 4;
+        Assert.Equal(windowElements - 1, loaded[windowElements - 1].item<int>());
+        Assert.Equal(windowElements, loaded[windowElements].item<int>());
+        Assert.Equal(count - 1, loaded[count - 1].item<int>());
+        using var expected = arange(count, ScalarType.Int32);
+        Assert.Equal(0L, loaded.ne(expected).sum().item<long>());
+    }
 }

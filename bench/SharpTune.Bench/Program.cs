@@ -1,0 +1,24 @@
+namespace SharpTune.Bench;
+
+/// <summary>Benchmarks, one mode per first argument; each prints its own figures.</summary>
+public static class Program
+{
+    private static readonly Dictionary<string, (string Usage, Func<string[], int> Run)> Modes = new(StringComparer.Ordinal)
+    {
+        [SafeTensorsLoadBench.Mode] = (SafeTensorsLoadBench.Usage, SafeTensorsLoadBench.Run),
+        [SafeTensorsLoadBench.ChildMode] = ("(internal) measured child of safetensors-load", SafeTensorsLoadBench.RunChild),
+    };
+
+    public static int Main(string[] args)
+    {
+        if (args.Length == 0 || !Modes.TryGetValue(args[0], out var mode))
+        {
+            Console.Error.WriteLine(args.Length == 0 ? "error: no benchmark named" : $"error: unknown benchmark '{args[0]}'");
+            Console.Error.WriteLine("usage:");
+            foreach (var (name, (usage, _)) in Modes)
+                if (!name.EndsWith("-child", StringComparison.Ordinal)) Console.Error.WriteLine($"  {usage}");
+            return 2;
+        }
+        return mode.Run(args[1..]);
+    }
+}

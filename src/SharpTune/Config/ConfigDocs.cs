@@ -1,0 +1,84 @@
+using System.Text;
+
+namespace SharpTune.Config;
+
+/// <summary>Generates docs/config.md from the key table, so the reference cannot drift from the code.</summary>
+public static class ConfigDocs
+{
+    public static string Generate()
+    {
+        var sb = new StringBuilder();
+        sb.Append("""
+            # Configuration reference
+
+            <!-- Generated from src/SharpTune/Config/ConfigSchema.cs. Do not edit by hand; regenerate with
+                 SHARPTUNE_REGEN_DOCS=1 dotnet test tests/SharpTune.Tests --filter FullyQualifiedName~DocsMatchTheKeyTable -->
+
+            A run is one YAML file with [axolotl](https://github.com/axolotl-ai-cloud/axolotl)'s key names; most axolotl
+            configs load unchanged. Check a config without training:
+
+            ```
+            sharptune validate CONFIG.yaml [--set key=value ...]
+            ```
+
+            - **Formats.** YAML, or the same keys as JSON (`.json`, or text starting with `{`). A JSON job request
+              `{"input": {"args": {...config keys...}}}` (RunPod-worker style) is accepted as well.
+            - **Relative paths** (`base_model`, dataset `path`, `output_dir`, ...) are relative to the config file's folder,
+              so a config runs the same from any working directory. `base_model` and dataset paths that do not exist
+              there are taken as Hugging Face ids.
+            - **Types.** Numbers may be written as strings (`learning_rate: "2e-4"`, as axolotl accepts). Booleans are
+              `true`/`false` (also `yes`/`no`). `null`, `~` or an empty value means "not set": the default applies.
+            - **Overrides.** `--set key=value` (repeatable) replaces a key after the file is read and is typed like the key:
+              `--set learning_rate=1e-4`, `--set sample_packing=true`, `--set lora_target_modules=q_proj,v_proj`,
+              `--set datasets.0.path=data/other.jsonl`, `--set special_tokens.pad_token="<pad>"`. An index one past the
+              end appends (`datasets.1.path=...`). An unknown key in `--set` is an error.
+            - **Unknown keys** in the file are reported as a warning with the nearest known key
+              (`config.yaml: unknown key 'lora_alpah' (did you mean 'lora_alpha'?)`) and otherwise ignored.
+            - **Invalid values** stop with exit code 2 and one line naming the file, the key, the value and what is allowed:
+              `config.yaml: lora_r: -1 is invalid; expected an integer ≥ 1`. Incompatible settings (both `bf16: true` and
+              `fp16: true`, `load_in_4bit` without `adapter: qlora`, an adapter without `lora_r`, a preference dataset
+              without `rl`, ...) are rejected the same way, before anything runs.
+
+            """);
+        foreach (var section in ConfigSchema.TrainKeys.Select(k => k.Section).Distinct())
+        {
+            sb.Append("\n## ").Append(section).Append("\n\n");
+            Table(sb, ConfigSchema.TrainKeys.Where(k => k.Section == section), new TrainConfig());
+        }
+        sb.Append("\n## Dataset entries\n\nEach item of `datasets` and `test_datasets`:\n\n");
+        Table(sb, ConfigSchema.DatasetKeys, new DatasetConfig());
+        return sb.ToString();
+    }
+
+    private static void Table(StringBuilder sb, IEnumerable<ConfigKey> keys, object defaults)
+    {
+        sb.Append("| key | type | default | allowed | meaning |\n|---|---|---|---|---|\n");
+        foreach (var k in keys)
+        {
+            string type = k.Type switch
+            {
+                ConfigValueType.Choice => "choice",
+                _ => k.TypeText,
+            };
+            string allowed = k.Type switch
+            {
+                ConfigValueType.Choice => string.Join(", ", k.Choices) + (k.Nullable ? ", null" : "") +
+                    (k.ValueAliases.Count > 0 ? " (also " + string.Join(", ", k.ValueAliases.Keys) + ")" : ""),
+                ConfigValueType.Integer or ConfigValueType.Number when k.Range != null => k.Range.Describe(),
+                ConfigValueType.Text when k.PatternText != null => k.PatternText,
+                _ => "",
+            };
+            string @default = k.Type == ConfigValueType.Ignored ? "" : k.DefaultText ?? DefaultValue(k.Property!.GetValue(defaults));
+            string name = "`" + k.Name + "`" + (k.KeyAliases.Count > 0 ? " (also " + string.Join(", ", k.KeyAliases.Select(a => "`" + a + "`")) + ")" : "");
+            sb.Append("| ").Append(name)
+              .Append(" | ").Append(Cell(type))
+              .Append(" | ").Append(Cell(@default))
+              .Append(" | ").Append(Cell(allowed))
+              .Append(" | ").Append(Cell(k.Doc)).Append(" |\n");
+        }
+    }
+
+    private static string DefaultValue(object? value) => value is string s ? s : ConfigWriter.Scalar(value);
+
+    private static string Cell(string text) => text.Replace("|", "\\|").Replace("\n", " ");
+}

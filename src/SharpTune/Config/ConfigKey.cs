@@ -1,0 +1,233 @@
+using System.Globalization;
+using System.Reflection;
+using System.Text.RegularExpressions;
+
+namespace SharpTune.Config;
+
+public enum ConfigValueType { Bool, Integer, Number, Text, Choice, StringList, StringMap, RolesMap, DatasetList, Ignored }
+
+/// <summary>An inclusive/exclusive interval a number must fall in.</summary>
+public sealed record NumberRange(double? Min, bool MinInclusive, double? Max, bool MaxInclusive)
+{
+    public static NumberRange AtLeast(double min) => new(min, true, null, false);
+    public static NumberRange Above(double min) => new(min, false, null, false);
+    public static NumberRange Unit => new(0, true, 1, false); // [0, 1)
+
+    public bool Contains(double x) =>
+        (Min is not { } lo || (MinInclusive ? x >= lo : x > lo)) && (Max is not { } hi || (MaxInclusive ? x <= hi : x < hi));
+
+    public string Describe()
+    {
+        string Num(double v) => v.ToString("R", CultureInfo.InvariantCulture);
+        if (Min is { } lo && Max is { } hi) return $"in {(MinInclusive ? "[" : "(")}{Num(lo)}, {Num(hi)}{(MaxInclusive ? "]" : ")")}";
+        if (Min is { } a) return $"{(MinInclusive ? "≥" : ">")} {Num(a)}";
+        if (Max is { } b) return $"{(MaxInclusive ? "≤" : "<")} {Num(b)}";
+        return "";
+    }
+}
+
+/// <summary>
+/// One row of the config table: a key's name, type, allowed values and meaning. Its default is the initializer of the
+/// record property with the same name in PascalCase.
+/// </summary>
+public sealed class ConfigKey
+{
+    public required string Name { get; init; }
+    public required ConfigValueType Type { get; init; }
+    public required string Doc { get; init; }
+    public required string Section { get; init; }
+    /// <summary>Allowed range for Integer/Number keys.</summary>
+    public NumberRange? Range { get; init; }
+    /// <summary>The C# enum behind a Choice key; its members' snake_case names are the allowed values.</summary>
+    public Type? EnumType { get; init; }
+    /// <summary>Extra accepted values of a Choice key: alias → (canonical value, note printed as a warning or null).</summary>
+    public IReadOnlyDictionary<string, (string Target, string? Note)> ValueAliases { get; init; } =
+        new Dictionary<string, (string, string?)>();
+    /// <summary>Other names this key may be written under.</summary>
+    public IReadOnlyList<string> KeyAliases { get; init; } = [];
+    /// <summary>For String keys: the accepted shape, and how to describe it.</summary>
+    public Regex? Pattern { get; init; }
+    public string? PatternText { get; init; }
+    /// <summary>Why an Ignored key has no effect (printed as a warning when the key is present).</summary>
+    public string? IgnoredNote { get; init; }
+    /// <summary>Default as shown in the docs when the record's default needs words (e.g. "lora_r").</summary>
+    public string? DefaultText { get; init; }
+    /// <summary>Resolve a relative value against the config file's folder (always, or only when that path exists).</summary>
+    public PathResolution Paths { get; init; }
+    /// <summary>The record property the value goes to; null for Ignored keys. Set by ConfigSchema.</summary>
+    public PropertyInfo? Property { get; internal set; }
+
+    public bool Nullable => Property != null &&
+        (System.Nullable.GetUnderlyingType(Property.PropertyType) != null ||
+         new NullabilityInfoContext().Create(Property).WriteState == NullabilityState.Nullable);
+
+    public IReadOnlyList<string> Choices =>
+        EnumType == null ? [] : Enum.GetNames(EnumType).Select(ConfigNames.ToSnake).ToArray();
+
+    /// <summary>What a valid value looks like, as the end of "…is invalid; expected …".</summary>
+    public string Expected => Type switch
+    {
+        ConfigValueType.Bool => "true or false",
+        ConfigValueType.Integer => Range == null ? "an integer" : $"an integer {Range.Describe()}",
+        ConfigValueType.Number => Range == null ? "a number" : $"a number {Range.Describe()}",
+        ConfigValueType.Text => PatternText ?? "a string",
+        ConfigValueType.Choice => (Nullable ? "one of " + string.Join(", ", Choices) + " or null"
+            : "one of " + string.Join(", ", Choices)),
+        ConfigValueType.StringList => "a list of strings",
+        ConfigValueType.StringMap => "a mapping of names to strings",
+        ConfigValueType.RolesMap => "a mapping of role names to lists of names",
+        ConfigValueType.DatasetList => "a list of datasets (mappings with path and type)",
+        _ => "any value",
+    };
+
+    /// <summary>The type column of the docs.</summary>
+    public string TypeText => Type switch
+    {
+        ConfigValueType.Bool => "bool",
+        ConfigValueType.Integer => "int",
+        ConfigValueType.Number => "float",
+        ConfigValueType.Text => "string",
+        ConfigValueType.Choice => "choice",
+        ConfigValueType.StringList => "list of strings",
+        ConfigValueType.StringMap => "map string → string",
+        ConfigValueType.RolesMap => "map string → list of strings",
+        ConfigValueType.DatasetList => "list of datasets",
+        _ => "any (ignored)",
+    };
+
+    /// <summary>Turns a node into the property's value; null means "not set" (the default stays).</summary>
+    internal object? Parse(ConfigNode node, ParseContext ctx)
+    {
+        if (node is ScalarNode { Text: null }) return null;
+        switch (Type)
+        {
+            case ConfigValueType.Bool:
+                return Scalar(node, ctx)?.ToLowerInvariant() switch
+                {
+                    "true" or "yes" or "on" => true,
+                    "false" or "no" or "off" => false,
+                    _ => throw Invalid(node, ctx),
+                };
+            case ConfigValueType.Integer:
+            {
+                string text = Scalar(node, ctx) ?? throw Invalid(node, ctx);
+                if (!double.TryParse(text, NumberStyles.Float, CultureInfo.InvariantCulture, out double d) ||
+                    d != Math.Floor(d) || d < int.MinValue || d > int.MaxValue || (Range != null && !Range.Contains(d)))
+                    throw Invalid(node, ctx);
+                return (int)d;
+            }
+            case ConfigValueType.Number:
+            {
+                // YAML 1.1 readers (PyYAML, axolotl) see 2e-4 as a string; accept any numeric text like axolotl does.
+                string text = Scalar(node, ctx) ?? throw Invalid(node, ctx);
+                if (!double.TryParse(text, NumberStyles.Float, CultureInfo.InvariantCulture, out double d) ||
+                    !double.IsFinite(d) || (Range != null && !Range.Contains(d)))
+                    throw Invalid(node, ctx);
+                return d;
+            }
+            case ConfigValueType.Text:
+            {
+                string text = Scalar(node, ctx) ?? throw Invalid(node, ctx);
+                if (Pattern != null && !Pattern.IsMatch(text)) throw Invalid(node, ctx);
+                return text;
+            }
+            case ConfigValueType.Choice:
+            {
+                string text = (Scalar(node, ctx) ?? throw Invalid(node, ctx)).Trim().ToLowerInvariant();
+                if (ValueAliases.TryGetValue(text, out var alias))
+                {
+                    if (alias.Note != null) ctx.Warn($"{ctx.Source}: {ctx.Prefix}{Name}: {text} {alias.Note}");
+                    text = alias.Target;
+                }
+                int i = Choices.ToList().IndexOf(text);
+                if (i < 0) throw Invalid(node, ctx);
+                return Enum.GetValues(EnumType!).GetValue(i);
+            }
+            case ConfigValueType.StringList:
+            {
+                if (node is ScalarNode one) return new[] { one.Text! };
+                if (node is not ListNode items) throw Invalid(node, ctx);
+                return items.Items.Select(item => item is ScalarNode { Text: { } t } ? t : throw Invalid(item, ctx)).ToArray();
+            }
+            case ConfigValueType.StringMap:
+            {
+                if (node is not MapNode map) throw Invalid(node, ctx);
+                var result = new Dictionary<string, string>();
+                foreach (var (k, v) in map.Entries)
+                    result[k] = v is ScalarNode { Text: { } t } ? t : throw Invalid(v, ctx);
+                return result;
+            }
+            case ConfigValueType.RolesMap:
+            {
+                if (node is not MapNode map) throw Invalid(node, ctx);
+                var result = new Dictionary<string, IReadOnlyList<string>>();
+                foreach (var (k, v) in map.Entries)
+                    result[k] = v switch
+                    {
+                        ScalarNode { Text: { } t } => [t],
+                        ListNode l => l.Items.Select(i => i is ScalarNode { Text: { } t } ? t : throw Invalid(i, ctx)).ToArray(),
+                        _ => throw Invalid(v, ctx),
+                    };
+                return result;
+            }
+            case ConfigValueType.DatasetList:
+            {
+                if (node is not ListNode list) throw Invalid(node, ctx);
+                var result = new List<DatasetConfig>();
+                for (int i = 0; i < list.Items.Count; i++)
+                {
+                    if (list.Items[i] is not MapNode entry)
+                        throw new InvalidInputException(
+                            $"{ctx.Source}: {ctx.Prefix}{Name}.{i}: {ConfigTree.Show(list.Items[i])} is invalid; expected a mapping with path and type{ctx.FromSet(list.Items[i])}");
+                    result.Add(ConfigBinder.BindDataset(entry, ctx.Nested($"{ctx.Prefix}{Name}.{i}.")));
+                }
+                return result;
+            }
+            default:
+                return null;
+        }
+    }
+
+    private string? Scalar(ConfigNode node, ParseContext ctx) =>
+        node is ScalarNode s ? s.Text : throw Invalid(node, ctx);
+
+    internal InvalidInputException Invalid(ConfigNode node, ParseContext ctx) =>
+        new($"{ctx.Source}: {ctx.Prefix}{Name}: {ConfigTree.Show(node)} is invalid; expected {Expected}{ctx.FromSet(node)}");
+}
+
+/// <summary>How a path-valued key is made independent of the working directory.</summary>
+public enum PathResolution
+{
+    None,
+    /// <summary>Always relative to the config file's folder (output_dir).</summary>
+    Always,
+    /// <summary>Relative to the config file's folder when that path exists; otherwise kept (a hub id).</summary>
+    IfExists,
+}
+
+/// <summary>Where errors point and where warnings go while a file is bound.</summary>
+internal sealed record ParseContext(string Source, Action<string> Warn, string Prefix = "")
+{
+    public string FromSet(ConfigNode node) => node.Override != null ? $" (from --set {node.Override})" : "";
+    public ParseContext Nested(string prefix) => this with { Prefix = prefix };
+}
+
+internal static class ConfigNames
+{
+    /// <summary>AdamwTorchFused → adamw_torch_fused; Bnb4bitQuantType → bnb_4bit_quant_type is not needed (keys are listed).</summary>
+    public static string ToSnake(string pascal)
+    {
+        var sb = new System.Text.StringBuilder();
+        for (int i = 0; i < pascal.Length; i++)
+        {
+            char c = pascal[i];
+            if (char.IsUpper(c) && i > 0) sb.Append('_');
+            sb.Append(char.ToLowerInvariant(c));
+        }
+        return sb.ToString();
+    }
+
+    /// <summary>lora_r → LoraR, load_in_4bit → LoadIn4bit, adam_beta1 → AdamBeta1.</summary>
+    public static string ToPascal(string snake) =>
+        string.Concat(snake.Split('_', StringSplitOptions.RemoveEmptyEntries).Select(p => char.ToUpperInvariant(p[0]) + p[1..]));
+}

@@ -1,0 +1,193 @@
+namespace SharpTune.Config;
+
+/// <summary>Reads a training config (YAML, JSON, or a JSON job request), applies --set overrides and validates it.</summary>
+public static class ConfigLoader
+{
+    /// <summary>
+    /// Loads <paramref name="path"/>, applies <paramref name="overrides"/> ("key=value", dotted keys for nested values),
+    /// resolves relative paths against the file's folder and rejects invalid or incompatible settings
+    /// (InvalidInputException, one line). Unknown and ignored keys go to <paramref name="warn"/>.
+    /// </summary>
+    public static TrainConfig Load(string path, IReadOnlyList<string> overrides, Action<string> warn)
+    {
+        if (Directory.Exists(path)) throw new InvalidInputException($"{path}: is a folder; expected a config file (.yaml or .json)");
+        if (!File.Exists(path)) throw new InvalidInputException($"{path}: config file not found");
+        string text = File.ReadAllText(path);
+        string baseDir = Path.GetDirectoryName(Path.GetFullPath(path))!;
+        return FromText(text, path, baseDir, ConfigTree.LooksLikeJson(path, text), overrides, warn);
+    }
+
+    /// <summary>
+    /// Same as <see cref="Load"/> for text that did not come from a file (a job request body): <paramref name="source"/>
+    /// names it in messages and relative paths resolve against <paramref name="baseDirectory"/>.
+    /// </summary>
+    public static TrainConfig FromText(string text, string source, string baseDirectory, bool isJson,
+        IReadOnlyList<string> overrides, Action<string> warn)
+    {
+        var node = isJson ? ConfigTree.ParseJson(text, source) : ConfigTree.ParseYaml(text, source);
+        var root = node switch
+        {
+            null => new MapNode(),
+            MapNode m => m,
+            _ => throw new InvalidInputException($"{source}: the top level is {ConfigTree.Show(node)}; expected a mapping of config keys"),
+        };
+        root = UnwrapJobRequest(root, source);
+        foreach (var arg in overrides) ApplyOverride(root, arg);
+
+        var ctx = new ParseContext(source, warn);
+        var present = new HashSet<string>();
+        var config = ConfigBinder.BindTrain(root, ctx, present);
+        config = ResolvePaths(config, baseDirectory);
+        return ConfigValidator.Validate(config, present, source, warn);
+    }
+
+    /// <summary>RunPod-worker style requests carry the config as {"input": {"args": {...}}}.</summary>
+    private static MapNode UnwrapJobRequest(MapNode root, string source)
+    {
+        if (root.Get("input") is not MapNode input || root.Get("base_model") != null) return root;
+        if (root.Entries.Any(e => e.Key is not ("input" or "id" or "webhook" or "policy")))
+            return root;
+        return input.Get("args") switch
+        {
+            MapNode args => args,
+            null => throw new InvalidInputException($"{source}: job request has no input.args; expected {{\"input\": {{\"args\": {{...config keys...}}}}}}"),
+            var other => throw new InvalidInputException($"{source}: input.args is {ConfigTree.Show(other)}; expected a mapping of config keys"),
+        };
+    }
+
+    /// <summary>Sets one "key=value" in the tree; the value is typed later by the key's type, like a value from the file.</summary>
+    private static void ApplyOverride(MapNode root, string arg)
+    {
+        int eq = arg.IndexOf('=');
+        if (eq <= 0) throw new InvalidInputException($"--set {arg}: expected key=value, e.g. --set learning_rate=1e-4");
+        string[] path = arg[..eq].Trim().Split('.');
+        string value = arg[(eq + 1)..];
+
+        var key = ConfigSchema.FindTrainKey(path[0])
+            ?? throw new InvalidInputException($"--set {arg}: " + UnknownKey(path[0], "", ConfigSchema.TrainKeys));
+        // Drop other spellings of the same key (save_merged / merge_lora) so the override is the only value.
+        root.Entries.RemoveAll(e => e.Key != key.Name && ConfigSchema.FindTrainKey(e.Key) == key);
+        SetIn(root, key.Name, key, path.AsSpan(1), value, arg, key.Name);
+    }
+
+    private static void SetIn(MapNode map, string name, ConfigKey key, ReadOnlySpan<string> rest, string value, string arg, string shown)
+    {
+        if (rest.Length == 0)
+        {
+            map.Set(name, ValueNode(key, value, arg));
+            return;
+        }
+        switch (key.Type)
+        {
+            case ConfigValueType.DatasetList:
+            {
+                var list = ListAt(map, name, arg);
+                var entryNode = ElementAt(list, rest[0], arg, shown, () => new MapNode { Override = arg });
+                if (entryNode is not MapNode entry)
+                    throw new InvalidInputException($"--set {arg}: {shown}.{rest[0]} is {ConfigTree.Show(entryNode)}, not a dataset mapping");
+                if (rest.Length == 1)
+                    throw new InvalidInputException($"--set {arg}: expected {shown}.{rest[0]}.KEY=value, e.g. {shown}.{rest[0]}.path=data.jsonl");
+                var sub = ConfigSchema.FindDatasetKey(rest[1])
+                    ?? throw new InvalidInputException($"--set {arg}: " + UnknownKey(rest[1], $"{shown}.{rest[0]}.", ConfigSchema.DatasetKeys));
+                SetIn(entry, sub.Name, sub, rest[2..], value, arg, $"{shown}.{rest[0]}.{sub.Name}");
+                return;
+            }
+            case ConfigValueType.StringList when rest.Length == 1:
+            {
+                var list = ListAt(map, name, arg);
+                int i = Index(rest[0], list.Items.Count, arg, shown);
+                var scalar = PlainScalar(value, arg);
+                if (i == list.Items.Count) list.Items.Add(scalar);
+                else list.Items[i] = scalar;
+                return;
+            }
+            case ConfigValueType.StringMap or ConfigValueType.RolesMap when rest.Length == 1:
+            {
+                if (map.Get(name) is not MapNode sub)
+                {
+                    sub = new MapNode { Override = arg };
+                    map.Set(name, sub);
+                }
+                sub.Set(rest[0], key.Type == ConfigValueType.RolesMap ? ListValue(value, arg) : PlainScalar(value, arg));
+                return;
+            }
+            default:
+                throw new InvalidInputException($"--set {arg}: {shown} is {key.Expected}; it has no part '{rest[0]}'");
+        }
+    }
+
+    private static ListNode ListAt(MapNode map, string name, string arg)
+    {
+        if (map.Get(name) is ListNode list) return list;
+        list = new ListNode { Override = arg };
+        map.Set(name, list);
+        return list;
+    }
+
+    private static ConfigNode ElementAt(ListNode list, string index, string arg, string shown, Func<ConfigNode> create)
+    {
+        int i = Index(index, list.Items.Count, arg, shown);
+        if (i == list.Items.Count) list.Items.Add(create());
+        return list.Items[i];
+    }
+
+    private static int Index(string text, int count, string arg, string shown)
+    {
+        if (!int.TryParse(text, out int i) || i < 0 || i > count)
+            throw new InvalidInputException(
+                $"--set {arg}: {shown}.{text} is not an element; expected an index from 0 to {count} ({count} = append)");
+        return i;
+    }
+
+    private static ConfigNode ValueNode(ConfigKey key, string value, string arg)
+    {
+        string t = value.Trim();
+        if (t.StartsWith('[') || t.StartsWith('{'))
+            return ConfigTree.ParseYaml(t, $"--set {arg}", arg) ?? PlainScalar("", arg);
+        if (key.Type == ConfigValueType.StringList || key.Type == ConfigValueType.RolesMap) return ListValue(value, arg);
+        return PlainScalar(value, arg);
+    }
+
+    /// <summary>"q_proj,v_proj" → [q_proj, v_proj].</summary>
+    private static ConfigNode ListValue(string value, string arg)
+    {
+        var list = new ListNode { Override = arg };
+        foreach (var part in value.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries))
+            list.Items.Add(PlainScalar(part, arg));
+        return list;
+    }
+
+    /// <summary>Like a plain YAML scalar: empty, null and ~ mean "not set".</summary>
+    private static ScalarNode PlainScalar(string value, string arg) =>
+        new() { Text = value.Trim() is "" or "null" or "~" ? null : value.Trim(), Override = arg };
+
+    private static string UnknownKey(string name, string prefix, IReadOnlyList<ConfigKey> keys) =>
+        ConfigBinder.UnknownKeyMessage("", prefix, name, keys)[2..];
+
+    private static TrainConfig ResolvePaths(TrainConfig config, string baseDir)
+    {
+        foreach (var key in ConfigSchema.TrainKeys.Where(k => k.Paths != PathResolution.None))
+            if (key.Property!.GetValue(config) is string value)
+                key.Property.SetValue(config, Resolve(value, baseDir, key.Paths));
+        return config with
+        {
+            Datasets = config.Datasets.Select(d => ResolveDataset(d, baseDir)).ToArray(),
+            TestDatasets = config.TestDatasets.Select(d => ResolveDataset(d, baseDir)).ToArray(),
+        };
+    }
+
+    private static DatasetConfig ResolveDataset(DatasetConfig d, string baseDir) =>
+        d.Path == null ? d : d with { Path = Resolve(d.Path, baseDir, PathResolution.IfExists) };
+
+    /// <summary>Relative paths mean "next to the config file", so a config runs the same from any working directory.</summary>
+    public static string Resolve(string value, string baseDir, PathResolution how)
+    {
+        if (value.Contains('\n')) return value; // inline text (chat_template_jinja), not a path
+        string expanded = value == "~" || value.StartsWith("~/")
+            ? Path.Combine(Environment.GetFolderPath(Environment.SpecialFolder.UserProfile), value.TrimStart('~').TrimStart('/'))
+            : value;
+        if (Path.IsPathRooted(expanded)) return Path.GetFullPath(expanded);
+        string candidate = Path.GetFullPath(Path.Combine(baseDir, expanded));
+        return how == PathResolution.Always || File.Exists(candidate) || Directory.Exists(candidate) ? candidate : value;
+    }
+}

@@ -1,0 +1,279 @@
+using System.Reflection;
+using System.Text.RegularExpressions;
+using static SharpTune.Config.ConfigValueType;
+
+namespace SharpTune.Config;
+
+/// <summary>
+/// The one table of config keys. It drives loading, type checks, --set, unknown-key suggestions, the YAML writer and
+/// docs/config.md. A key maps to the TrainConfig/DatasetConfig property of the same name in PascalCase.
+/// </summary>
+public static class ConfigSchema
+{
+    private static readonly NumberRange AtLeast1 = NumberRange.AtLeast(1);
+    private static readonly NumberRange AtLeast0 = NumberRange.AtLeast(0);
+    private static readonly NumberRange Positive = NumberRange.Above(0);
+
+    /// <summary>Dataset row formats for supervised training.</summary>
+    public static IReadOnlyList<string> SftDatasetTypes { get; } =
+        ["alpaca", "alpaca_chat", "sharegpt", "chat_template", "completion", "pretrain", "input_output"];
+
+    /// <summary>Paired preference formats (prompt, chosen, rejected) for dpo/orpo/simpo/kto.</summary>
+    public static IReadOnlyList<string> PairedPreferenceDatasetTypes { get; } =
+    [
+        "preference", "chat_template.default", "chatml.intel", "chatml.prompt_pairs", "chatml.argilla", "chatml.ultra",
+        "llama3.intel", "llama3.prompt_pairs", "llama3.argilla", "llama3.ultra",
+    ];
+
+    /// <summary>Unpaired preference formats (prompt, completion, label) for kto.</summary>
+    public static IReadOnlyList<string> UnpairedPreferenceDatasetTypes { get; } = ["kto", "chatml.argilla_chat", "llama3.argilla_chat"];
+
+    // Declared after the lists above: static initializers run in text order and the dataset table reads them.
+    public static IReadOnlyList<ConfigKey> TrainKeys { get; } = BuildTrainKeys();
+    public static IReadOnlyList<ConfigKey> DatasetKeys { get; } = BuildDatasetKeys();
+
+    public static IEnumerable<string> AllDatasetTypes =>
+        SftDatasetTypes.Concat(PairedPreferenceDatasetTypes).Concat(UnpairedPreferenceDatasetTypes);
+
+    public static ConfigKey? FindTrainKey(string name) => Find(TrainKeys, name);
+    public static ConfigKey? FindDatasetKey(string name) => Find(DatasetKeys, name);
+
+    private static ConfigKey? Find(IReadOnlyList<ConfigKey> keys, string name) =>
+        keys.FirstOrDefault(k => k.Name == name) ?? keys.FirstOrDefault(k => k.KeyAliases.Contains(name));
+
+    private static IReadOnlyList<ConfigKey> BuildTrainKeys()
+    {
+        var keys = new List<ConfigKey>();
+        string section = "";
+        void Add(string name, ConfigValueType type, string doc, NumberRange? range = null, Type? choice = null,
+            string? defaultText = null, PathResolution paths = PathResolution.None, string[]? keyAliases = null,
+            Dictionary<string, (string, string?)>? valueAliases = null, Regex? pattern = null, string? patternText = null) =>
+            keys.Add(new ConfigKey
+            {
+                Name = name, Type = type, Doc = doc, Section = section, Range = range, EnumType = choice,
+                DefaultText = defaultText, Paths = paths, KeyAliases = keyAliases ?? [],
+                ValueAliases = valueAliases ?? new(), Pattern = pattern, PatternText = patternText,
+            });
+        void Ignored(string name, string note) =>
+            keys.Add(new ConfigKey { Name = name, Type = ConfigValueType.Ignored, Doc = note, Section = section, IgnoredNote = note });
+
+        section = "Model";
+        Add("base_model", Text, "Model folder in Hugging Face layout (relative to the config file) or a Hugging Face repo id. Required.",
+            paths: PathResolution.IfExists);
+        Add("base_model_config", Text, "Folder whose config.json is used instead of base_model's.", defaultText: "base_model",
+            paths: PathResolution.IfExists);
+        Add("tokenizer_config", Text, "Folder holding tokenizer.json and tokenizer_config.json.", defaultText: "base_model",
+            paths: PathResolution.IfExists);
+        Add("model_type", Text, "Accepted for compatibility (e.g. AutoModelForCausalLM); the architecture comes from config.json.");
+        Add("tokenizer_type", Text, "Accepted for compatibility (e.g. AutoTokenizer); the tokenizer comes from tokenizer.json.");
+        Add("trust_remote_code", Bool, "Accepted for compatibility; SharpTune never runs code from a model repo.");
+        Add("device", Text, "Compute device. auto picks CUDA when available, else CPU.",
+            pattern: new Regex(@"^(auto|cpu|cuda(:\d+)?)$"), patternText: "auto, cpu, cuda or cuda:N");
+
+        section = "Data";
+        Add("datasets", DatasetList, "Training datasets; see [Dataset entries](#dataset-entries). Required.");
+        Add("test_datasets", DatasetList, "Evaluation datasets, used instead of splitting val_set_size off the training data.");
+        Add("val_set_size", Number, "Held-out part of the training data for evaluation: a fraction in [0, 1) or a whole row count.",
+            range: AtLeast0);
+        Add("dataset_prepared_path", Text, "Folder for the tokenized (and packed) dataset cache.",
+            defaultText: "output_dir/prepared", paths: PathResolution.Always);
+        Add("shuffle_merged_datasets", Bool, "Shuffle the rows after merging all datasets.");
+        Add("dataset_processes", Integer, "Accepted for compatibility; data loading runs in-process.", range: AtLeast1);
+        Add("dataloader_num_workers", Integer, "Accepted for compatibility; data loading runs in-process.", range: AtLeast0);
+        Add("sequence_len", Integer, "Maximum tokens per training sequence.", range: AtLeast1);
+        Add("excess_length_strategy", Choice, "What happens to rows longer than sequence_len.", choice: typeof(ExcessLengthStrategy));
+        Add("sample_packing", Bool, "Pack several rows into each sequence; attention and positions stay within each row.");
+        Add("eval_sample_packing", Bool, "Pack evaluation rows too.", defaultText: "sample_packing");
+        Add("pad_to_sequence_len", Bool, "Pad every batch to sequence_len (fixed shapes).");
+        Add("train_on_inputs", Bool, "Also compute the loss on prompt tokens (otherwise only on responses).");
+
+        section = "Tokenizer and chat template";
+        Add("chat_template", Text, "Chat template: a named template (chatml, llama3, mistral, gemma, phi_3, qwen_25, ...), tokenizer_default (the tokenizer's own) or jinja (chat_template_jinja).");
+        Add("chat_template_jinja", Text, "Jinja chat template text, or a path to a .jinja file, used with chat_template: jinja.",
+            paths: PathResolution.IfExists);
+        Add("special_tokens", StringMap, "Special tokens to set or add: bos_token, eos_token, pad_token, unk_token.");
+        Add("tokens", StringList, "Extra tokens to add to the vocabulary (embeddings grow to match).");
+
+        section = "Adapter (LoRA, DoRA, QLoRA)";
+        Add("adapter", Choice, "lora or qlora trains an adapter over frozen base weights; null trains all weights.", choice: typeof(AdapterType));
+        Add("lora_model_dir", Text, "Folder of an existing PEFT adapter to continue training from.", paths: PathResolution.IfExists);
+        Add("lora_r", Integer, "LoRA rank. Required when adapter is set.", range: AtLeast1);
+        Add("lora_alpha", Integer, "LoRA alpha; the update is scaled by alpha / r (alpha / sqrt(r) with rsLoRA).", range: AtLeast1,
+            defaultText: "lora_r");
+        Add("lora_dropout", Number, "Dropout applied to the LoRA input.", range: NumberRange.Unit);
+        Add("lora_target_modules", StringList, "Module names to adapt, e.g. [q_proj, k_proj, v_proj, o_proj].");
+        Add("lora_target_linear", Bool, "Adapt every linear layer except lm_head.");
+        Add("lora_modules_to_save", StringList, "Modules trained in full and saved with the adapter, e.g. [embed_tokens, lm_head].");
+        Add("lora_fan_in_fan_out", Bool, "Accepted for compatibility; the supported families use plain linear layers.");
+        Add("peft_use_dora", Bool, "DoRA: learn a magnitude vector on top of the LoRA direction update.");
+        Add("peft_use_rslora", Bool, "rsLoRA: scale the update by alpha / sqrt(r).");
+        Add("load_in_4bit", Bool, "Quantize the frozen base weights to 4 bits (QLoRA). Needs adapter: qlora.", defaultText: "true with adapter: qlora, else false");
+        Add("load_in_8bit", Bool, "Quantize the frozen base weights to int8. Needs adapter: lora.");
+        Add("bnb_4bit_quant_type", Choice, "4-bit data type.", choice: typeof(QuantType4Bit));
+        Add("bnb_4bit_use_double_quant", Bool, "Quantize the per-block scales of 4-bit weights as well.");
+        Add("bnb_4bit_compute_dtype", Choice, "Dtype the 4-bit weights are dequantized to for matmuls.", choice: typeof(ComputeDtype),
+            defaultText: "the compute dtype (bf16/fp16/fp32)");
+        Add("merge_lora", Bool, "After training, merge the adapter into the base weights and save the model to output_dir/merged.",
+            keyAliases: ["save_merged"]);
+
+        section = "Batch, schedule and optimizer";
+        Add("micro_batch_size", Integer, "Rows per forward pass.", range: AtLeast1);
+        Add("eval_batch_size", Integer, "Rows per evaluation forward pass.", range: AtLeast1, defaultText: "micro_batch_size");
+        Add("gradient_accumulation_steps", Integer, "Micro-batches per optimizer step; the loss is averaged over all their tokens.",
+            range: AtLeast1);
+        Add("num_epochs", Number, "Passes over the training data (fractions allowed). Ignored when max_steps ≥ 1.", range: AtLeast0);
+        Add("max_steps", Integer, "Optimizer steps to run; when ≥ 1 it overrides num_epochs.");
+        Add("learning_rate", Number, "Peak learning rate (2e-4 and \"2e-4\" both accepted).", range: Positive);
+        Add("lr_scheduler", Choice, "Learning-rate schedule after warmup. cosine_with_min_lr needs cosine_min_lr_ratio.",
+            choice: typeof(LrSchedulerType));
+        Add("cosine_min_lr_ratio", Number, "Floor of the cosine schedule as a fraction of learning_rate.",
+            range: new NumberRange(0, true, 1, true), defaultText: "null (decay to 0)");
+        Add("warmup_steps", Integer, "Steps of linear warmup from 0 to learning_rate.", range: AtLeast0, defaultText: "null (0)");
+        Add("warmup_ratio", Number, "Linear warmup as a fraction of the total steps (instead of warmup_steps).", range: NumberRange.Unit);
+        Add("optimizer", Choice,
+            "Optimizer. adamw_torch, adamw_torch_fused, adamw_hf and adamw are the same AdamW (decoupled weight decay, bias correction). " +
+            "adamw_bnb_8bit, adamw_8bit, paged_adamw_8bit, paged_adamw_32bit are accepted and run as adamw_torch with float32 state.",
+            choice: typeof(OptimizerType),
+            valueAliases: new()
+            {
+                ["adamw_bnb_8bit"] = ("adamw_torch", "runs as adamw_torch (optimizer state stays float32; 8-bit state is not implemented)"),
+                ["adamw_8bit"] = ("adamw_torch", "runs as adamw_torch (optimizer state stays float32; 8-bit state is not implemented)"),
+                ["paged_adamw_8bit"] = ("adamw_torch", "runs as adamw_torch (optimizer state stays float32; paging and 8-bit state are not implemented)"),
+                ["paged_adamw_32bit"] = ("adamw_torch", "runs as adamw_torch (paging is not implemented)"),
+            });
+        Add("weight_decay", Number, "Decoupled weight decay (not applied to biases and norm weights).", range: AtLeast0);
+        Add("adam_beta1", Number, "Adam/AdamW/Lion beta1.", range: NumberRange.Unit);
+        Add("adam_beta2", Number, "Adam/AdamW/Lion beta2.", range: NumberRange.Unit);
+        Add("adam_epsilon", Number, "Adam/AdamW epsilon.", range: Positive);
+        Add("max_grad_norm", Number, "Clip the global gradient L2 norm to this value; 0 disables clipping.", range: AtLeast0);
+        Add("neftune_noise_alpha", Number, "NEFTune: add uniform noise scaled by alpha / sqrt(L·d) to input embeddings while training.",
+            range: Positive, defaultText: "null (off)");
+        Add("seed", Integer, "Seed for initialization, dropout, shuffling and splits.");
+
+        section = "Precision and memory";
+        Add("bf16", Choice, "bfloat16 compute: true, false, auto (bf16 on CUDA, and on CPUs with bf16 units) or full (bf16 weights too).",
+            choice: typeof(Bf16Mode));
+        Add("fp16", Bool, "float16 compute with loss scaling. Not with bf16: true.");
+        Add("tf32", Bool, "Allow TF32 matmuls on CUDA.");
+        Add("gradient_checkpointing", Bool, "Recompute activations during the backward pass to save memory.");
+        Add("flash_attention", Bool, "Accepted for compatibility; attention runs libtorch's scaled_dot_product_attention.");
+        Add("sdp_attention", Bool, "Accepted for compatibility; attention runs libtorch's scaled_dot_product_attention.");
+        Add("xformers_attention", Bool, "Accepted for compatibility; attention runs libtorch's scaled_dot_product_attention.");
+
+        section = "Evaluation, checkpoints and logging";
+        Add("do_eval", Bool, "Evaluate when a validation set exists (val_set_size > 0 or test_datasets).");
+        Add("eval_steps", Integer, "Evaluate every N optimizer steps.", range: AtLeast1);
+        Add("evals_per_epoch", Integer, "Evaluations per epoch (instead of eval_steps).", range: AtLeast1);
+        Add("save_steps", Integer, "Save a checkpoint every N optimizer steps.", range: AtLeast1);
+        Add("saves_per_epoch", Integer, "Checkpoints per epoch (instead of save_steps).", range: AtLeast1);
+        Add("save_total_limit", Integer, "Keep at most this many checkpoints; the oldest are deleted.", range: AtLeast1,
+            defaultText: "null (keep all)");
+        Add("save_safetensors", Bool, "Write weights as safetensors.");
+        Add("resume_from_checkpoint", Text, "Checkpoint folder to resume from (weights, optimizer, scheduler, RNG and data position).",
+            paths: PathResolution.IfExists);
+        Add("auto_resume_from_checkpoints", Bool, "Resume from the newest checkpoint in output_dir when there is one.");
+        Add("early_stopping_patience", Integer, "Stop after this many evaluations without a lower validation loss.", range: AtLeast1,
+            defaultText: "null (off)");
+        Add("loss_watchdog_threshold", Number, "Abort when the training loss stays above this value for loss_watchdog_patience steps.",
+            range: Positive, defaultText: "null (off)");
+        Add("loss_watchdog_patience", Integer, "Consecutive steps above loss_watchdog_threshold before aborting.", range: AtLeast1);
+        Add("logging_steps", Integer, "Log metrics (metrics.jsonl, TensorBoard, console) every N optimizer steps.", range: AtLeast1);
+        Add("use_tensorboard", Bool, "Write TensorBoard event files to output_dir/runs.");
+        Add("output_dir", Text, "Run folder for checkpoints, the adapter or model, and metrics (relative to the config file).",
+            paths: PathResolution.Always);
+        Add("hub_model_id", Text, "Accepted for compatibility; nothing is uploaded.");
+        Add("strict", Bool, "Accepted for compatibility.");
+        foreach (var w in new[] { "wandb_project", "wandb_entity", "wandb_watch", "wandb_name", "wandb_run_id", "wandb_log_model", "wandb_mode" })
+            Ignored(w, "ignored: Weights & Biases is not supported; metrics go to output_dir/metrics.jsonl and TensorBoard (use_tensorboard)");
+        Ignored("deepspeed", "ignored: DeepSpeed is not supported; training runs in one process");
+        Ignored("fsdp", "ignored: FSDP is not supported; training runs in one process");
+        Ignored("fsdp_config", "ignored: FSDP is not supported; training runs in one process");
+
+        section = "Preference training";
+        Add("rl", Choice, "Preference objective; null means supervised fine-tuning. Needs preference-format datasets.", choice: typeof(RlType));
+        Add("rl_beta", Number, "Beta of the DPO/SimPO/KTO loss (temperature of the implicit reward).", range: Positive);
+        Add("dpo_loss_type", Choice, "DPO loss variant.", choice: typeof(DpoLossType));
+        Add("dpo_label_smoothing", Number, "Conservative DPO: assumed probability that a preference label is flipped.",
+            range: new NumberRange(0, true, 0.5, false));
+        Add("orpo_alpha", Number, "Weight of the odds-ratio term in ORPO.", range: Positive);
+        Add("simpo_gamma", Number, "SimPO target reward margin.", range: AtLeast0);
+        Add("kto_desirable_weight", Number, "KTO weight of desirable examples.", range: Positive);
+        Add("kto_undesirable_weight", Number, "KTO weight of undesirable examples.", range: Positive);
+        Add("precompute_ref_log_probs", Bool, "Compute the reference model's log-probs once before training instead of every step.");
+
+        Attach(keys, typeof(TrainConfig));
+        return keys;
+    }
+
+    private static IReadOnlyList<ConfigKey> BuildDatasetKeys()
+    {
+        var keys = new List<ConfigKey>();
+        void Add(string name, ConfigValueType type, string doc, Type? choice = null, NumberRange? range = null,
+            string? defaultText = null, PathResolution paths = PathResolution.None) =>
+            keys.Add(new ConfigKey
+            {
+                Name = name, Type = type, Doc = doc, Section = "Dataset entries", EnumType = choice, Range = range,
+                DefaultText = defaultText, Paths = paths,
+            });
+
+        Add("path", Text, "Local file or folder (relative to the config file), or a Hugging Face dataset id. Required.",
+            paths: PathResolution.IfExists);
+        Add("type", Text, "Row format. Supervised: " + string.Join(", ", SftDatasetTypes) +
+            ". Paired preference (rl: dpo, orpo, simpo, kto): " + string.Join(", ", PairedPreferenceDatasetTypes) +
+            ". Unpaired preference (rl: kto): " + string.Join(", ", UnpairedPreferenceDatasetTypes) + ". Required.");
+        Add("ds_type", Choice, "File format when the extension does not tell.", choice: typeof(DatasetFileType),
+            defaultText: "from the file extension");
+        Add("data_files", StringList, "Files inside path (or the hub dataset) to read; a string or a list.", defaultText: "all");
+        Add("split", Text, "Split to read.");
+        Add("name", Text, "Dataset configuration name (hub datasets).");
+        Add("field", Text, "Field holding the text (completion, pretrain), or a nested object holding the rows.");
+        Add("field_messages", Text, "Field holding the list of messages.", defaultText: "messages (conversations for sharegpt)");
+        Add("field_instruction", Text, "Instruction field (alpaca).", defaultText: "instruction");
+        Add("field_input", Text, "Input field (alpaca).", defaultText: "input");
+        Add("field_output", Text, "Output field (alpaca).", defaultText: "output");
+        Add("field_system", Text, "System prompt field.", defaultText: "system");
+        Add("field_chosen", Text, "Chosen response field (preference formats).", defaultText: "chosen");
+        Add("field_rejected", Text, "Rejected response field (preference formats).", defaultText: "rejected");
+        Add("message_property_mappings", StringMap, "Names of the message properties in the rows, e.g. {role: from, content: value}.",
+            defaultText: "{role: role, content: content}");
+        Add("roles_to_train", StringList, "Roles whose turns carry loss.", defaultText: "[assistant]");
+        Add("train_on_eos", Choice, "Which end-of-turn tokens carry loss: all, turn (those of trained turns), last, none.",
+            choice: typeof(TrainOnEos), defaultText: "turn");
+        Add("chat_template", Text, "Chat template for this dataset.", defaultText: "the top-level chat_template");
+        Add("roles", RolesMap, "Role names in the rows for each template role, e.g. {user: [human, user], assistant: [gpt]}.");
+        Add("weight", Number, "Sampling weight when mixing datasets.", range: Positive, defaultText: "1");
+        Add("shards", Integer, "Accepted for compatibility: read the dataset in this many shards.", range: AtLeast1);
+
+        Attach(keys, typeof(DatasetConfig));
+        return keys;
+    }
+
+    /// <summary>Links each key to its property and checks the table and the record agree (a mismatch is a programming error).</summary>
+    private static void Attach(List<ConfigKey> keys, Type record)
+    {
+        foreach (var key in keys.Where(k => k.Type != ConfigValueType.Ignored))
+        {
+            var property = record.GetProperty(ConfigNames.ToPascal(key.Name), BindingFlags.Public | BindingFlags.Instance)
+                ?? throw new InvalidOperationException($"{record.Name} has no property for config key '{key.Name}'");
+            var t = System.Nullable.GetUnderlyingType(property.PropertyType) ?? property.PropertyType;
+            bool fits = key.Type switch
+            {
+                Bool => t == typeof(bool),
+                Integer => t == typeof(int),
+                Number => t == typeof(double),
+                ConfigValueType.Text => t == typeof(string),
+                Choice => t == key.EnumType,
+                StringList => t == typeof(IReadOnlyList<string>),
+                StringMap => t == typeof(IReadOnlyDictionary<string, string>),
+                RolesMap => t == typeof(IReadOnlyDictionary<string, IReadOnlyList<string>>),
+                DatasetList => t == typeof(IReadOnlyList<DatasetConfig>),
+                _ => false,
+            };
+            if (!fits) throw new InvalidOperationException($"config key '{key.Name}' is {key.Type} but {record.Name}.{property.Name} is {t.Name}");
+            key.Property = property;
+        }
+        var mapped = keys.Select(k => k.Property).Where(p => p != null).ToHashSet();
+        var missing = record.GetProperties().Where(p => p.CanWrite && !mapped.Contains(p)).Select(p => p.Name).ToList();
+        if (missing.Count > 0) throw new InvalidOperationException($"{record.Name} properties without a config key: {string.Join(", ", missing)}");
+    }
+}

@@ -1,0 +1,159 @@
+using System.Text.Json;
+using YamlDotNet.Core;
+using YamlDotNet.RepresentationModel;
+
+namespace SharpTune.Config;
+
+/// <summary>
+/// The untyped shape of a config file (YAML or JSON) before the schema gives values their types.
+/// Scalars keep their text so that each key parses it by its own type ("2e-4" is a learning rate, not a string).
+/// </summary>
+internal abstract class ConfigNode
+{
+    /// <summary>The --set argument this node came from; null when it came from the file.</summary>
+    public string? Override { get; init; }
+}
+
+internal sealed class ScalarNode : ConfigNode
+{
+    /// <summary>Null for YAML null/~/empty and JSON null.</summary>
+    public string? Text { get; init; }
+}
+
+internal sealed class MapNode : ConfigNode
+{
+    public List<KeyValuePair<string, ConfigNode>> Entries { get; } = [];
+
+    public ConfigNode? Get(string key) => Entries.FirstOrDefault(e => e.Key == key).Value;
+
+    public void Set(string key, ConfigNode value)
+    {
+        int i = Entries.FindIndex(e => e.Key == key);
+        if (i >= 0) Entries[i] = new(key, value);
+        else Entries.Add(new(key, value));
+    }
+}
+
+internal sealed class ListNode : ConfigNode
+{
+    public List<ConfigNode> Items { get; } = [];
+}
+
+internal static class ConfigTree
+{
+    public static bool LooksLikeJson(string path, string text)
+    {
+        string ext = Path.GetExtension(path).ToLowerInvariant();
+        if (ext == ".json") return true;
+        if (ext is ".yaml" or ".yml") return false;
+        return text.TrimStart().StartsWith('{');
+    }
+
+    /// <summary>Parses YAML text; <paramref name="source"/> names the file in errors.</summary>
+    public static ConfigNode? ParseYaml(string text, string source, string? overrideArg = null)
+    {
+        var stream = new YamlStream();
+        try
+        {
+            stream.Load(new StringReader(text));
+        }
+        catch (YamlException e)
+        {
+            string what = e.InnerException?.Message ?? e.Message;
+            throw new InvalidInputException(
+                $"{source}:{e.Start.Line}:{e.Start.Column}: YAML syntax error: {OneLine(what)}");
+        }
+        catch (ArgumentException e) // duplicate keys in a mapping
+        {
+            throw new InvalidInputException($"{source}: YAML error: {OneLine(e.Message)}");
+        }
+        if (stream.Documents.Count == 0) return null;
+        if (stream.Documents.Count > 1)
+            throw new InvalidInputException($"{source}: holds {stream.Documents.Count} YAML documents; expected one");
+        return FromYaml(stream.Documents[0].RootNode, source, overrideArg);
+    }
+
+    private static ConfigNode FromYaml(YamlNode node, string source, string? overrideArg)
+    {
+        switch (node)
+        {
+            case YamlScalarNode s:
+                bool isNull = s.Style == ScalarStyle.Plain && s.Value is null or "" or "~" or "null" or "Null" or "NULL";
+                return new ScalarNode { Text = isNull ? null : s.Value, Override = overrideArg };
+            case YamlSequenceNode seq:
+                var list = new ListNode { Override = overrideArg };
+                foreach (var item in seq.Children) list.Items.Add(FromYaml(item, source, overrideArg));
+                return list;
+            case YamlMappingNode map:
+                var result = new MapNode { Override = overrideArg };
+                foreach (var (k, v) in map.Children)
+                {
+                    if (k is not YamlScalarNode key || key.Value == null)
+                        throw new InvalidInputException($"{source}:{k.Start.Line}: a mapping key must be a plain name");
+                    if (result.Get(key.Value) != null)
+                        throw new InvalidInputException($"{source}:{k.Start.Line}: key '{key.Value}' appears twice");
+                    result.Entries.Add(new(key.Value, FromYaml(v, source, overrideArg)));
+                }
+                return result;
+            default:
+                throw new InvalidInputException($"{source}:{node.Start.Line}: unsupported YAML node {node.NodeType}");
+        }
+    }
+
+    public static ConfigNode ParseJson(string text, string source)
+    {
+        try
+        {
+            using var doc = JsonDocument.Parse(text, new JsonDocumentOptions
+            {
+                AllowTrailingCommas = true,
+                CommentHandling = JsonCommentHandling.Skip,
+            });
+            return FromJson(doc.RootElement, source);
+        }
+        catch (JsonException e)
+        {
+            // JsonException counts lines and columns from 0.
+            throw new InvalidInputException(
+                $"{source}:{(e.LineNumber ?? 0) + 1}:{(e.BytePositionInLine ?? 0) + 1}: JSON syntax error: {OneLine(e.Message)}");
+        }
+    }
+
+    private static ConfigNode FromJson(JsonElement e, string source)
+    {
+        switch (e.ValueKind)
+        {
+            case JsonValueKind.Object:
+                var map = new MapNode();
+                foreach (var p in e.EnumerateObject())
+                {
+                    if (map.Get(p.Name) != null) throw new InvalidInputException($"{source}: key '{p.Name}' appears twice");
+                    map.Entries.Add(new(p.Name, FromJson(p.Value, source)));
+                }
+                return map;
+            case JsonValueKind.Array:
+                var list = new ListNode();
+                foreach (var item in e.EnumerateArray()) list.Items.Add(FromJson(item, source));
+                return list;
+            case JsonValueKind.String:
+                return new ScalarNode { Text = e.GetString() };
+            case JsonValueKind.Null:
+                return new ScalarNode { Text = null };
+            default: // numbers keep their literal text; true/false
+                return new ScalarNode { Text = e.GetRawText() };
+        }
+    }
+
+    /// <summary>How a node reads in an error message.</summary>
+    public static string Show(ConfigNode node) => node switch
+    {
+        ScalarNode { Text: null } => "null",
+        ScalarNode { Text: "" } => "''",
+        ScalarNode s => s.Text!,
+        ListNode => "a list",
+        _ => "a mapping",
+    };
+
+    public static string OneLine(string text) =>
+        string.Join(' ', text.Split(['\r', '\n'], StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries));
+}

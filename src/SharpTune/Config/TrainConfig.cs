@@ -1,0 +1,267 @@
+namespace SharpTune.Config;
+
+// Property names are the PascalCase form of axolotl's snake_case keys (lora_r → LoraR, load_in_4bit → LoadIn4bit);
+// ConfigSchema maps them by that rule and documents every key. Initializers are the defaults.
+
+/// <summary>One training run, as written in an axolotl-style YAML/JSON file. Null means "not set".</summary>
+public sealed record TrainConfig
+{
+    // ---- model ----
+    /// <summary>Model folder (HF layout) or Hugging Face repo id. Required.</summary>
+    public string? BaseModel { get; init; }
+    /// <summary>Folder whose config.json to use instead of base_model's. Default: base_model.</summary>
+    public string? BaseModelConfig { get; init; }
+    /// <summary>Folder holding tokenizer.json / tokenizer_config.json. Default: base_model.</summary>
+    public string? TokenizerConfig { get; init; }
+    /// <summary>Accepted for compatibility (e.g. AutoModelForCausalLM); the architecture comes from config.json. Default: null.</summary>
+    public string? ModelType { get; init; }
+    /// <summary>Accepted for compatibility (e.g. AutoTokenizer); the tokenizer comes from tokenizer.json. Default: null.</summary>
+    public string? TokenizerType { get; init; }
+    /// <summary>Accepted for compatibility; no remote code is ever run. Default: false.</summary>
+    public bool TrustRemoteCode { get; init; }
+    /// <summary>Compute device: auto, cpu, cuda or cuda:N. Default: auto.</summary>
+    public string Device { get; init; } = "auto";
+
+    // ---- data ----
+    /// <summary>Training datasets. Required.</summary>
+    public IReadOnlyList<DatasetConfig> Datasets { get; init; } = [];
+    /// <summary>Evaluation datasets (instead of splitting val_set_size off the training data). Default: none.</summary>
+    public IReadOnlyList<DatasetConfig> TestDatasets { get; init; } = [];
+    /// <summary>Held-out part of the training data: a fraction in [0, 1) or a whole row count ≥ 1. Default: 0.</summary>
+    public double ValSetSize { get; init; }
+    /// <summary>Folder for the tokenized/packed dataset cache. Default: null (output_dir/prepared).</summary>
+    public string? DatasetPreparedPath { get; init; }
+    /// <summary>Shuffle rows after merging all datasets. Default: true.</summary>
+    public bool ShuffleMergedDatasets { get; init; } = true;
+    /// <summary>Accepted for compatibility (data loading runs in-process). Default: null.</summary>
+    public int? DatasetProcesses { get; init; }
+    /// <summary>Accepted for compatibility (data loading runs in-process). Default: null.</summary>
+    public int? DataloaderNumWorkers { get; init; }
+    /// <summary>Maximum tokens per training sequence. Default: 512.</summary>
+    public int SequenceLen { get; init; } = 512;
+    /// <summary>What to do with rows longer than sequence_len: drop or truncate. Default: drop.</summary>
+    public ExcessLengthStrategy ExcessLengthStrategy { get; init; } = ExcessLengthStrategy.Drop;
+    /// <summary>Pack several rows into each sequence (attention kept within each row). Default: false.</summary>
+    public bool SamplePacking { get; init; }
+    /// <summary>Pack evaluation rows too. Default: null (same as sample_packing).</summary>
+    public bool? EvalSamplePacking { get; init; }
+    /// <summary>Pad every batch to sequence_len. Default: false.</summary>
+    public bool PadToSequenceLen { get; init; }
+    /// <summary>Also compute the loss on prompt tokens. Default: false.</summary>
+    public bool TrainOnInputs { get; init; }
+
+    // ---- tokenizer and chat template ----
+    /// <summary>Chat template: a named template (chatml, llama3, ...), tokenizer_default or jinja. Default: null.</summary>
+    public string? ChatTemplate { get; init; }
+    /// <summary>Jinja chat template text, or a path to a .jinja file (used with chat_template: jinja). Default: null.</summary>
+    public string? ChatTemplateJinja { get; init; }
+    /// <summary>Special tokens to set or add, e.g. pad_token: "&lt;pad&gt;". Default: none.</summary>
+    public IReadOnlyDictionary<string, string> SpecialTokens { get; init; } = new Dictionary<string, string>();
+    /// <summary>Extra tokens to add to the vocabulary. Default: none.</summary>
+    public IReadOnlyList<string> Tokens { get; init; } = [];
+
+    // ---- adapter ----
+    /// <summary>Adapter: lora, qlora, or null for full fine-tuning. Default: null.</summary>
+    public AdapterType? Adapter { get; init; }
+    /// <summary>Folder of an existing PEFT adapter to continue training. Default: null.</summary>
+    public string? LoraModelDir { get; init; }
+    /// <summary>LoRA rank. Required when adapter is set.</summary>
+    public int? LoraR { get; init; }
+    /// <summary>LoRA alpha (scale = alpha / r, or alpha / sqrt(r) with rsLoRA). Default: lora_r.</summary>
+    public int? LoraAlpha { get; init; }
+    /// <summary>Dropout on the LoRA input, in [0, 1). Default: 0.</summary>
+    public double LoraDropout { get; init; }
+    /// <summary>Module names to adapt (q_proj, v_proj, ...). Default: none.</summary>
+    public IReadOnlyList<string> LoraTargetModules { get; init; } = [];
+    /// <summary>Adapt every linear layer except lm_head. Default: false.</summary>
+    public bool LoraTargetLinear { get; init; }
+    /// <summary>Modules trained in full and saved with the adapter (embed_tokens, lm_head). Default: none.</summary>
+    public IReadOnlyList<string> LoraModulesToSave { get; init; } = [];
+    /// <summary>Accepted for compatibility; supported families use plain linear layers. Default: false.</summary>
+    public bool LoraFanInFanOut { get; init; }
+    /// <summary>DoRA: weight-decomposed LoRA. Default: false.</summary>
+    public bool PeftUseDora { get; init; }
+    /// <summary>rsLoRA: scale alpha / sqrt(r). Default: false.</summary>
+    public bool PeftUseRslora { get; init; }
+    /// <summary>Quantize the frozen base weights to 4 bits (QLoRA). Default: false (true with adapter: qlora).</summary>
+    public bool LoadIn4bit { get; init; }
+    /// <summary>Quantize the frozen base weights to int8. Default: false.</summary>
+    public bool LoadIn8bit { get; init; }
+    /// <summary>4-bit data type: nf4 or fp4. Default: nf4.</summary>
+    public QuantType4Bit Bnb4bitQuantType { get; init; } = QuantType4Bit.Nf4;
+    /// <summary>Quantize the 4-bit block scales too. Default: true.</summary>
+    public bool Bnb4bitUseDoubleQuant { get; init; } = true;
+    /// <summary>Dtype of 4-bit matmuls. Default: null (the training compute dtype).</summary>
+    public ComputeDtype? Bnb4bitComputeDtype { get; init; }
+    /// <summary>Merge the trained adapter into the base weights and save them to output_dir/merged. Default: false.</summary>
+    public bool MergeLora { get; init; }
+
+    // ---- batch and schedule ----
+    /// <summary>Rows per forward pass. Default: 1.</summary>
+    public int MicroBatchSize { get; init; } = 1;
+    /// <summary>Rows per evaluation forward pass. Default: null (micro_batch_size).</summary>
+    public int? EvalBatchSize { get; init; }
+    /// <summary>Micro-batches per optimizer step. Default: 1.</summary>
+    public int GradientAccumulationSteps { get; init; } = 1;
+    /// <summary>Passes over the training data (fractions allowed). Default: 1.</summary>
+    public double NumEpochs { get; init; } = 1;
+    /// <summary>Optimizer steps to run; overrides num_epochs when ≥ 1. Default: null.</summary>
+    public int? MaxSteps { get; init; }
+    /// <summary>Peak learning rate. Default: 5e-5.</summary>
+    public double LearningRate { get; init; } = 5e-5;
+    /// <summary>Learning-rate schedule after warmup. Default: cosine.</summary>
+    public LrSchedulerType LrScheduler { get; init; } = LrSchedulerType.Cosine;
+    /// <summary>Cosine floor as a fraction of learning_rate. Default: null (decay to 0).</summary>
+    public double? CosineMinLrRatio { get; init; }
+    /// <summary>Linear warmup steps. Default: null (0).</summary>
+    public int? WarmupSteps { get; init; }
+    /// <summary>Linear warmup as a fraction of total steps. Default: null.</summary>
+    public double? WarmupRatio { get; init; }
+    /// <summary>Optimizer. Default: adamw_torch.</summary>
+    public OptimizerType Optimizer { get; init; } = OptimizerType.AdamwTorch;
+    /// <summary>Decoupled weight decay. Default: 0.</summary>
+    public double WeightDecay { get; init; }
+    /// <summary>Adam beta1. Default: 0.9.</summary>
+    public double AdamBeta1 { get; init; } = 0.9;
+    /// <summary>Adam beta2. Default: 0.999.</summary>
+    public double AdamBeta2 { get; init; } = 0.999;
+    /// <summary>Adam epsilon. Default: 1e-8.</summary>
+    public double AdamEpsilon { get; init; } = 1e-8;
+    /// <summary>Clip the global gradient norm to this value; 0 disables clipping. Default: 1.</summary>
+    public double MaxGradNorm { get; init; } = 1.0;
+    /// <summary>NEFTune: uniform noise on input embeddings scaled by alpha / sqrt(L·d). Default: null (off).</summary>
+    public double? NeftuneNoiseAlpha { get; init; }
+    /// <summary>Random seed for init, dropout, shuffling and splits. Default: 42.</summary>
+    public int Seed { get; init; } = 42;
+
+    // ---- precision and memory ----
+    /// <summary>bfloat16 compute: true, false, auto (bf16 where the device has bf16 units) or full (bf16 weights too). Default: auto.</summary>
+    public Bf16Mode Bf16 { get; init; } = Bf16Mode.Auto;
+    /// <summary>float16 compute with loss scaling. Default: false.</summary>
+    public bool Fp16 { get; init; }
+    /// <summary>Allow TF32 matmuls on CUDA. Default: false.</summary>
+    public bool Tf32 { get; init; }
+    /// <summary>Recompute activations in the backward pass to save memory. Default: false.</summary>
+    public bool GradientCheckpointing { get; init; }
+    /// <summary>Accepted for compatibility; attention uses libtorch's scaled_dot_product_attention. Default: null.</summary>
+    public bool? FlashAttention { get; init; }
+    /// <summary>Accepted for compatibility; attention uses libtorch's scaled_dot_product_attention. Default: null.</summary>
+    public bool? SdpAttention { get; init; }
+    /// <summary>Accepted for compatibility; attention uses libtorch's scaled_dot_product_attention. Default: null.</summary>
+    public bool? XformersAttention { get; init; }
+
+    // ---- evaluation, saving, logging ----
+    /// <summary>Run evaluation when a validation set exists. Default: true.</summary>
+    public bool DoEval { get; init; } = true;
+    /// <summary>Evaluate every N optimizer steps. Default: null.</summary>
+    public int? EvalSteps { get; init; }
+    /// <summary>Evaluations per epoch (alternative to eval_steps). Default: null.</summary>
+    public int? EvalsPerEpoch { get; init; }
+    /// <summary>Save a checkpoint every N optimizer steps. Default: null.</summary>
+    public int? SaveSteps { get; init; }
+    /// <summary>Checkpoints per epoch (alternative to save_steps). Default: null.</summary>
+    public int? SavesPerEpoch { get; init; }
+    /// <summary>Keep at most this many checkpoints (oldest deleted first). Default: null (keep all).</summary>
+    public int? SaveTotalLimit { get; init; }
+    /// <summary>Write weights as safetensors. Default: true.</summary>
+    public bool SaveSafetensors { get; init; } = true;
+    /// <summary>Checkpoint folder to resume from. Default: null.</summary>
+    public string? ResumeFromCheckpoint { get; init; }
+    /// <summary>Resume from the newest checkpoint in output_dir when there is one. Default: false.</summary>
+    public bool AutoResumeFromCheckpoints { get; init; }
+    /// <summary>Stop after this many evaluations without a better validation loss. Default: null (off).</summary>
+    public int? EarlyStoppingPatience { get; init; }
+    /// <summary>Abort when the training loss stays above this value for loss_watchdog_patience steps. Default: null (off).</summary>
+    public double? LossWatchdogThreshold { get; init; }
+    /// <summary>Steps above loss_watchdog_threshold before aborting. Default: 3.</summary>
+    public int LossWatchdogPatience { get; init; } = 3;
+    /// <summary>Log metrics every N optimizer steps. Default: 1.</summary>
+    public int LoggingSteps { get; init; } = 1;
+    /// <summary>Write TensorBoard event files to output_dir/runs. Default: true.</summary>
+    public bool UseTensorboard { get; init; } = true;
+    /// <summary>Run folder for checkpoints, adapter/model and metrics. Default: ./outputs.</summary>
+    public string OutputDir { get; init; } = "./outputs";
+    /// <summary>Accepted for compatibility; nothing is uploaded. Default: null.</summary>
+    public string? HubModelId { get; init; }
+    /// <summary>Accepted for compatibility. Default: false.</summary>
+    public bool Strict { get; init; }
+
+    // ---- preference training ----
+    /// <summary>Preference objective: dpo, orpo, simpo, kto, or null for supervised training. Default: null.</summary>
+    public RlType? Rl { get; init; }
+    /// <summary>Beta of the preference loss. Default: 0.1.</summary>
+    public double RlBeta { get; init; } = 0.1;
+    /// <summary>DPO loss: sigmoid, ipo or hinge. Default: sigmoid.</summary>
+    public DpoLossType DpoLossType { get; init; } = DpoLossType.Sigmoid;
+    /// <summary>Conservative DPO label smoothing, in [0, 0.5). Default: 0.</summary>
+    public double DpoLabelSmoothing { get; init; }
+    /// <summary>Weight of the odds-ratio term in ORPO. Default: 0.1.</summary>
+    public double OrpoAlpha { get; init; } = 0.1;
+    /// <summary>SimPO target reward margin. Default: 0.5.</summary>
+    public double SimpoGamma { get; init; } = 0.5;
+    /// <summary>KTO weight of desirable examples. Default: 1.</summary>
+    public double KtoDesirableWeight { get; init; } = 1.0;
+    /// <summary>KTO weight of undesirable examples. Default: 1.</summary>
+    public double KtoUndesirableWeight { get; init; } = 1.0;
+    /// <summary>Compute reference-model log-probs once before training. Default: false.</summary>
+    public bool PrecomputeRefLogProbs { get; init; }
+}
+
+/// <summary>One entry of datasets / test_datasets.</summary>
+public sealed record DatasetConfig
+{
+    /// <summary>Local file or folder (relative to the config file), or a Hugging Face dataset id. Required.</summary>
+    public string? Path { get; init; }
+    /// <summary>Row format: alpaca, sharegpt, chat_template, completion, ... or a preference format. Required.</summary>
+    public string? Type { get; init; }
+    /// <summary>File format when the extension does not tell: json, jsonl, parquet, csv, text. Default: null.</summary>
+    public DatasetFileType? DsType { get; init; }
+    /// <summary>Files inside path (or the hub dataset) to read. Default: none (all).</summary>
+    public IReadOnlyList<string> DataFiles { get; init; } = [];
+    /// <summary>Split to read. Default: train.</summary>
+    public string Split { get; init; } = "train";
+    /// <summary>Dataset configuration name (hub datasets). Default: null.</summary>
+    public string? Name { get; init; }
+    /// <summary>Field holding the text (completion/pretrain) or a nested object holding the rows. Default: null.</summary>
+    public string? Field { get; init; }
+    /// <summary>Field holding the conversation list. Default: messages (conversations for sharegpt).</summary>
+    public string? FieldMessages { get; init; }
+    /// <summary>Instruction field. Default: instruction.</summary>
+    public string? FieldInstruction { get; init; }
+    /// <summary>Input field. Default: input.</summary>
+    public string? FieldInput { get; init; }
+    /// <summary>Output field. Default: output.</summary>
+    public string? FieldOutput { get; init; }
+    /// <summary>System prompt field. Default: system.</summary>
+    public string? FieldSystem { get; init; }
+    /// <summary>Chosen-response field (preference data). Default: chosen.</summary>
+    public string? FieldChosen { get; init; }
+    /// <summary>Rejected-response field (preference data). Default: rejected.</summary>
+    public string? FieldRejected { get; init; }
+    /// <summary>Message property names: role/content → the names used in the rows (e.g. role: from, content: value). Default: none.</summary>
+    public IReadOnlyDictionary<string, string> MessagePropertyMappings { get; init; } = new Dictionary<string, string>();
+    /// <summary>Roles whose turns are trained on. Default: none (assistant).</summary>
+    public IReadOnlyList<string> RolesToTrain { get; init; } = [];
+    /// <summary>Which EOS tokens are trained on: all, turn, last or none. Default: null (turn).</summary>
+    public TrainOnEos? TrainOnEos { get; init; }
+    /// <summary>Chat template for this dataset. Default: null (the top-level chat_template).</summary>
+    public string? ChatTemplate { get; init; }
+    /// <summary>Role name mapping: target role → source role names. Default: none.</summary>
+    public IReadOnlyDictionary<string, IReadOnlyList<string>> Roles { get; init; } = new Dictionary<string, IReadOnlyList<string>>();
+    /// <summary>Sampling weight when mixing datasets. Default: null (1).</summary>
+    public double? Weight { get; init; }
+    /// <summary>Accepted for compatibility: split the dataset into this many shards. Default: null.</summary>
+    public int? Shards { get; init; }
+}
+
+public enum AdapterType { Lora, Qlora }
+public enum RlType { Dpo, Orpo, Simpo, Kto }
+public enum LrSchedulerType { Cosine, Linear, Constant, ConstantWithWarmup, CosineWithMinLr }
+public enum OptimizerType { AdamwTorch, AdamwTorchFused, AdamwHf, Adamw, Sgd, Adafactor, Lion }
+public enum Bf16Mode { False, True, Auto, Full }
+public enum QuantType4Bit { Nf4, Fp4 }
+public enum ComputeDtype { Float32, Bfloat16, Float16 }
+public enum ExcessLengthStrategy { Drop, Truncate }
+public enum TrainOnEos { All, Turn, Last, None }
+public enum DpoLossType { Sigmoid, Ipo, Hinge }
+public enum DatasetFileType { Json, Jsonl, Parquet, Csv, Text }

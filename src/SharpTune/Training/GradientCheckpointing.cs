@@ -1,0 +1,69 @@
+using SharpTune.Modeling;
+using static TorchSharp.torch;
+
+namespace SharpTune.Training;
+
+/// <summary>
+/// Runs each decoder layer without keeping its activations and recomputes it during backward (reentrant
+/// checkpointing): activation memory drops from all layers' intermediates to one hidden state per layer.
+/// The RNG state is replayed so dropout masks in the recomputation equal those of the forward.
+/// </summary>
+public static class GradientCheckpointing
+{
+    public static void Enable(CausalLM model) =>
+        model.Model.RunLayer = (layer, hidden, inputs) =>
+            layer.training && hidden.requires_grad
+                ? CheckpointedLayer.Run(layer, hidden, inputs)
+                : layer.Forward(hidden, inputs);
+
+    public static void Disable(CausalLM model) =>
+        model.Model.RunLayer = (layer, hidden, inputs) => layer.Forward(hidden, inputs);
+
+    private sealed class CheckpointedLayer : autograd.SingleTensorFunction<CheckpointedLayer>
+    {
+        public override string Name => nameof(CheckpointedLayer);
+
+        public static Tensor Run(DecoderLayer layer, Tensor hidden, AttentionInputs inputs) =>
+            apply(layer, hidden, inputs);
+
+        public override Tensor forward(autograd.AutogradContext ctx, params object[] vars)
+        {
+            var layer = (DecoderLayer)vars[0];
+            var hidden = (Tensor)vars[1];
+            var inputs = (AttentionInputs)vars[2];
+            // Keep our own handles: the caller's dispose scope ends long before backward runs.
+            ctx.save_data("layer", layer);
+            ctx.save_data("hidden", hidden.detach().DetachFromDisposeScope());
+            ctx.save_data("inputs", new AttentionInputs(
+                inputs.Cos.detach().DetachFromDisposeScope(), inputs.Sin.detach().DetachFromDisposeScope(),
+                inputs.FullMask.detach().DetachFromDisposeScope(), inputs.SlidingMask?.detach().DetachFromDisposeScope(), null));
+            ctx.save_data("rng", get_rng_state().DetachFromDisposeScope());
+            using var noGrad = no_grad();
+            return layer.Forward(hidden, inputs);
+        }
+
+        public override List<Tensor> backward(autograd.AutogradContext ctx, Tensor gradOutput)
+        {
+            var layer = (DecoderLayer)ctx.get_data("layer");
+            using var hidden = (Tensor)ctx.get_data("hidden");
+            var inputs = (AttentionInputs)ctx.get_data("inputs");
+            using var rng = (Tensor)ctx.get_data("rng");
+            using var current = get_rng_state();
+            set_rng_state(rng);
+            Tensor inputGrad;
+            using (enable_grad())
+            {
+                using var x = hidden.detach().requires_grad_(true);
+                using var y = layer.Forward(x, inputs);
+                y.backward([gradOutput]);
+                inputGrad = x.grad!.detach().clone();
+            }
+            set_rng_state(current);
+            inputs.Cos.Dispose();
+            inputs.Sin.Dispose();
+            inputs.FullMask.Dispose();
+            inputs.SlidingMask?.Dispose();
+            return [null!, inputGrad, null!];
+        }
+    }
+}

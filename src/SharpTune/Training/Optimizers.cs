@@ -1,0 +1,156 @@
+using TorchSharp.Modules;
+using static TorchSharp.torch;
+
+namespace SharpTune.Training;
+
+/// <summary>A trainable parameter with its checkpoint name and whether weight decay applies (not to biases and norms).</summary>
+public sealed record TrainableParameter(string Name, Parameter Parameter, bool Decay)
+{
+    public static bool DecayApplies(string name) =>
+        !(name.EndsWith(".bias", StringComparison.Ordinal) || name.Contains("norm", StringComparison.Ordinal) || name.EndsWith("lora_magnitude_vector", StringComparison.Ordinal));
+}
+
+/// <summary>
+/// An optimizer whose whole state is named float32 tensors (saved to optimizer.safetensors) plus a step count, so a
+/// resumed run continues bit-for-bit.
+/// </summary>
+public abstract class Optimizer(IReadOnlyList<TrainableParameter> parameters, double weightDecay)
+{
+    protected IReadOnlyList<TrainableParameter> Parameters { get; } = parameters;
+    protected double WeightDecay { get; } = weightDecay;
+    private readonly Dictionary<string, Tensor> state = new(StringComparer.Ordinal);
+
+    public long StepCount { get; private set; }
+
+    public void Step(double lr)
+    {
+        StepCount++;
+        using var scope = NewDisposeScope();
+        using var noGrad = no_grad();
+        foreach (var p in Parameters)
+        {
+            if (p.Parameter.grad is not { } grad) continue;
+            Update(p, grad.to(ScalarType.Float32), lr);
+        }
+    }
+
+    protected abstract void Update(TrainableParameter p, Tensor grad, double lr);
+
+    /// <summary>The named state tensor, created as zeros of the given shape on first use.</summary>
+    protected Tensor State(TrainableParameter p, string slot, long[]? shape = null)
+    {
+        var key = p.Name + "." + slot;
+        if (!state.TryGetValue(key, out var value))
+        {
+            value = zeros(shape ?? p.Parameter.shape, ScalarType.Float32, p.Parameter.device).DetachFromDisposeScope();
+            state[key] = value;
+        }
+        return value;
+    }
+
+    protected static void DecoupledDecay(TrainableParameter p, double lr, double weightDecay)
+    {
+        if (p.Decay && weightDecay != 0) p.Parameter.mul_(1 - lr * weightDecay);
+    }
+
+    public void ZeroGrad()
+    {
+        foreach (var p in Parameters) p.Parameter.grad = null;
+    }
+
+    public IReadOnlyDictionary<string, Tensor> StateTensors => state;
+
+    public void LoadState(IEnumerable<KeyValuePair<string, Tensor>> tensors, long stepCount)
+    {
+        foreach (var (key, value) in tensors) state[key] = value.DetachFromDisposeScope();
+        StepCount = stepCount;
+    }
+
+    public static Optimizer Create(string kind, IReadOnlyList<TrainableParameter> parameters, double weightDecay, double beta1, double beta2, double epsilon) => kind switch
+    {
+        "adamw_torch" or "adamw_torch_fused" or "adamw_hf" or "adamw" => new AdamW(parameters, weightDecay, beta1, beta2, epsilon),
+        "sgd" => new Sgd(parameters, weightDecay),
+        "lion" => new Lion(parameters, weightDecay, beta1, beta2),
+        "adafactor" => new Adafactor(parameters, weightDecay),
+        _ => throw new InvalidInputException($"optimizer: '{kind}' is not supported; allowed: adamw_torch, adamw_torch_fused, adamw_hf, adamw, sgd, lion, adafactor"),
+    };
+}
+
+/// <summary>torch.optim.AdamW: decoupled weight decay, bias-corrected moments.</summary>
+public sealed class AdamW(IReadOnlyList<TrainableParameter> parameters, double weightDecay, double beta1, double beta2, double epsilon)
+    : Optimizer(parameters, weightDecay)
+{
+    protected override void Update(TrainableParameter p, Tensor grad, double lr)
+    {
+        var m = State(p, "exp_avg");
+        var v = State(p, "exp_avg_sq");
+        DecoupledDecay(p, lr, WeightDecay);
+        m.mul_(beta1).add_(grad, alpha: 1 - beta1);
+        v.mul_(beta2).addcmul_(grad, grad, value: 1 - beta2);
+        double biasCorrection1 = 1 - Math.Pow(beta1, StepCount);
+        double biasCorrection2 = 1 - Math.Pow(beta2, StepCount);
+        var denominator = (v.sqrt() / Math.Sqrt(biasCorrection2)).add_(epsilon);
+        var update = m / denominator * (lr / biasCorrection1);
+        p.Parameter.sub_(update.to(p.Parameter.dtype));
+    }
+}
+
+/// <summary>Plain SGD (what transformers' "sgd" optim builds: no momentum), with decoupled weight decay.</summary>
+public sealed class Sgd(IReadOnlyList<TrainableParameter> parameters, double weightDecay) : Optimizer(parameters, weightDecay)
+{
+    protected override void Update(TrainableParameter p, Tensor grad, double lr)
+    {
+        DecoupledDecay(p, lr, WeightDecay);
+        p.Parameter.sub_((grad * lr).to(p.Parameter.dtype));
+    }
+}
+
+/// <summary>Lion (Chen et al. 2023): sign of the interpolated momentum, decoupled weight decay.</summary>
+public sealed class Lion(IReadOnlyList<TrainableParameter> parameters, double weightDecay, double beta1, double beta2) : Optimizer(parameters, weightDecay)
+{
+    protected override void Update(TrainableParameter p, Tensor grad, double lr)
+    {
+        var m = State(p, "exp_avg");
+        DecoupledDecay(p, lr, WeightDecay);
+        var direction = (m * beta1 + grad * (1 - beta1)).sign();
+        p.Parameter.sub_((direction * lr).to(p.Parameter.dtype));
+        m.mul_(beta2).add_(grad, alpha: 1 - beta2);
+    }
+}
+
+/// <summary>
+/// Adafactor as transformers' Trainer builds it for optim "adafactor" (scale_parameter=False, relative_step=False,
+/// external lr): factored second moments for matrices, update RMS clipped at 1, no first moment.
+/// </summary>
+public sealed class Adafactor(IReadOnlyList<TrainableParameter> parameters, double weightDecay) : Optimizer(parameters, weightDecay)
+{
+    private const double Eps1 = 1e-30, ClipThreshold = 1.0, DecayRate = -0.8;
+
+    protected override void Update(TrainableParameter p, Tensor grad, double lr)
+    {
+        double beta2t = 1.0 - Math.Pow(StepCount, DecayRate);
+        var squared = grad * grad + Eps1;
+        Tensor update;
+        if (grad.dim() >= 2)
+        {
+            var shape = grad.shape;
+            var row = State(p, "exp_avg_sq_row", shape[..^1]);
+            var col = State(p, "exp_avg_sq_col", [.. shape[..^2], shape[^1]]);
+            row.mul_(beta2t).add_(squared.mean([-1]), alpha: 1 - beta2t);
+            col.mul_(beta2t).add_(squared.mean([-2]), alpha: 1 - beta2t);
+            var rowFactor = (row / row.mean([-1], keepdim: true)).rsqrt().unsqueeze(-1);
+            var colFactor = col.unsqueeze(-2).rsqrt();
+            update = rowFactor * colFactor * grad;
+        }
+        else
+        {
+            var v = State(p, "exp_avg_sq");
+            v.mul_(beta2t).add_(squared, alpha: 1 - beta2t);
+            update = v.rsqrt() * grad;
+        }
+        double rms = update.pow(2).mean().sqrt().item<float>();
+        update = update / Math.Max(1.0, rms / ClipThreshold) * lr;
+        if (p.Decay && WeightDecay != 0) p.Parameter.add_(p.Parameter * (-WeightDecay * lr));
+        p.Parameter.sub_(update.to(p.Parameter.dtype));
+    }
+}
