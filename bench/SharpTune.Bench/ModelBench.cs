@@ -37,6 +37,8 @@ public static class ModelBench
         long parameters = model.parameters().Sum(p => p.numel());
         Console.WriteLine($"model: llama hidden 512, 8 layers, intermediate 1536, vocab 32000, heads 8/4 kv: {parameters / 1e6:F1}M parameters, float32, {get_num_threads()} torch threads");
         Console.WriteLine($"rss after build: {ResidentMiB("VmRSS"):F0} MiB");
+        double machineGflops = MatmulGflops();
+        Console.WriteLine($"calibration: fp32 1024x1024 matmul {machineGflops:F1} GFLOP/s on this machine now (the figures below scale with it)");
 
         // Forward + backward, batch 1 × seq, as a training step without the optimizer.
         model.train();
@@ -55,7 +57,11 @@ public static class ModelBench
         }
         TrainStep();   // warm-up: allocator and kernels
         double trainSeconds = Enumerable.Range(0, steps).Sum(_ => TrainStep());
-        Console.WriteLine($"forward+backward: seq {seq}, {steps} steps, {steps * seq / trainSeconds:F0} tokens/s ({trainSeconds / steps:F2} s/step)");
+        // 6 FLOPs per parameter per token (embedding lookup excluded) + attention's 12·layers·hidden·seq per token.
+        long matrixParameters = parameters - 32000L * 512;
+        double flopsPerToken = 6.0 * matrixParameters + 12.0 * 8 * 512 * seq / 2;
+        double tokensPerSecond = steps * seq / trainSeconds;
+        Console.WriteLine($"forward+backward: seq {seq}, {steps} steps, {tokensPerSecond:F0} tokens/s ({trainSeconds / steps:F2} s/step, ~{tokensPerSecond * flopsPerToken / 1e9:F1} GFLOP/s achieved)");
         Console.WriteLine($"peak RSS (VmHWM): {ResidentMiB("VmHWM"):F0} MiB");
 
         // Generation: same prompt, greedy, with and without the KV cache.
@@ -79,6 +85,18 @@ public static class ModelBench
         Console.WriteLine($"  ratio (cache / no cache): {cachedRate / recomputedRate:F2}x; same ids: {cached.Ids.SequenceEqual(recomputed.Ids)}");
         Console.WriteLine($"peak RSS (VmHWM) at end: {ResidentMiB("VmHWM"):F0} MiB");
         return cached.Ids.SequenceEqual(recomputed.Ids) ? 0 : 1;
+    }
+
+    private static double MatmulGflops()
+    {
+        using var scope = NewDisposeScope();
+        var a = randn(1024, 1024);
+        var b = randn(1024, 1024);
+        a.matmul(b);
+        const int repeats = 10;
+        var watch = Stopwatch.StartNew();
+        for (int i = 0; i < repeats; i++) a.matmul(b);
+        return repeats * 2.0 * 1024 * 1024 * 1024 / watch.Elapsed.TotalSeconds / 1e9;
     }
 
     /// <summary>A memory line of /proc/self/status in MiB (Linux); NaN elsewhere.</summary>

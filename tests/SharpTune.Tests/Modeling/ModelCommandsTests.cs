@@ -127,7 +127,7 @@ public sealed class ModelCommandsTests
         Assert.Equal("error: --arch: model_type 'gpt2' is not supported; supported: llama, mistral, qwen2, gemma, gemma2, phi3", arch.Err.Trim());
         var preset = Run("init-model", "--arch", "qwen2", "--preset", "huge", "--out", dir);
         Assert.Equal(2, preset.Code);
-        Assert.Equal("error: --preset: 'huge' is not a qwen2 preset; available: tiny, qwen2.5-0.5b", preset.Err.Trim());
+        Assert.Equal("error: --preset: 'huge' is not a qwen2 preset; available: tiny, small, qwen2.5-0.5b", preset.Err.Trim());
         Assert.Empty(Directory.GetFiles(dir));
     }
 
