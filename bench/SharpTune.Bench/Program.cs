@@ -7,6 +7,7 @@ public static class Program
     {
         [SafeTensorsLoadBench.Mode] = (SafeTensorsLoadBench.Usage, SafeTensorsLoadBench.Run),
         [SafeTensorsLoadBench.ChildMode] = ("(internal) measured child of safetensors-load", SafeTensorsLoadBench.RunChild),
+        [ModelBench.Mode] = (ModelBench.Usage, ModelBench.Run),
     };
 
     public static int Main(string[] args)

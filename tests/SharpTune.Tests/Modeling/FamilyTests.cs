@@ -12,8 +12,8 @@ public sealed class FamilyTests
     [Fact]
     public void Phi3FusedProjectionsEqualLlamaSplitProjections()
     {
-        using var llama = Build(PresetConfig("llama"), seed: 11);
-        using var phi3 = Build(PresetConfig("phi3"), seed: 99);
+        using var llama = Build(TinyConfig("llama"), seed: 11);
+        using var phi3 = Build(TinyConfig("phi3"), seed: 99);
         var source = llama.named_parameters().ToDictionary(p => p.name, p => p.parameter);
         using (no_grad())
         {
@@ -43,7 +43,7 @@ public sealed class FamilyTests
     public void MistralSlidingWindowHidesTokensAtWindowDistanceAndBeyond()
     {
         // One layer: the last query (position 19) sees exactly positions 12..19 with sliding_window 8.
-        using var model = Build(PresetConfig("mistral", j => { j["num_hidden_layers"] = 1; j["sliding_window"] = 8; }));
+        using var model = Build(TinyConfig("mistral", j => { j["num_hidden_layers"] = 1; j["sliding_window"] = 8; }));
         Assert.Equal(8, model.Config.SlidingWindow);
         Assert.Equal([true], model.Config.SlidingLayers);
         var ids = Sequence(20, 64, 2);
@@ -57,7 +57,7 @@ public sealed class FamilyTests
     [Fact]
     public void MistralWithoutSlidingWindowSeesEveryToken()
     {
-        using var model = Build(PresetConfig("mistral", j => { j["num_hidden_layers"] = 1; j["sliding_window"] = null; }));
+        using var model = Build(TinyConfig("mistral", j => { j["num_hidden_layers"] = 1; j["sliding_window"] = null; }));
         Assert.Null(model.Config.SlidingWindow);
         var ids = Sequence(20, 64, 2);
         using var baseline = LastLogits(model, ids);
@@ -68,7 +68,7 @@ public sealed class FamilyTests
     [Fact]
     public void Gemma2SlidesOnEvenLayersOnly()
     {
-        var json = PresetConfig("gemma2", j => { j["num_hidden_layers"] = 1; j["sliding_window"] = 4; j["head_dim"] = 8; j["query_pre_attn_scalar"] = 8; });
+        var json = TinyConfig("gemma2", j => { j["num_hidden_layers"] = 1; j["sliding_window"] = 4; j["head_dim"] = 8; j["query_pre_attn_scalar"] = 8; });
         using (var oneLayer = Build(json))
         {
             Assert.Equal([true], oneLayer.Config.SlidingLayers);
@@ -91,7 +91,7 @@ public sealed class FamilyTests
     [Fact]
     public void Gemma2FinalSoftcapIsTanhOfUncappedLogits()
     {
-        var uncappedJson = PresetConfig("gemma2", j => { j["head_dim"] = 8; j["query_pre_attn_scalar"] = 8; j["final_logit_softcapping"] = null; j["attn_logit_softcapping"] = 50.0; });
+        var uncappedJson = TinyConfig("gemma2", j => { j["head_dim"] = 8; j["query_pre_attn_scalar"] = 8; j["final_logit_softcapping"] = null; j["attn_logit_softcapping"] = 50.0; });
         var cappedJson = (JsonObject)uncappedJson.DeepClone();
         cappedJson["final_logit_softcapping"] = 2.0;
         using var uncapped = Build(uncappedJson, seed: 5);
@@ -124,7 +124,7 @@ public sealed class FamilyTests
     [Fact]
     public void Gemma2AttentionSoftcapChangesScoresOnlyWhenItBinds()
     {
-        JsonObject Json(double? cap) => PresetConfig("gemma2", j => { j["head_dim"] = 8; j["query_pre_attn_scalar"] = 8; j["attn_logit_softcapping"] = cap; j["final_logit_softcapping"] = null; });
+        JsonObject Json(double? cap) => TinyConfig("gemma2", j => { j["head_dim"] = 8; j["query_pre_attn_scalar"] = 8; j["attn_logit_softcapping"] = cap; j["final_logit_softcapping"] = null; });
         using var none = Build(Json(null), seed: 8);
         using var loose = Build(Json(1e6), seed: 8);
         using var tight = Build(Json(0.5), seed: 8);
@@ -139,7 +139,7 @@ public sealed class FamilyTests
     [Fact]
     public void GemmaScalesEmbeddingsBySqrtHidden()
     {
-        using var model = Build(PresetConfig("gemma", j => j["head_dim"] = 8));
+        using var model = Build(TinyConfig("gemma", j => j["head_dim"] = 8));
         Tensor? seen = null;
         model.train();
         model.Model.EmbeddingTransform = x => { seen = x.detach().clone().DetachFromDisposeScope(); return x; };
@@ -169,7 +169,7 @@ public sealed class FamilyTests
     [Fact]
     public void Qwen2HasBiasedQkvUnbiasedOutputAndTiedHead()
     {
-        using var model = Build(PresetConfig("qwen2", j => j["tie_word_embeddings"] = true));
+        using var model = Build(TinyConfig("qwen2", j => j["tie_word_embeddings"] = true));
         var names = model.named_parameters().Select(p => p.name).ToHashSet();
         Assert.Contains("model.layers.0.self_attn.q_proj.bias", names);
         Assert.Contains("model.layers.0.self_attn.k_proj.bias", names);
@@ -199,10 +199,10 @@ public sealed class FamilyTests
     [Fact]
     public void Qwen2SlidesOnlyWithUseSlidingWindowFromMaxWindowLayers()
     {
-        var off = ModelFamilies.ParseConfig(PresetConfig("qwen2", j => { j["num_hidden_layers"] = 4; j["sliding_window"] = 8; j["use_sliding_window"] = false; j["max_window_layers"] = 2; }), "test");
+        var off = ModelFamilies.ParseConfig(TinyConfig("qwen2", j => { j["num_hidden_layers"] = 4; j["sliding_window"] = 8; j["use_sliding_window"] = false; j["max_window_layers"] = 2; }), "test");
         Assert.Null(off.SlidingWindow);
         Assert.Equal([false, false, false, false], off.SlidingLayers);
-        var on = ModelFamilies.ParseConfig(PresetConfig("qwen2", j => { j["num_hidden_layers"] = 4; j["sliding_window"] = 8; j["use_sliding_window"] = true; j["max_window_layers"] = 2; }), "test");
+        var on = ModelFamilies.ParseConfig(TinyConfig("qwen2", j => { j["num_hidden_layers"] = 4; j["sliding_window"] = 8; j["use_sliding_window"] = true; j["max_window_layers"] = 2; }), "test");
         Assert.Equal(8, on.SlidingWindow);
         Assert.Equal([false, false, true, true], on.SlidingLayers);
     }
@@ -233,7 +233,7 @@ public sealed class FamilyTests
     [Fact]
     public void PackedDocumentsGiveTheTokenWeightedLossOfSeparateDocuments()
     {
-        using var model = Build(PresetConfig("llama"), seed: 21);
+        using var model = Build(TinyConfig("llama"), seed: 21);
         var docA = Sequence(7, 64, 31);
         var docB = Sequence(9, 64, 32);
         using var noGrad = no_grad();
@@ -312,5 +312,54 @@ public sealed class FamilyTests
         var copy = ids.ToArray();
         copy[position] = copy[position] == 3 ? 4 : 3;
         return copy;
+    }
+}
+
+/// <summary>init-model presets: every family has tiny and small, and the named ones have the real models' shapes.</summary>
+public sealed class PresetTests
+{
+    /// <summary>Parameter count from the config alone (building an 8B model here would be too heavy).</summary>
+    private static long CountParameters(ModelConfig c)
+    {
+        long h = c.HiddenSize, q = c.NumAttentionHeads * c.HeadDim, kv = c.NumKeyValueHeads * c.HeadDim;
+        long attention = h * q + 2 * h * kv + q * h + (c.QkvBias ? q + 2 * kv : 0) + (c.OutputBias ? h : 0);
+        long mlp = 3 * h * c.IntermediateSize;
+        long norms = (c.SandwichNorms ? 4 : 2) * h;
+        long embeddings = (long)c.VocabSize * h * (c.TieWordEmbeddings ? 1 : 2);
+        return embeddings + c.NumHiddenLayers * (attention + mlp + norms) + h;
+    }
+
+    [Theory]
+    [InlineData("llama", "llama-3.1-8b", 8_030_261_248)]
+    [InlineData("llama", "llama-3.2-1b", 1_235_814_400)]
+    [InlineData("llama", "llama-2-7b", 6_738_415_616)]
+    [InlineData("mistral", "mistral-7b", 7_248_023_552)]
+    [InlineData("qwen2", "qwen2.5-0.5b", 494_032_768)]
+    [InlineData("gemma", "gemma-2b", 2_506_172_416)]
+    [InlineData("gemma2", "gemma-2-2b", 2_614_341_888)]
+    [InlineData("phi3", "phi-3-mini", 3_821_079_552)]
+    public void NamedPresetsHaveTheRealModelsParameterCounts(string arch, string preset, long expected)
+    {
+        var config = ModelFamilies.ParseConfig(ModelFamilies.Get(arch, "test").Presets[preset], preset);
+        Assert.Equal(expected, CountParameters(config));
+    }
+
+    [Theory]
+    [InlineData("llama")]
+    [InlineData("mistral")]
+    [InlineData("qwen2")]
+    [InlineData("gemma")]
+    [InlineData("gemma2")]
+    [InlineData("phi3")]
+    public void EveryFamilyHasTinyAndSmallPresetsThatBuild(string arch)
+    {
+        var family = ModelFamilies.Get(arch, "test");
+        Assert.Contains("tiny", family.Presets.Keys);
+        Assert.Contains("small", family.Presets.Keys);
+        var small = ModelFamilies.ParseConfig(family.Presets["small"], "small");
+        using var model = new CausalLM(small, ScalarType.Float32);
+        long count = model.parameters().Sum(p => p.numel());
+        Assert.Equal(CountParameters(small), count);
+        Assert.InRange(count, 20_000_000, 80_000_000);
     }
 }
