@@ -1,0 +1,71 @@
+using SharpTune.Training;
+using SharpTune.Training.Logging;
+using Spectre.Console;
+using Spectre.Console.Rendering;
+
+namespace SharpTune.Cli;
+
+/// <summary>
+/// Training progress for the CLI: a live Spectre.Console bar (step/total, epoch, loss, lr, grad norm, tokens/s, ETA)
+/// when stdout is a terminal, and the library's plain <see cref="ConsoleProgress"/> lines when it is redirected.
+/// Spectre's live display owns the thread while it runs, so training runs inside <see cref="Run{T}"/>.
+/// </summary>
+public static class TrainProgress
+{
+    /// <summary>Live display only for the real, non-redirected stdout (tests and pipes pass other writers).</summary>
+    // Spectre's task state holds only non-nullable values; a negative span formats as "--:--".
+    private static readonly TimeSpan UnknownEta = TimeSpan.FromSeconds(-1);
+
+    public static bool IsInteractive(CliConsole console) => !Console.IsOutputRedirected && ReferenceEquals(console.Out, Console.Out);
+
+    public static T Run<T>(CliConsole console, int totalSteps, int startStep, Func<ITrainerCallbacks, T> train)
+    {
+        if (!IsInteractive(console)) return train(new ConsoleProgress(console.Out, totalSteps, startStep));
+        var ansi = AnsiConsole.Create(new AnsiConsoleSettings { Out = new AnsiConsoleOutput(console.Out) });
+        return RunLive(ansi, totalSteps, startStep, train);
+    }
+
+    internal static T RunLive<T>(IAnsiConsole ansi, int totalSteps, int startStep, Func<ITrainerCallbacks, T> train, TimeProvider? time = null) =>
+        ansi.Progress()
+            .AutoClear(false)
+            .AutoRefresh(true)
+            .Columns(new SpinnerColumn(), new ProgressBarColumn(), new PercentageColumn(), new StepCountColumn(), new EtaColumn(), new TaskDescriptionColumn { Alignment = Justify.Left })
+            .Start(context =>
+            {
+                var task = context.AddTask("starting", maxValue: totalSteps);
+                task.Value = startStep;
+                task.State.Update("eta", _ => UnknownEta);
+                var callbacks = new LiveCallbacks(ansi, task, totalSteps, new EtaEstimator(totalSteps, startStep, time));
+                var result = train(callbacks);
+                context.Refresh();
+                return result;
+            });
+
+    private sealed class LiveCallbacks(IAnsiConsole ansi, ProgressTask task, int totalSteps, EtaEstimator eta) : ITrainerCallbacks
+    {
+        public void OnLog(TrainState state, StepLog log)
+        {
+            task.State.Update("eta", _ => eta.Update(log.Step) ?? UnknownEta);
+            task.Description = Markup.Escape(ProgressText.Metrics(log));
+            task.Value = log.Step;
+        }
+
+        // Evaluations are rare and worth keeping in the scrollback, so they print as lines above the live bar.
+        public void OnEval(TrainState state, EvalResult result) => ansi.MarkupLine(Markup.Escape(ProgressText.Eval(result, totalSteps)));
+
+        public void OnSave(TrainState state) => task.Value = state.Step;
+    }
+
+    private sealed class StepCountColumn : ProgressColumn
+    {
+        public override IRenderable Render(RenderOptions options, ProgressTask task, TimeSpan deltaTime) =>
+            new Text(FormattableString.Invariant($"{task.Value:0}/{task.MaxValue:0}"));
+    }
+
+    /// <summary>Our estimate from measured step times, not Spectre's (which would count the start-up as step time).</summary>
+    private sealed class EtaColumn : ProgressColumn
+    {
+        public override IRenderable Render(RenderOptions options, ProgressTask task, TimeSpan deltaTime) =>
+            new Text("eta " + ProgressText.Eta(task.State.Get<TimeSpan>("eta")), new Style(Color.Blue));
+    }
+}
