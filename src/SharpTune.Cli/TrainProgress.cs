@@ -34,7 +34,7 @@ public static class TrainProgress
             {
                 var task = context.AddTask("starting", maxValue: totalSteps);
                 task.Value = startStep;
-                task.State.Update("eta", _ => UnknownEta);
+                task.State.Update<TimeSpan>("eta", _ => UnknownEta);
                 var callbacks = new LiveCallbacks(ansi, task, totalSteps, new EtaEstimator(totalSteps, startStep, time));
                 var result = train(callbacks);
                 context.Refresh();
@@ -45,7 +45,7 @@ public static class TrainProgress
     {
         public void OnLog(TrainState state, StepLog log)
         {
-            task.State.Update("eta", _ => eta.Update(log.Step) ?? UnknownEta);
+            task.State.Update<TimeSpan>("eta", _ => eta.Update(log.Step) ?? UnknownEta);
             task.Description = Markup.Escape(ProgressText.Metrics(log));
             task.Value = log.Step;
         }
