@@ -92,10 +92,10 @@ public sealed class TensorBoardWriterTests
         Assert.Equal("brain.Event:2", Encoding.ASCII.GetString(bytes, 25, 13));
     }
 
-    private sealed record TbEvent(double WallTime, long Step, string? FileVersion, List<(string Tag, float Value)> Values);
+    internal sealed record TbEvent(double WallTime, long Step, string? FileVersion, List<(string Tag, float Value)> Values);
 
     /// <summary>An independent reader: TFRecord framing with both CRCs checked, then the Event/Summary/Value fields.</summary>
-    private static List<TbEvent> ReadEvents(string path)
+    internal static List<TbEvent> ReadEvents(string path)
     {
         using var stream = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.ReadWrite);
         var bytes = new byte[stream.Length];
