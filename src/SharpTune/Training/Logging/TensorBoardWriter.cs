@@ -7,7 +7,7 @@ namespace SharpTune.Training.Logging;
 /// Writes TensorBoard scalars (train/loss, train/learning_rate, train/grad_norm, train/tokens_per_second, train/epoch,
 /// eval/loss, eval/perplexity and every extra metric by name) to
 /// <c>&lt;outputDir&gt;/runs/&lt;yyyyMMdd-HHmmss&gt;_&lt;host&gt;/events.out.tfevents.&lt;unix seconds&gt;.&lt;host&gt;</c>.
-/// Each process gets its own run folder, so a resumed run shows up beside the first one instead of appending to it.
+/// A fresh run gets its own run folder; a resumed one continues the newest folder (see the constructor).
 /// The Event and Summary protobufs are encoded by hand with <see cref="CodedOutputStream"/>; there is no generated code.
 /// </summary>
 public sealed class TensorBoardWriter : ITrainerCallbacks, IDisposable
@@ -15,17 +15,41 @@ public sealed class TensorBoardWriter : ITrainerCallbacks, IDisposable
     private readonly TfRecordWriter records;
     private readonly TimeProvider time;
 
-    public TensorBoardWriter(string outputDir, TimeProvider? time = null, string? host = null)
+    /// <param name="resumedAtStep">
+    /// Set when resuming from a checkpoint: the writer continues in the newest existing run folder and first writes a
+    /// SessionLog START event at this step, which makes TensorBoard drop that run's points at or past it (logged after
+    /// the checkpoint by the interrupted process), so the curves read as one run.
+    /// </param>
+    public TensorBoardWriter(string outputDir, TimeProvider? time = null, string? host = null, int? resumedAtStep = null)
     {
         this.time = time ?? TimeProvider.System;
         host ??= Environment.MachineName;
         var now = this.time.GetUtcNow();
-        RunDirectory = Path.Combine(outputDir, "runs", now.ToString("yyyyMMdd-HHmmss", CultureInfo.InvariantCulture) + "_" + host);
+        var runs = Path.Combine(outputDir, "runs");
+        string? existing = resumedAtStep is null || !Directory.Exists(runs) ? null
+            : Directory.GetDirectories(runs).Order(StringComparer.Ordinal).LastOrDefault();
+        RunDirectory = existing ?? Path.Combine(runs, now.ToString("yyyyMMdd-HHmmss", CultureInfo.InvariantCulture) + "_" + host);
         Directory.CreateDirectory(RunDirectory);
-        EventFilePath = Path.Combine(RunDirectory, $"events.out.tfevents.{now.ToUnixTimeSeconds()}.{host}");
-        // CreateNew: two writers started within the same second on the same host must not silently share one file.
-        records = new TfRecordWriter(new FileStream(EventFilePath, FileMode.CreateNew, FileAccess.Write, FileShare.Read));
+        (EventFilePath, var stream) = CreateEventFile(RunDirectory, $"events.out.tfevents.{now.ToUnixTimeSeconds()}.{host}");
+        records = new TfRecordWriter(stream);
         records.Write(EncodeEvent(WallTime(), 0, fileVersion: "brain.Event:2", scalars: null));
+        if (resumedAtStep is { } step) records.Write(EncodeSessionStart(WallTime(), step));
+    }
+
+    // CreateNew: a second writer started within the same second must not share (and interleave) one file.
+    private static (string, FileStream) CreateEventFile(string directory, string name)
+    {
+        for (int attempt = 0; ; attempt++)
+        {
+            var path = Path.Combine(directory, attempt == 0 ? name : $"{name}.{attempt}");
+            try
+            {
+                return (path, new FileStream(path, FileMode.CreateNew, FileAccess.Write, FileShare.Read));
+            }
+            catch (IOException) when (File.Exists(path) && attempt < 100)
+            {
+            }
+        }
     }
 
     public string RunDirectory { get; }
@@ -79,6 +103,21 @@ public sealed class TensorBoardWriter : ITrainerCallbacks, IDisposable
             output.WriteTag(5, WireFormat.WireType.LengthDelimited);
             output.WriteBytes(ByteString.CopyFrom(EncodeSummary(scalars)));
         }
+        output.Flush();
+        return buffer.ToArray();
+    }
+
+    // Event { ...; SessionLog session_log = 6; }   SessionLog { SessionStatus status = 1; }  with START = 1.
+    internal static byte[] EncodeSessionStart(double wallTime, long step)
+    {
+        using var buffer = new MemoryStream();
+        var output = new CodedOutputStream(buffer);
+        output.WriteTag(1, WireFormat.WireType.Fixed64);
+        output.WriteDouble(wallTime);
+        output.WriteTag(2, WireFormat.WireType.Varint);
+        output.WriteInt64(step);
+        output.WriteTag(6, WireFormat.WireType.LengthDelimited);
+        output.WriteBytes(ByteString.CopyFrom(0x08, 0x01));
         output.Flush();
         return buffer.ToArray();
     }

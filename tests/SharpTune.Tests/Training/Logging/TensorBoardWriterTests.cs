@@ -92,7 +92,36 @@ public sealed class TensorBoardWriterTests
         Assert.Equal("brain.Event:2", Encoding.ASCII.GetString(bytes, 25, 13));
     }
 
-    internal sealed record TbEvent(double WallTime, long Step, string? FileVersion, List<(string Tag, float Value)> Values);
+    [Fact]
+    public void ResumeContinuesTheNewestRunWithSessionStartAtTheCheckpointStep()
+    {
+        var dir = TestPaths.TempDir();
+        var time = new ManualTime(new DateTimeOffset(2026, 11, 23, 11, 50, 0, TimeSpan.Zero));
+        Directory.CreateDirectory(Path.Combine(dir, "runs", "20261122-080000_other"));
+        string firstRun, firstFile;
+        using (var writer = new TensorBoardWriter(dir, time, host: "h"))
+        {
+            (firstRun, firstFile) = (writer.RunDirectory, writer.EventFilePath);
+            writer.OnLog(new TrainState(), new StepLog(5, 1.0, 1, 1e-4, 1, 1, 0.1, NoMetrics));
+        }
+        // Same second, same host: the resumed writer gets its own file beside the first one.
+        using (var writer = new TensorBoardWriter(dir, time, host: "h", resumedAtStep: 3))
+        {
+            Assert.Equal(firstRun, writer.RunDirectory);
+            Assert.Equal(firstFile + ".1", writer.EventFilePath);
+            writer.OnLog(new TrainState(), new StepLog(4, 0.5, 1, 1e-4, 1, 1, 0.1, NoMetrics));
+        }
+        Assert.Equal(Path.Combine(dir, "runs", "20261123-115000_h"), firstRun);
+        var resumed = ReadEvents(firstFile + ".1");
+        Assert.Equal([0L, 3, 4], resumed.Select(e => e.Step));
+        Assert.Equal("brain.Event:2", resumed[0].FileVersion);
+        Assert.Equal(1, resumed[1].SessionStatus); // SessionLog.START: TensorBoard purges this run's points at step >= 3
+        Assert.Empty(resumed[1].Values);
+        Assert.Equal([("train/loss", 0.5f)], resumed[2].Values.Take(1));
+        Assert.Null(ReadEvents(firstFile)[1].SessionStatus);
+    }
+
+    internal sealed record TbEvent(double WallTime, long Step, string? FileVersion, List<(string Tag, float Value)> Values, int? SessionStatus = null);
 
     /// <summary>An independent reader: TFRecord framing with both CRCs checked, then the Event/Summary/Value fields.</summary>
     internal static List<TbEvent> ReadEvents(string path)
@@ -123,6 +152,7 @@ public sealed class TensorBoardWriterTests
         long step = 0;
         string? fileVersion = null;
         var values = new List<(string, float)>();
+        int? sessionStatus = null;
         uint tag;
         while ((tag = input.ReadTag()) != 0)
         {
@@ -150,10 +180,19 @@ public sealed class TensorBoardWriterTests
                         values.Add((name, simple));
                     }
                     break;
+                case 6:
+                    var sessionLog = new CodedInputStream(input.ReadBytes().ToByteArray());
+                    uint sessionTag;
+                    while ((sessionTag = sessionLog.ReadTag()) != 0)
+                    {
+                        if (sessionTag == WireFormat.MakeTag(1, WireFormat.WireType.Varint)) sessionStatus = sessionLog.ReadEnum();
+                        else sessionLog.SkipLastField();
+                    }
+                    break;
                 default: input.SkipLastField(); break;
             }
         }
-        return new TbEvent(wallTime, step, fileVersion, values);
+        return new TbEvent(wallTime, step, fileVersion, values, sessionStatus);
     }
 
     private static uint MaskedBitwise(ReadOnlySpan<byte> data)
