@@ -8,7 +8,9 @@ namespace SharpTune.Cli;
 /// <summary>
 /// Training progress for the CLI: a live Spectre.Console bar (step/total, epoch, loss, lr, grad norm, tokens/s, ETA)
 /// when stdout is a terminal, and the library's plain <see cref="ConsoleProgress"/> lines when it is redirected.
-/// Spectre's live display owns the thread while it runs, so training runs inside <see cref="Run{T}"/>.
+/// Spectre's live display owns the thread while it runs, so training runs inside <see cref="Run{T}"/>; other text the
+/// run prints (resume notice, warnings) must go to the <see cref="TextWriter"/> it is handed, which in live mode prints
+/// whole lines above the bar instead of tearing through it.
 /// </summary>
 public static class TrainProgress
 {
@@ -18,25 +20,27 @@ public static class TrainProgress
 
     public static bool IsInteractive(CliConsole console) => !Console.IsOutputRedirected && ReferenceEquals(console.Out, Console.Out);
 
-    public static T Run<T>(CliConsole console, int totalSteps, int startStep, Func<ITrainerCallbacks, T> train)
+    public static T Run<T>(CliConsole console, int totalSteps, int startStep, Func<ITrainerCallbacks, TextWriter, T> train)
     {
-        if (!IsInteractive(console)) return train(new ConsoleProgress(console.Out, totalSteps, startStep));
+        if (!IsInteractive(console)) return train(new ConsoleProgress(console.Out, totalSteps, startStep), console.Out);
         var ansi = AnsiConsole.Create(new AnsiConsoleSettings { Out = new AnsiConsoleOutput(console.Out) });
         return RunLive(ansi, totalSteps, startStep, train);
     }
 
-    internal static T RunLive<T>(IAnsiConsole ansi, int totalSteps, int startStep, Func<ITrainerCallbacks, T> train, TimeProvider? time = null) =>
+    internal static T RunLive<T>(IAnsiConsole ansi, int totalSteps, int startStep, Func<ITrainerCallbacks, TextWriter, T> train, TimeProvider? time = null) =>
         ansi.Progress()
             .AutoClear(false)
             .AutoRefresh(true)
-            .Columns(new SpinnerColumn(), new ProgressBarColumn(), new PercentageColumn(), new StepCountColumn(), new EtaColumn(), new TaskDescriptionColumn { Alignment = Justify.Left })
+            .Columns(new SpinnerColumn(), new ProgressBarColumn(), new PercentageColumn(), new StepCountColumn(), new EtaColumn(), new MetricsColumn())
             .Start(context =>
             {
                 var task = context.AddTask("starting", maxValue: totalSteps);
                 task.Value = startStep;
                 task.State.Update<TimeSpan>("eta", _ => UnknownEta);
                 var callbacks = new LiveCallbacks(ansi, task, totalSteps, new EtaEstimator(totalSteps, startStep, time));
-                var result = train(callbacks);
+                using var lines = new AboveBarWriter(ansi);
+                var result = train(callbacks, lines);
+                lines.Flush();
                 context.Refresh();
                 return result;
             });
@@ -54,6 +58,44 @@ public static class TrainProgress
         public void OnEval(TrainState state, EvalResult result) => ansi.MarkupLine(Markup.Escape(ProgressText.Eval(result, totalSteps)));
 
         public void OnSave(TrainState state) => task.Value = state.Step;
+    }
+
+    /// <summary>One line of metrics, cut with an ellipsis on narrow terminals rather than wrapping the bar.</summary>
+    private sealed class MetricsColumn : ProgressColumn
+    {
+        public override IRenderable Render(RenderOptions options, ProgressTask task, TimeSpan deltaTime) =>
+            new Markup(task.Description).Overflow(Overflow.Ellipsis);
+    }
+
+    /// <summary>Collects text into whole lines and prints each through Spectre, which redraws the live bar below it.</summary>
+    private sealed class AboveBarWriter(IAnsiConsole ansi) : TextWriter
+    {
+        private readonly System.Text.StringBuilder pending = new();
+
+        public override System.Text.Encoding Encoding => System.Text.Encoding.UTF8;
+
+        public override void Write(char value)
+        {
+            if (value == '\n')
+            {
+                ansi.WriteLine(pending.ToString().TrimEnd('\r'));
+                pending.Clear();
+            }
+            else pending.Append(value);
+        }
+
+        public override void Flush()
+        {
+            if (pending.Length == 0) return;
+            ansi.WriteLine(pending.ToString());
+            pending.Clear();
+        }
+
+        protected override void Dispose(bool disposing)
+        {
+            if (disposing) Flush();
+            base.Dispose(disposing);
+        }
     }
 
     private sealed class StepCountColumn : ProgressColumn

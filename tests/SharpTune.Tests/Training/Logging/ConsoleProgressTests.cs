@@ -70,8 +70,9 @@ public sealed class ConsoleProgressTests
         var stdout = new StringWriter();
         var console = new CliConsole(stdout, new StringWriter());
         Assert.False(TrainProgress.IsInteractive(console));
-        int result = TrainProgress.Run(console, totalSteps: 20, startStep: 0, callbacks =>
+        int result = TrainProgress.Run(console, totalSteps: 20, startStep: 0, (callbacks, log) =>
         {
+            Assert.Same(stdout, log);
             callbacks.OnLog(new TrainState(), new StepLog(10, 2.5, 0.75, 3e-4, 1234.4, 5120, 0.25, NoMetrics));
             return 7;
         });
@@ -90,11 +91,14 @@ public sealed class ConsoleProgressTests
         });
         ansi.Profile.Width = 200;
         var time = new ManualTime(DateTimeOffset.UnixEpoch);
-        string result = TrainProgress.RunLive(ansi, totalSteps: 20, startStep: 0, callbacks =>
+        string result = TrainProgress.RunLive(ansi, totalSteps: 20, startStep: 0, (callbacks, log) =>
         {
+            log.WriteLine("resumed from checkpoint-0 at step 0");
+            log.Write("partial ");
             time.Advance(TimeSpan.FromSeconds(10)); // 1 s/step, 10 left → 10 s
             callbacks.OnLog(new TrainState(), new StepLog(10, 2.5, 0.75, 3e-4, 1234.4, 5120, 0.25, NoMetrics));
             callbacks.OnEval(new TrainState(), new EvalResult(10, 2.0, Math.Exp(2.0), 999, NoMetrics));
+            log.Write("line");
             return "done";
         }, time);
         Assert.Equal("done", result);
@@ -102,6 +106,8 @@ public sealed class ConsoleProgressTests
         Assert.Contains("eval  step 10/20  loss 2.0000  perplexity 7.39", text);
         Assert.Contains("10/20", text);
         Assert.Contains("50%", text);
+        Assert.Contains("resumed from checkpoint-0 at step 0", text);
+        Assert.Contains("partial line", text);
         Assert.Contains("eta 00:10", text);
         Assert.Contains("epoch 0.25  loss 2.5000  lr 3.00e-04  grad_norm 0.750  tok/s 1234", text);
     }
