@@ -27,6 +27,7 @@ internal sealed class BpeModel
     private readonly string _endOfWordSuffix;
     private readonly int[] _byteTokenIds;
     private readonly ConcurrentDictionary<string, PieceToken[]> _cache = new(StringComparer.Ordinal);
+    private int _cachedWords;
 
     public IReadOnlyDictionary<string, int> Vocab => _vocab;
 
@@ -88,7 +89,9 @@ internal sealed class BpeModel
     {
         if (_cache.TryGetValue(word, out var cached)) return cached;
         var result = TokenizeUncached(word);
-        if (word.Length <= CachedWordLength && _cache.Count < CacheLimit) _cache.TryAdd(word, result);
+        // A counter instead of _cache.Count: ConcurrentDictionary.Count takes every lock, which serializes batch encoding.
+        if (word.Length <= CachedWordLength && Volatile.Read(ref _cachedWords) < CacheLimit && _cache.TryAdd(word, result))
+            Interlocked.Increment(ref _cachedWords);
         return result;
     }
 

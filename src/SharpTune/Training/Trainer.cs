@@ -103,7 +103,10 @@ public sealed class Trainer(CausalLM model, IReadOnlyList<TrainableParameter> tr
                 callbacks.OnLog(State, log);
                 watchdogStrikes = settings.LossWatchdogThreshold is { } threshold && loss > threshold ? watchdogStrikes + 1 : 0;
                 if (watchdogStrikes >= settings.LossWatchdogPatience)
-                    throw new InvalidOperationException($"loss watchdog: loss {loss:F4} stayed above loss_watchdog_threshold {settings.LossWatchdogThreshold} for {watchdogStrikes} logging steps; stopping");
+                {
+                    callbacks.OnSave(State);
+                    throw new InvalidOperationException($"loss watchdog: loss {loss:F4} stayed above loss_watchdog_threshold {settings.LossWatchdogThreshold} for {watchdogStrikes} logging steps; stopped with a checkpoint at step {State.Step}");
+                }
                 lossSinceLog.Dispose();
                 lossSinceLog = null;
                 foreach (var m in metricsSinceLog.Values) m.Dispose();
@@ -129,6 +132,8 @@ public sealed class Trainer(CausalLM model, IReadOnlyList<TrainableParameter> tr
             }
             if ((settings.SaveSteps is { } save && State.Step % save == 0) || last) callbacks.OnSave(State);
         }
+        // Ctrl-C: leave a checkpoint to resume from.
+        if (cancel.IsCancellationRequested && State.Step < settings.TotalSteps) callbacks.OnSave(State);
         lastGradNorm?.Dispose();
         lossSinceLog?.Dispose();
     }

@@ -14,12 +14,19 @@ public sealed record TrainOutcome(int Steps, double? FinalLoss, EvalResult? Fina
 /// </summary>
 public sealed class TrainingRun(TrainConfig config, string modelDir, TextWriter console)
 {
+    /// <summary>Called once the starting model is built, before any checkpoint is restored (e.g. to score it as a DPO reference).</summary>
+    public Action<CausalLM>? ModelReady { get; set; }
+    /// <summary>Called with the model (eval mode, adapters attached) before the first step and after the last.</summary>
+    public Action<CausalLM>? BeforeTraining { get; set; }
+    public Action<CausalLM>? AfterTraining { get; set; }
+
     public TrainOutcome Run(IBatchSource train, IBatchSource? eval, ITrainingObjective objective, string? resumeFrom = null, CancellationToken cancel = default)
     {
         manual_seed(config.Seed);
         var outputDir = config.OutputDir;
         Directory.CreateDirectory(outputDir);
         using var model = LoadModel(out var lora);
+        ModelReady?.Invoke(model);
         if (config.GradientCheckpointing) GradientCheckpointing.Enable(model);
         if (config.NeftuneNoiseAlpha is { } alpha) model.Model.EmbeddingTransform = Neftune.Noise(alpha);
         var trainable = model.named_parameters()
@@ -74,7 +81,9 @@ public sealed class TrainingRun(TrainConfig config, string modelDir, TextWriter 
         }
         console.WriteLine($"training {trainable.Sum(p => p.Parameter.numel()):N0} of {model.parameters().Sum(p => p.numel()):N0} parameters for {totalSteps} steps " +
                           $"({train.BatchesPerEpoch} micro-batches per epoch, accumulation {config.GradientAccumulationSteps})");
+        RunHook(BeforeTraining, model);
         trainer.Run(cancel);
+        RunHook(AfterTraining, model);
 
         string? adapterDir = null, mergedDir = null;
         if (lora is not null)
@@ -124,6 +133,14 @@ public sealed class TrainingRun(TrainConfig config, string modelDir, TextWriter 
         };
         Lora.Inject(model, lora, config.Seed);
         return model;
+    }
+
+    private static void RunHook(Action<CausalLM>? hook, CausalLM model)
+    {
+        if (hook is null) return;
+        model.eval();
+        hook(model);
+        model.train();
     }
 
     private static int? PerEpoch(int? timesPerEpoch, int stepsPerEpoch) =>
