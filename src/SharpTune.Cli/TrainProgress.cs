@@ -20,24 +20,32 @@ public static class TrainProgress
 
     public static bool IsInteractive(CliConsole console) => !Console.IsOutputRedirected && ReferenceEquals(console.Out, Console.Out);
 
-    public static T Run<T>(CliConsole console, int totalSteps, int startStep, Func<ITrainerCallbacks, TextWriter, T> train)
+    /// <summary>For callers that know the step count up front.</summary>
+    public static T Run<T>(CliConsole console, int totalSteps, int startStep, Func<IProgressCallbacks, TextWriter, T> train) =>
+        Run(console, (progress, lines) =>
+        {
+            progress.Begin(totalSteps, startStep);
+            return train(progress, lines);
+        });
+
+    /// <summary>The callee calls <see cref="IProgressCallbacks.Begin"/> once it knows the step count.</summary>
+    public static T Run<T>(CliConsole console, Func<IProgressCallbacks, TextWriter, T> train)
     {
-        if (!IsInteractive(console)) return train(new ConsoleProgress(console.Out, totalSteps, startStep), console.Out);
+        if (!IsInteractive(console)) return train(new ConsoleProgress(console.Out), console.Out);
         var ansi = AnsiConsole.Create(new AnsiConsoleSettings { Out = new AnsiConsoleOutput(console.Out) });
-        return RunLive(ansi, totalSteps, startStep, train);
+        return RunLive(ansi, train);
     }
 
-    internal static T RunLive<T>(IAnsiConsole ansi, int totalSteps, int startStep, Func<ITrainerCallbacks, TextWriter, T> train, TimeProvider? time = null) =>
+    internal static T RunLive<T>(IAnsiConsole ansi, Func<IProgressCallbacks, TextWriter, T> train, TimeProvider? time = null) =>
         ansi.Progress()
             .AutoClear(false)
             .AutoRefresh(true)
             .Columns(new SpinnerColumn(), new ProgressBarColumn(), new PercentageColumn(), new StepCountColumn(), new EtaColumn(), new MetricsColumn())
             .Start(context =>
             {
-                var task = context.AddTask("starting", maxValue: totalSteps);
-                task.Value = startStep;
+                var task = context.AddTask("starting", maxValue: 1);
                 task.State.Update<TimeSpan>("eta", _ => UnknownEta);
-                var callbacks = new LiveCallbacks(ansi, task, totalSteps, new EtaEstimator(totalSteps, startStep, time));
+                var callbacks = new LiveCallbacks(ansi, task, time);
                 using var lines = new AboveBarWriter(ansi);
                 var result = train(callbacks, lines);
                 lines.Flush();
@@ -45,8 +53,19 @@ public static class TrainProgress
                 return result;
             });
 
-    private sealed class LiveCallbacks(IAnsiConsole ansi, ProgressTask task, int totalSteps, EtaEstimator eta) : ITrainerCallbacks
+    private sealed class LiveCallbacks(IAnsiConsole ansi, ProgressTask task, TimeProvider? time) : IProgressCallbacks
     {
+        private int totalSteps;
+        private EtaEstimator eta = new(0, 0, time);
+
+        public void Begin(int totalSteps, int startStep)
+        {
+            this.totalSteps = totalSteps;
+            eta = new EtaEstimator(totalSteps, startStep, time);
+            task.MaxValue = Math.Max(totalSteps, 1);
+            task.Value = startStep;
+        }
+
         public void OnLog(TrainState state, StepLog log)
         {
             task.State.Update<TimeSpan>("eta", _ => eta.Update(log.Step) ?? UnknownEta);

@@ -78,10 +78,36 @@ public sealed class EtaEstimator(int totalSteps, int startStep = 0, TimeProvider
     }
 }
 
-/// <summary>One plain line per log and per evaluation: what a non-terminal stdout (CI logs, files) gets.</summary>
-public sealed class ConsoleProgress(TextWriter output, int totalSteps, int startStep = 0, TimeProvider? time = null) : ITrainerCallbacks
+/// <summary>
+/// A progress display. Total steps are known only once the run has sized its data, so whoever creates the display
+/// early calls <see cref="Begin"/> when they are (the step-time clock starts there).
+/// </summary>
+public interface IProgressCallbacks : ITrainerCallbacks
 {
-    private readonly EtaEstimator eta = new(totalSteps, startStep, time);
+    void Begin(int totalSteps, int startStep);
+}
+
+/// <summary>One plain line per log and per evaluation: what a non-terminal stdout (CI logs, files) gets.</summary>
+public sealed class ConsoleProgress : IProgressCallbacks
+{
+    private readonly TextWriter output;
+    private readonly TimeProvider? time;
+    private int totalSteps;
+    private EtaEstimator eta;
+
+    public ConsoleProgress(TextWriter output, int totalSteps = 0, int startStep = 0, TimeProvider? time = null)
+    {
+        this.output = output;
+        this.time = time;
+        this.totalSteps = totalSteps;
+        eta = new EtaEstimator(totalSteps, startStep, time);
+    }
+
+    public void Begin(int totalSteps, int startStep)
+    {
+        this.totalSteps = totalSteps;
+        eta = new EtaEstimator(totalSteps, startStep, time);
+    }
 
     public void OnLog(TrainState state, StepLog log) => output.WriteLine(ProgressText.Step(log, totalSteps, eta.Update(log.Step)));
     public void OnEval(TrainState state, EvalResult result) => output.WriteLine(ProgressText.Eval(result, totalSteps));

@@ -65,6 +65,26 @@ public sealed class ConsoleProgressTests
     }
 
     [Fact]
+    public void BeginSetsTotalAndRestartsTheClock()
+    {
+        var time = new ManualTime(DateTimeOffset.UnixEpoch);
+        var output = new StringWriter();
+        var progress = new ConsoleProgress(output, time: time);
+        time.Advance(TimeSpan.FromMinutes(5)); // model loading and data preparation: not step time
+        progress.Begin(totalSteps: 40, startStep: 20);
+        time.Advance(TimeSpan.FromSeconds(8)); // 2 s/step, 16 left → 32 s
+        progress.OnLog(new TrainState(), new StepLog(24, 1.0, 1.0, 1e-4, 100, 0, 0.6, NoMetrics));
+        progress.OnEval(new TrainState(), new EvalResult(24, 2.0, Math.Exp(2.0), 1, NoMetrics));
+        Assert.Equal(
+            """
+            step 24/40 (60%)  epoch 0.60  loss 1.0000  lr 1.00e-04  grad_norm 1.000  tok/s 100  eta 00:32
+            eval  step 24/40  loss 2.0000  perplexity 7.39
+
+            """.ReplaceLineEndings(Environment.NewLine),
+            output.ToString());
+    }
+
+    [Fact]
     public void CliUsesPlainLinesWhenOutputIsNotTheTerminal()
     {
         var stdout = new StringWriter();
@@ -91,8 +111,9 @@ public sealed class ConsoleProgressTests
         });
         ansi.Profile.Width = 200;
         var time = new ManualTime(DateTimeOffset.UnixEpoch);
-        string result = TrainProgress.RunLive(ansi, totalSteps: 20, startStep: 0, (callbacks, log) =>
+        string result = TrainProgress.RunLive(ansi, (callbacks, log) =>
         {
+            callbacks.Begin(totalSteps: 20, startStep: 0);
             log.WriteLine("resumed from checkpoint-0 at step 0");
             log.Write("partial ");
             time.Advance(TimeSpan.FromSeconds(10)); // 1 s/step, 10 left → 10 s
