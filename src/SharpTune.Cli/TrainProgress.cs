@@ -14,10 +14,10 @@ namespace SharpTune.Cli;
 /// </summary>
 public static class TrainProgress
 {
-    /// <summary>Live display only for the real, non-redirected stdout (tests and pipes pass other writers).</summary>
     // Spectre's task state holds only non-nullable values; a negative span formats as "--:--".
     private static readonly TimeSpan UnknownEta = TimeSpan.FromSeconds(-1);
 
+    /// <summary>Live display only for the real, non-redirected stdout (tests and pipes pass other writers).</summary>
     public static bool IsInteractive(CliConsole console) => !Console.IsOutputRedirected && ReferenceEquals(console.Out, Console.Out);
 
     /// <summary>For callers that know the step count up front.</summary>
