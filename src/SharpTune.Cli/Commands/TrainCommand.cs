@@ -28,8 +28,8 @@ public static class TrainCommand
             Console.CancelKeyPress += onCancel;
             try
             {
-                var outcome = TrainingJob.Run(trainConfig, Path.GetDirectoryName(Path.GetFullPath(path))!, console.Out,
-                    warning => console.Error.WriteLine($"warning: {warning}"), parse.GetValue(resume), parse.GetResult(resume) is not null, cancel.Token);
+                var outcome = TrainProgress.Run(console, (progress, output) => TrainingJob.Run(trainConfig, Path.GetDirectoryName(Path.GetFullPath(path))!, output,
+                    warning => console.Error.WriteLine($"warning: {warning}"), parse.GetValue(resume), parse.GetResult(resume) is not null, cancel.Token, progress));
                 console.Out.WriteLine($"done: {outcome.Steps} steps, final loss {outcome.FinalLoss:F4}" +
                                       (outcome.FinalEval is { } e ? $", eval loss {e.Loss:F4} (perplexity {e.Perplexity:F2})" : "") +
                                       $"; saved to {outcome.AdapterDir ?? outcome.OutputDir}" + (outcome.MergedDir is { } m ? $", merged model in {m}" : ""));

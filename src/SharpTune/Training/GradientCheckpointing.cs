@@ -19,6 +19,8 @@ public static class GradientCheckpointing
     public static void Disable(CausalLM model) =>
         model.Model.RunLayer = (layer, hidden, inputs) => layer.Forward(hidden, inputs);
 
+    private sealed record Saved(DecoderLayer Layer, Tensor Hidden, AttentionInputs Inputs, Tensor Rng);
+
     private sealed class CheckpointedLayer : autograd.SingleTensorFunction<CheckpointedLayer>
     {
         public override string Name => nameof(CheckpointedLayer);
@@ -32,22 +34,18 @@ public static class GradientCheckpointing
             var hidden = (Tensor)vars[1];
             var inputs = (AttentionInputs)vars[2];
             // Keep our own handles: the caller's dispose scope ends long before backward runs.
-            ctx.save_data("layer", layer);
-            ctx.save_data("hidden", hidden.detach().DetachFromDisposeScope());
-            ctx.save_data("inputs", new AttentionInputs(
+            // Tensors ride in a plain holder: save_for_backward would keep the autograd graph we are avoiding.
+            ctx.save_data("saved", new Saved(layer, hidden.detach().DetachFromDisposeScope(), new AttentionInputs(
                 inputs.Cos.detach().DetachFromDisposeScope(), inputs.Sin.detach().DetachFromDisposeScope(),
-                inputs.FullMask.detach().DetachFromDisposeScope(), inputs.SlidingMask?.detach().DetachFromDisposeScope(), null));
-            ctx.save_data("rng", get_rng_state().DetachFromDisposeScope());
+                inputs.FullMask.detach().DetachFromDisposeScope(), inputs.SlidingMask?.detach().DetachFromDisposeScope(), null),
+                get_rng_state().DetachFromDisposeScope()));
             using var noGrad = no_grad();
             return layer.Forward(hidden, inputs);
         }
 
         public override List<Tensor> backward(autograd.AutogradContext ctx, Tensor gradOutput)
         {
-            var layer = (DecoderLayer)ctx.get_data("layer");
-            using var hidden = (Tensor)ctx.get_data("hidden");
-            var inputs = (AttentionInputs)ctx.get_data("inputs");
-            using var rng = (Tensor)ctx.get_data("rng");
+            var (layer, hidden, inputs, rng) = (Saved)ctx.get_data("saved");
             using var current = get_rng_state();
             set_rng_state(rng);
             Tensor inputGrad;
@@ -59,6 +57,8 @@ public static class GradientCheckpointing
                 inputGrad = x.grad!.detach().clone();
             }
             set_rng_state(current);
+            hidden.Dispose();
+            rng.Dispose();
             inputs.Cos.Dispose();
             inputs.Sin.Dispose();
             inputs.FullMask.Dispose();

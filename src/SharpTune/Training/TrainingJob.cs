@@ -10,7 +10,7 @@ namespace SharpTune.Training;
 /// <summary>`sharptune train`: config → tokenizer → data → model → training loop → exported model or adapter.</summary>
 public static class TrainingJob
 {
-    public static TrainOutcome Run(TrainConfig config, string configDir, TextWriter console, Action<string> warn, string? resumeArgument, bool resumeRequested, CancellationToken cancel = default)
+    public static TrainOutcome Run(TrainConfig config, string configDir, TextWriter console, Action<string> warn, string? resumeArgument, bool resumeRequested, CancellationToken cancel = default, Logging.IProgressCallbacks? progress = null)
     {
         var modelDir = ModelLocator.Resolve(config.BaseModel ?? throw new InvalidInputException("base_model: missing; name a model folder or a repo id in the HF cache"));
         var tokenizer = HfTokenizer.FromDirectory(config.TokenizerConfig is { } t ? ModelLocator.Resolve(t) : modelDir);
@@ -36,7 +36,7 @@ public static class TrainingJob
             objective = new CausalLmObjective();
         }
         var resumeFrom = ResolveResume(config, resumeArgument, resumeRequested);
-        var run = new TrainingRun(config, modelDir, console);
+        var run = new TrainingRun(config, modelDir, console) { Progress = progress };
         if (config.Rl == RlType.Dpo && (config.Adapter is null || config.PrecomputeRefLogProbs))
         {
             // Full fine-tune has no adapter to switch off: score every pair once with the starting model instead of keeping a frozen copy.

@@ -1,6 +1,7 @@
 using SharpTune.Config;
 using SharpTune.Modeling;
 using SharpTune.Peft;
+using SharpTune.Training.Logging;
 using static TorchSharp.torch;
 
 namespace SharpTune.Training;
@@ -14,6 +15,9 @@ public sealed record TrainOutcome(int Steps, double? FinalLoss, EvalResult? Fina
 /// </summary>
 public sealed class TrainingRun(TrainConfig config, string modelDir, TextWriter console)
 {
+    /// <summary>Live progress display; when set, per-step console lines come from it instead of the metrics log.</summary>
+    public IProgressCallbacks? Progress { get; set; }
+
     /// <summary>Called once the starting model is built, before any checkpoint is restored (e.g. to score it as a DPO reference).</summary>
     public Action<CausalLM>? ModelReady { get; set; }
     /// <summary>Called with the model (eval mode, adapters attached) before the first step and after the last.</summary>
@@ -59,11 +63,14 @@ public sealed class TrainingRun(TrainConfig config, string modelDir, TextWriter 
             if (lora is not null) Lora.Save(model, lora, dir);
             else ModelIO.Save(model, dir);
         }
-        var metrics = new MetricsLog(outputDir, console)
+        var metrics = new MetricsLog(outputDir, Progress is null ? console : TextWriter.Null)
         {
             SaveCheckpoint = state => checkpointer.Save(state, optimizer, schedule, WriteWeights, ConfigWriter.ToYaml(config)),
         };
-        var callbacks = new RecordingCallbacks(metrics, logs.Add, e => lastEval = e);
+        var plot = new LossPlot(outputDir);
+        using var tensorBoard = config.UseTensorboard ? new TensorBoardWriter(outputDir, resumedAtStep: resumeFrom is null ? null : ResumedStep(resumeFrom)) : null;
+        ITrainerCallbacks[] sinks = [metrics, plot, .. Progress is null ? Array.Empty<ITrainerCallbacks>() : [Progress], .. tensorBoard is null ? Array.Empty<ITrainerCallbacks>() : [tensorBoard]];
+        var callbacks = new RecordingCallbacks(new CompositeCallbacks(sinks), logs.Add, e => lastEval = e);
         var trainer = new Trainer(model, trainable, optimizer, objective, train, eval, settings, callbacks);
         if (resumeFrom is not null)
         {
@@ -77,11 +84,13 @@ public sealed class TrainingRun(TrainConfig config, string modelDir, TextWriter 
                 }
             });
             metrics.TruncateAfter(trainer.State.Step);
+            plot.LoadMetricsLog(Path.Combine(outputDir, "metrics.jsonl"));
             console.WriteLine($"resumed from {resumeFrom} at step {trainer.State.Step}");
         }
         console.WriteLine($"training {trainable.Sum(p => p.Parameter.numel()):N0} of {model.parameters().Sum(p => p.numel()):N0} parameters for {totalSteps} steps " +
                           $"({train.BatchesPerEpoch} micro-batches per epoch, accumulation {config.GradientAccumulationSteps})");
         RunHook(BeforeTraining, model);
+        Progress?.Begin(totalSteps, trainer.State.Step);
         trainer.Run(cancel);
         RunHook(AfterTraining, model);
 
@@ -134,6 +143,9 @@ public sealed class TrainingRun(TrainConfig config, string modelDir, TextWriter 
         Lora.Inject(model, lora, config.Seed);
         return model;
     }
+
+    private static int ResumedStep(string checkpointDir) =>
+        int.TryParse(Path.GetFileName(checkpointDir.TrimEnd('/'))[Checkpointer.Prefix.Length..], out var step) ? step : 0;
 
     private static void RunHook(Action<CausalLM>? hook, CausalLM model)
     {
