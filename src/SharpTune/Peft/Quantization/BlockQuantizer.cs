@@ -5,13 +5,14 @@ namespace SharpTune.Peft.Quantization;
 /// <summary>
 /// Blockwise absmax quantization with bitsandbytes' semantics (its torch-native "default" backend):
 /// per block of <c>blockSize</c> consecutive elements of the flattened tensor, absmax = max |x|, the scaled values
-/// clamp(x · (1/absmax), -1, 1) are mapped to the nearest code-book value (ties to the lower code index, as argmin),
-/// and code[i] · absmax is the dequantized value. Large tensors are processed in chunks of whole blocks, so the
-/// temporaries stay a few MiB whatever the layer size.
+/// clamp(x · (1/absmax), -1, 1) are mapped to the nearest code-book value (ties to the lower code index, as
+/// torch.argmin does), and code[i] · absmax is the dequantized value.
+/// The kernels are plain float32 loops over the tensors' storage, parallel over blocks: the same IEEE float32
+/// operations as the torch ops, so the same bits, at a fraction of the time and with no temporaries.
 /// </summary>
 public static class BlockQuantizer
 {
-    private const long ChunkElements = 1 << 20;
+    private const int BlocksPerTask = 1024;
 
     /// <summary>
     /// 4-bit codes of <paramref name="weight"/> packed two per byte (first value of a pair in the high nibble, an odd
@@ -19,141 +20,217 @@ public static class BlockQuantizer
     /// </summary>
     public static (Tensor Packed, Tensor Absmax) Quantize4Bit(Tensor weight, FourBitType type, int blockSize)
     {
-        if (blockSize % 2 != 0) throw new ArgumentException("block size must be even", nameof(blockSize));
-        using var book = new NearestCode(CodeBooks.For(type));
-        var (codes, absmax) = QuantizeBlockwise(weight, book, blockSize, packNibbles: true);
-        return (codes, absmax);
+        if (blockSize < 2 || blockSize % 2 != 0) throw new ArgumentException("block size must be even", nameof(blockSize));
+        return QuantizeBlockwise(weight, new NearestCode(CodeBooks.For(type)), blockSize, packNibbles: true);
     }
+
+    /// <summary>bitsandbytes quantize_blockwise: 8-bit codes (uint8, one per element) into <paramref name="code"/> and absmax per block.</summary>
+    public static (Tensor Codes, Tensor Absmax) Quantize8Bit(Tensor values, IReadOnlyList<float> code, int blockSize) =>
+        QuantizeBlockwise(values, new NearestCode(code), blockSize, packNibbles: false);
 
     /// <summary>Inverse of <see cref="Quantize4Bit"/>: code[nibble] · absmax, in <paramref name="dtype"/>, reshaped to <paramref name="shape"/>.</summary>
     public static Tensor Dequantize4Bit(Tensor packed, Tensor absmax, FourBitType type, int blockSize, long[] shape, ScalarType dtype)
     {
-        using var scope = NewDisposeScope();
-        var code = CodeBooks.For(type);
-        // A 256 × 2 table: byte b decodes to (code[b >> 4], code[b & 15]) with one index_select.
-        var table = new float[512];
-        for (var b = 0; b < 256; b++)
-        {
-            table[2 * b] = code[b >> 4];
-            table[2 * b + 1] = code[b & 15];
-        }
-        var lut = tensor(table, [256, 2]);
+        var code = CodeBooks.For(type).ToArray();
         long n = shape.Aggregate(1L, (a, b) => a * b);
-        var values = lut.index_select(0, packed.reshape(-1).to(ScalarType.Int32)).reshape(-1).narrow(0, 0, n);
-        return ScaleBlocks(values, absmax, blockSize, dtype).reshape(shape).MoveToOuterDisposeScope();
-    }
-
-    /// <summary>bitsandbytes quantize_blockwise: 8-bit codes (uint8, one per element) into <paramref name="code"/> and absmax per block.</summary>
-    public static (Tensor Codes, Tensor Absmax) Quantize8Bit(Tensor values, IReadOnlyList<float> code, int blockSize)
-    {
-        using var book = new NearestCode(code);
-        return QuantizeBlockwise(values, book, blockSize, packNibbles: false);
+        using var bytes = packed.reshape(-1).contiguous();
+        using var scales = absmax.to(ScalarType.Float32).contiguous();
+        var result = empty(n, ScalarType.Float32);
+        unsafe
+        {
+            var source = (byte*)Pointer(bytes);
+            var scale = (float*)Pointer(scales);
+            var target = (float*)Pointer(result);
+            ForBlocks(n, blockSize, (block, start, count) =>
+            {
+                float a = scale[block];
+                for (long i = start; i < start + count; i++)
+                {
+                    int b = source[i >> 1];
+                    target[i] = code[(i & 1) == 0 ? b >> 4 : b & 15] * a;
+                }
+            });
+        }
+        return Finish(result, shape, dtype);
     }
 
     /// <summary>bitsandbytes dequantize_blockwise: code[q] · absmax of q's block, float32, flat.</summary>
     public static Tensor Dequantize8Bit(Tensor codes, Tensor absmax, IReadOnlyList<float> code, int blockSize)
     {
-        using var scope = NewDisposeScope();
-        var book = tensor(code.ToArray());
-        var values = book.index_select(0, codes.reshape(-1).to(ScalarType.Int32));
-        return ScaleBlocks(values, absmax, blockSize, ScalarType.Float32).MoveToOuterDisposeScope();
+        var book = code.ToArray();
+        using var bytes = codes.reshape(-1).contiguous();
+        using var scales = absmax.to(ScalarType.Float32).contiguous();
+        long n = bytes.numel();
+        var result = empty(n, ScalarType.Float32);
+        unsafe
+        {
+            var source = (byte*)Pointer(bytes);
+            var scale = (float*)Pointer(scales);
+            var target = (float*)Pointer(result);
+            ForBlocks(n, blockSize, (block, start, count) =>
+            {
+                float a = scale[block];
+                for (long i = start; i < start + count; i++) target[i] = book[source[i]] * a;
+            });
+        }
+        return result;
     }
 
-    private static Tensor ScaleBlocks(Tensor values, Tensor absmax, int blockSize, ScalarType dtype)
+    /// <summary>
+    /// bitsandbytes int8_vectorwise_quant without outliers: per row absmax (float32) and round(x · (127 / absmax)) as
+    /// int8, where 127 / absmax is reciprocal(absmax) · 127 (Python's scalar / tensor) and rounding is half to even.
+    /// An all-zero row gets codes 0.
+    /// </summary>
+    public static (Tensor Codes, Tensor RowAbsmax) QuantizeRows8Bit(Tensor weight)
     {
-        long n = values.numel();
-        long full = n / blockSize, rem = n % blockSize;
-        var head = values.narrow(0, 0, full * blockSize).view(full, blockSize) * absmax.narrow(0, 0, full).view(-1, 1);
-        var scaled = rem == 0 ? head.reshape(-1) : cat([head.reshape(-1), values.narrow(0, full * blockSize, rem) * absmax[full]]);
-        return scaled.to(dtype);
+        using var noGrad = no_grad();
+        using var dense = weight.detach().to(ScalarType.Float32).contiguous();
+        long rows = dense.shape[0], columns = dense.numel() / Math.Max(1, rows);
+        var codes = empty(dense.shape, ScalarType.Int8);
+        var absmax = empty(rows, ScalarType.Float32);
+        unsafe
+        {
+            var source = (float*)Pointer(dense);
+            var scale = (float*)Pointer(absmax);
+            var target = (sbyte*)Pointer(codes);
+            ForBlocks(rows * columns, (int)columns, (row, start, count) =>
+            {
+                float max = 0;
+                for (long i = start; i < start + count; i++) max = MathF.Max(max, MathF.Abs(source[i]));
+                scale[row] = max;
+                float factor = (1f / max) * 127f;
+                for (long i = start; i < start + count; i++)
+                    target[i] = max == 0 ? (sbyte)0 : (sbyte)MathF.Round(source[i] * factor, MidpointRounding.ToEven);
+            });
+        }
+        return (codes, absmax);
+    }
+
+    /// <summary>bitsandbytes int8_vectorwise_dequant: q · absmax · (1/127 as float32), per row.</summary>
+    public static Tensor DequantizeRows8Bit(Tensor codes, Tensor rowAbsmax, ScalarType dtype)
+    {
+        const float inverse127 = 7.874015718698502e-3f;
+        using var source8 = codes.contiguous();
+        using var scales = rowAbsmax.to(ScalarType.Float32).contiguous();
+        long rows = codes.shape[0], columns = codes.numel() / Math.Max(1, rows);
+        var result = empty(codes.numel(), ScalarType.Float32);
+        unsafe
+        {
+            var source = (sbyte*)Pointer(source8);
+            var scale = (float*)Pointer(scales);
+            var target = (float*)Pointer(result);
+            ForBlocks(rows * columns, (int)columns, (row, start, count) =>
+            {
+                float a = scale[row];
+                for (long i = start; i < start + count; i++) target[i] = source[i] * a * inverse127;
+            });
+        }
+        return Finish(result, codes.shape, dtype);
+    }
+
+    private static Tensor Finish(Tensor result, long[] shape, ScalarType dtype)
+    {
+        var shaped = result.view(shape);
+        if (dtype == ScalarType.Float32) return shaped;
+        var converted = shaped.to(dtype);
+        shaped.Dispose();
+        result.Dispose();
+        return converted;
     }
 
     private static (Tensor Codes, Tensor Absmax) QuantizeBlockwise(Tensor input, NearestCode book, int blockSize, bool packNibbles)
     {
         using var noGrad = no_grad();
-        using var flat = input.detach().reshape(-1);
+        using var flat = input.detach().reshape(-1).to(ScalarType.Float32).contiguous();
         long n = flat.numel();
         long blocks = (n + blockSize - 1) / blockSize;
         var absmax = zeros(blocks, ScalarType.Float32);
         var codes = zeros(packNibbles ? (n + 1) / 2 : n, ScalarType.Byte);
-        long chunk = Math.Max(1, ChunkElements / blockSize) * blockSize;
-        for (long first = 0; first < n; first += chunk)
+        unsafe
         {
-            using var scope = NewDisposeScope();
-            long count = Math.Min(chunk, n - first);
-            var x = flat.narrow(0, first, count).to(ScalarType.Float32);
-            long full = count / blockSize, rem = count % blockSize;
-            Tensor scaled;
-            var headBlocks = x.narrow(0, 0, full * blockSize).view(full, blockSize);
-            var headMax = headBlocks.abs().amax([1]);
-            absmax.narrow(0, first / blockSize, full).copy_(headMax);
-            scaled = (headBlocks * headMax.reciprocal().view(-1, 1)).clamp(-1, 1).reshape(-1);
-            if (rem > 0)
+            var source = (float*)Pointer(flat);
+            var scale = (float*)Pointer(absmax);
+            var target = (byte*)Pointer(codes);
+            ForBlocks(n, blockSize, (block, start, count) =>
             {
-                var tail = x.narrow(0, full * blockSize, rem);
-                var tailMax = tail.abs().amax([0]);
-                absmax[first / blockSize + full] = tailMax;
-                scaled = cat([scaled, (tail * tailMax.reciprocal()).clamp(-1, 1)]);
-            }
-            var index = book.Nearest(scaled);
-            if (packNibbles)
-            {
-                if (count % 2 == 1) index = cat([index, zeros(1, ScalarType.Int64)]);
-                var pairs = index.view(-1, 2);
-                var packed = (pairs.select(1, 0) * 16 + pairs.select(1, 1)).to(ScalarType.Byte);
-                codes.narrow(0, first / 2, packed.numel()).copy_(packed);
-            }
-            else
-            {
-                codes.narrow(0, first, count).copy_(index.to(ScalarType.Byte));
-            }
+                float max = 0;
+                for (long i = start; i < start + count; i++) max = MathF.Max(max, MathF.Abs(source[i]));
+                scale[block] = max;
+                float reciprocal = 1f / max;   // 1/0 = inf, 0·inf = NaN → code 0, as bitsandbytes' argmin
+                for (long i = start; i < start + count; i++)
+                {
+                    float scaled = Math.Clamp(source[i] * reciprocal, -1f, 1f);
+                    int q = book.Nearest(scaled);
+                    if (!packNibbles) target[i] = (byte)q;
+                    else if ((i & 1) == 0) target[i >> 1] = (byte)(q << 4);   // blocks are even-sized: a pair never spans two blocks
+                    else target[i >> 1] |= (byte)q;
+                }
+            });
         }
         return (codes, absmax);
     }
 
-    /// <summary>
-    /// argmin_i |x - code[i]| with the first index winning ties, computed as torch.argmin would but without the
-    /// n × |code| difference matrix: a binary search in the sorted distinct values, then the nearer neighbour.
-    /// A NaN (an all-zero block scaled by 1/0) maps to code 0, as argmin over NaN differences does.
-    /// </summary>
-    private sealed class NearestCode : IDisposable
+    /// <summary>Runs <paramref name="body"/>(block, first element, element count) for every block, in parallel over groups of blocks.</summary>
+    private static void ForBlocks(long n, int blockSize, Action<long, long, long> body)
     {
-        private readonly Tensor sortedValues, sortedToCode;
-        private readonly long count;
+        long blocks = (n + blockSize - 1) / blockSize;
+        long tasks = (blocks + BlocksPerTask - 1) / BlocksPerTask;
+        Parallel.For(0L, tasks, task =>
+        {
+            long last = Math.Min(blocks, (task + 1) * BlocksPerTask);
+            for (long block = task * BlocksPerTask; block < last; block++)
+            {
+                long start = block * blockSize;
+                body(block, start, Math.Min(blockSize, n - start));
+            }
+        });
+    }
+
+    /// <summary>The storage address of a contiguous CPU tensor (it stays put while the tensor lives: native memory).</summary>
+    private static unsafe void* Pointer(Tensor t)
+    {
+        if (t.device_type != TorchSharp.DeviceType.CPU || !t.is_contiguous()) throw new ArgumentException("expected a contiguous CPU tensor");
+        if (t.numel() == 0) return null;
+        return System.Runtime.CompilerServices.Unsafe.AsPointer(ref System.Runtime.InteropServices.MemoryMarshal.GetReference(t.bytes));
+    }
+
+    /// <summary>
+    /// argmin_i |x - code[i]| with the first index winning ties: a binary search in the sorted distinct values, then
+    /// the nearer neighbour (equal distances: the lower code index). NaN maps to code 0, as argmin over NaN does.
+    /// </summary>
+    private sealed class NearestCode
+    {
+        private readonly float[] sortedValues;
+        private readonly int[] sortedToCode;
 
         public NearestCode(IReadOnlyList<float> code)
         {
             // Equal values (FP4's 0 and -0) keep the lowest code index, the one argmin returns.
-            var distinct = code.Select((v, i) => (Value: v, Index: (long)i))
+            var distinct = code.Select((v, i) => (Value: v, Index: i))
                 .GroupBy(e => e.Value)
                 .Select(g => g.OrderBy(e => e.Index).First())
                 .OrderBy(e => e.Value)
                 .ToArray();
-            count = distinct.Length;
-            sortedValues = tensor(distinct.Select(e => e.Value).ToArray());
-            sortedToCode = tensor(distinct.Select(e => e.Index).ToArray());
+            sortedValues = distinct.Select(e => e.Value).ToArray();
+            sortedToCode = distinct.Select(e => e.Index).ToArray();
         }
 
-        public Tensor Nearest(Tensor x)
+        public int Nearest(float x)
         {
-            using var scope = NewDisposeScope();
-            var position = searchsorted(sortedValues, x);
-            var upper = position.clamp_max(count - 1);
-            var lower = (position - 1).clamp_min(0);
-            var upperDistance = (x - sortedValues.index_select(0, upper)).abs();
-            var lowerDistance = (x - sortedValues.index_select(0, lower)).abs();
-            var upperCode = sortedToCode.index_select(0, upper);
-            var lowerCode = sortedToCode.index_select(0, lower);
-            var takeUpper = upperDistance.lt(lowerDistance).logical_or(upperDistance.eq(lowerDistance).logical_and(upperCode.lt(lowerCode)));
-            var index = where(takeUpper, upperCode, lowerCode);
-            index = where(x.isnan(), zeros_like(index), index);
-            return index.MoveToOuterDisposeScope();
-        }
-
-        public void Dispose()
-        {
-            sortedValues.Dispose();
-            sortedToCode.Dispose();
+            if (float.IsNaN(x)) return 0;
+            int lo = 0, hi = sortedValues.Length;   // first position with sortedValues[p] >= x
+            while (lo < hi)
+            {
+                int mid = (lo + hi) >> 1;
+                if (sortedValues[mid] < x) lo = mid + 1;
+                else hi = mid;
+            }
+            if (lo == 0) return sortedToCode[0];
+            if (lo == sortedValues.Length) return sortedToCode[^1];
+            float upperDistance = MathF.Abs(x - sortedValues[lo]);
+            float lowerDistance = MathF.Abs(x - sortedValues[lo - 1]);
+            int upper = sortedToCode[lo], lower = sortedToCode[lo - 1];
+            return upperDistance < lowerDistance || (upperDistance == lowerDistance && upper < lower) ? upper : lower;
         }
     }
 }

@@ -170,28 +170,9 @@ public sealed class Int8LinearWeight : QuantizedLinearWeight
 
     public static Int8LinearWeight Quantize(Tensor weight, ScalarType computeDType)
     {
-        using var scope = NewDisposeScope();
-        using var noGrad = no_grad();
-        var w = weight.detach().to(ScalarType.Float32);
-        var rowAbsmax = w.abs().amax([1]);
-        // Python's 127.0 / t is t.reciprocal() * 127: two roundings, kept for bit-equality with bitsandbytes.
-        var scale = (rowAbsmax.reciprocal() * 127.0).view(-1, 1);
-        var codes = (w * scale).round();
-        codes = where(rowAbsmax.eq(0).view(-1, 1), zeros_like(codes), codes).to(ScalarType.Int8);
-        var stored = new Dictionary<string, Tensor>
-        {
-            ["weight"] = codes.MoveToOuterDisposeScope(),
-            ["SCB"] = rowAbsmax.MoveToOuterDisposeScope(),
-        };
-        return new Int8LinearWeight(weight.shape, computeDType, stored);
+        var (codes, rowAbsmax) = BlockQuantizer.QuantizeRows8Bit(weight);
+        return new Int8LinearWeight(weight.shape, computeDType, new Dictionary<string, Tensor> { ["weight"] = codes, ["SCB"] = rowAbsmax });
     }
 
-    public override Tensor Dequantize(ScalarType dtype)
-    {
-        using var scope = NewDisposeScope();
-        using var noGrad = no_grad();
-        // bitsandbytes int8_vectorwise_dequant: A * stats * (1/127 as float32).
-        var dense = Codes.to(ScalarType.Float32) * RowAbsmax.view(-1, 1) * 7.874015718698502e-3;
-        return dense.to(dtype).MoveToOuterDisposeScope();
-    }
+    public override Tensor Dequantize(ScalarType dtype) => BlockQuantizer.DequantizeRows8Bit(Codes, RowAbsmax, dtype);
 }
