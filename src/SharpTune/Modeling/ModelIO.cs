@@ -57,6 +57,9 @@ public static class ModelIO
     public static void Save(CausalLM model, string outDir, ScalarType? dtype = null, long maxShardBytes = 5_000_000_000)
     {
         var target = dtype ?? model.DType;
+        // Quantized layers have no weight parameter: saving would silently drop them.
+        if (model.named_modules().FirstOrDefault(m => m.module is LinearLayer { FrozenWeight: not null }).name is { } quantized)
+            throw new InvalidInputException($"{outDir}: the model holds quantized linear layers (e.g. '{quantized}'); save merged weights instead (merge_lora, or merge_into_original: PATH)");
         SaveTensors(model.Config, model.named_parameters().Select(p => KeyValuePair.Create(p.name, p.parameter.detach().to(target))), target, outDir, maxShardBytes);
     }
 

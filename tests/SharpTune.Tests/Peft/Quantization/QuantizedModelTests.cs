@@ -196,6 +196,16 @@ public sealed class QuantizedModelTests(ITestOutputHelper output)
     }
 
     [Fact]
+    public void SavingAQuantizedModelIsRefusedInsteadOfDroppingLayers()
+    {
+        using var model = ModelIO.Load(fixture.Dir, ScalarType.Float32, QuantizationSettings.Int8());
+        var outDir = TestPaths.TempDir();
+        var error = Assert.Throws<InvalidInputException>(() => ModelIO.Save(model, outDir));
+        Assert.Equal($"{outDir}: the model holds quantized linear layers (e.g. 'model.layers.0.self_attn.q_proj'); save merged weights instead (merge_lora, or merge_into_original: PATH)", error.Message);
+        Assert.Empty(Directory.GetFiles(outDir));
+    }
+
+    [Fact]
     public void MergeIntoOriginalEqualsPeftMergeAndUnload()
     {
         var lora = new HfFixture("llama_lora");
