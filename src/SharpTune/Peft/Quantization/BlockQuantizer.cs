@@ -31,10 +31,13 @@ public static class BlockQuantizer
     /// <summary>Inverse of <see cref="Quantize4Bit"/>: code[nibble] · absmax, in <paramref name="dtype"/>, reshaped to <paramref name="shape"/>.</summary>
     public static Tensor Dequantize4Bit(Tensor packed, Tensor absmax, FourBitType type, int blockSize, long[] shape, ScalarType dtype)
     {
+        // Every intermediate handle (reshape, to, contiguous) is disposed by the scope: an undisposed handle keeps its
+        // storage alive until a finalizer runs, which for a loaded weight means the whole dense model.
+        using var scope = NewDisposeScope();
         var code = CodeBooks.For(type).ToArray();
         long n = shape.Aggregate(1L, (a, b) => a * b);
-        using var bytes = packed.reshape(-1).contiguous();
-        using var scales = absmax.to(ScalarType.Float32).contiguous();
+        var bytes = packed.reshape(-1).contiguous();
+        var scales = absmax.to(ScalarType.Float32).contiguous();
         var result = empty(n, ScalarType.Float32);
         unsafe
         {
@@ -51,15 +54,16 @@ public static class BlockQuantizer
                 }
             });
         }
-        return Finish(result, shape, dtype);
+        return Finish(result, shape, dtype).MoveToOuterDisposeScope();
     }
 
     /// <summary>bitsandbytes dequantize_blockwise: code[q] · absmax of q's block, float32, flat.</summary>
     public static Tensor Dequantize8Bit(Tensor codes, Tensor absmax, IReadOnlyList<float> code, int blockSize)
     {
+        using var scope = NewDisposeScope();
         var book = code.ToArray();
-        using var bytes = codes.reshape(-1).contiguous();
-        using var scales = absmax.to(ScalarType.Float32).contiguous();
+        var bytes = codes.reshape(-1).contiguous();
+        var scales = absmax.to(ScalarType.Float32).contiguous();
         long n = bytes.numel();
         var result = empty(n, ScalarType.Float32);
         unsafe
@@ -73,7 +77,7 @@ public static class BlockQuantizer
                 for (long i = start; i < start + count; i++) target[i] = book[source[i]] * a;
             });
         }
-        return result;
+        return result.MoveToOuterDisposeScope();
     }
 
     /// <summary>
@@ -83,8 +87,9 @@ public static class BlockQuantizer
     /// </summary>
     public static (Tensor Codes, Tensor RowAbsmax) QuantizeRows8Bit(Tensor weight)
     {
+        using var scope = NewDisposeScope();
         using var noGrad = no_grad();
-        using var dense = weight.detach().to(ScalarType.Float32).contiguous();
+        var dense = weight.detach().to(ScalarType.Float32).contiguous();
         long rows = dense.shape[0], columns = dense.numel() / Math.Max(1, rows);
         var codes = empty(dense.shape, ScalarType.Int8);
         var absmax = empty(rows, ScalarType.Float32);
@@ -103,15 +108,16 @@ public static class BlockQuantizer
                     target[i] = max == 0 ? (sbyte)0 : (sbyte)MathF.Round(source[i] * factor, MidpointRounding.ToEven);
             });
         }
-        return (codes, absmax);
+        return (codes.MoveToOuterDisposeScope(), absmax.MoveToOuterDisposeScope());
     }
 
     /// <summary>bitsandbytes int8_vectorwise_dequant: q · absmax · (1/127 as float32), per row.</summary>
     public static Tensor DequantizeRows8Bit(Tensor codes, Tensor rowAbsmax, ScalarType dtype)
     {
         const float inverse127 = 7.874015718698502e-3f;
-        using var source8 = codes.contiguous();
-        using var scales = rowAbsmax.to(ScalarType.Float32).contiguous();
+        using var scope = NewDisposeScope();
+        var source8 = codes.contiguous();
+        var scales = rowAbsmax.to(ScalarType.Float32).contiguous();
         long rows = codes.shape[0], columns = codes.numel() / Math.Max(1, rows);
         var result = empty(codes.numel(), ScalarType.Float32);
         unsafe
@@ -125,23 +131,21 @@ public static class BlockQuantizer
                 for (long i = start; i < start + count; i++) target[i] = source[i] * a * inverse127;
             });
         }
-        return Finish(result, codes.shape, dtype);
+        return Finish(result, codes.shape, dtype).MoveToOuterDisposeScope();
     }
 
+    /// <summary>Called inside a dispose scope: the float32 buffer goes with the scope when a conversion replaces it.</summary>
     private static Tensor Finish(Tensor result, long[] shape, ScalarType dtype)
     {
         var shaped = result.view(shape);
-        if (dtype == ScalarType.Float32) return shaped;
-        var converted = shaped.to(dtype);
-        shaped.Dispose();
-        result.Dispose();
-        return converted;
+        return dtype == ScalarType.Float32 ? shaped : shaped.to(dtype);
     }
 
     private static (Tensor Codes, Tensor Absmax) QuantizeBlockwise(Tensor input, NearestCode book, int blockSize, bool packNibbles)
     {
+        using var scope = NewDisposeScope();
         using var noGrad = no_grad();
-        using var flat = input.detach().reshape(-1).to(ScalarType.Float32).contiguous();
+        var flat = input.detach().reshape(-1).to(ScalarType.Float32).contiguous();
         long n = flat.numel();
         long blocks = (n + blockSize - 1) / blockSize;
         var absmax = zeros(blocks, ScalarType.Float32);
@@ -167,7 +171,7 @@ public static class BlockQuantizer
                 }
             });
         }
-        return (codes, absmax);
+        return (codes.MoveToOuterDisposeScope(), absmax.MoveToOuterDisposeScope());
     }
 
     /// <summary>Runs <paramref name="body"/>(block, first element, element count) for every block, in parallel over groups of blocks.</summary>

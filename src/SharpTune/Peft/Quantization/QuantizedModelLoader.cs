@@ -89,7 +89,8 @@ public static class QuantizedModelLoader
     private static void ReadInto(TensorEntry entry, Parameter parameter)
     {
         using var handle = File.OpenHandle(entry.FilePath, FileMode.Open, FileAccess.Read, FileShare.Read);
-        using var flat = parameter.detach().view(-1);
+        using var detached = parameter.detach();
+        using var flat = detached.view(-1);
         long elementSize = parameter.element_size();
         long windowElements = Math.Max(1, ReadWindowBytes / elementSize);
         long total = flat.numel();
