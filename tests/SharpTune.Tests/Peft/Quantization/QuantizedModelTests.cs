@@ -162,6 +162,22 @@ public sealed class QuantizedModelTests(ITestOutputHelper output)
     }
 
     [Fact]
+    public void DoraOnQuantizedLayersUsesTheDequantizedWeight()
+    {
+        using var model = ModelIO.Load(fixture.Dir, ScalarType.Float32, QuantizationSettings.Nf4(doubleQuant: true));
+        double before = Loss(model);
+        Lora.Inject(model, new LoraSettings { R = 4, Alpha = 8, TargetModules = ["q_proj", "down_proj"], UseDora = true }, seed: 2);
+        // At init B = 0 and m = ‖W_deq‖ per row, so DoRA's output equals the quantized base's.
+        Assert.Equal(before, Loss(model), 5);
+        var (_, layer, weight) = QuantizedModelLoader.QuantizedLayers(model).Single(l => l.Name == "model.layers.1.mlp.down_proj");
+        using var dense = weight.Dequantize(ScalarType.Float32);
+        using var norms = dense.norm(1);
+        var magnitude = ((LoraAdapter)layer.Adapter!).Magnitude!;
+        Assert.True((magnitude - norms).abs().max().item<float>() < 1e-6);
+        Assert.True(magnitude.requires_grad);
+    }
+
+    [Fact]
     public void RequantizingTheSameCheckpointGivesIdenticalBytes()
     {
         using var first = ModelIO.Load(fixture.Dir, ScalarType.Float32, QuantizationSettings.Nf4(doubleQuant: true));
