@@ -9,6 +9,7 @@ public static class Program
         [SafeTensorsLoadBench.ChildMode] = ("(internal) measured child of safetensors-load", SafeTensorsLoadBench.RunChild),
         [QuantizationBench.Mode] = (QuantizationBench.Usage, QuantizationBench.Run),
         [QuantizationBench.ChildMode] = ("(internal) measured child of quant", QuantizationBench.RunChild),
+        [ModelBench.Mode] = (ModelBench.Usage, ModelBench.Run),
     };
 
     public static int Main(string[] args)

@@ -13,11 +13,15 @@ public static class Program
         var console = new CliConsole(stdout, stderr);
         var root = new RootCommand("SharpTune: fine-tune, evaluate and serve Hugging Face LLMs from .NET.");
         // One line per command; each command lives in Commands/<Name>Command.cs.
+        root.Subcommands.Add(TrainCommand.Create(console));
         root.Subcommands.Add(EnvCommand.Create(console));
         root.Subcommands.Add(InitModelCommand.Create(console));
         root.Subcommands.Add(ScoreCommand.Create(console));
         root.Subcommands.Add(GenerateCommand.Create(console));
+        root.Subcommands.Add(MergeCommand.Create(console));
         root.Subcommands.Add(ValidateCommand.Create(console));
+        root.Subcommands.Add(PrepareCommand.Create(console));
+        root.Subcommands.Add(TokenizeCommand.Create(console));
         var parse = root.Parse(args);
         return parse.Invoke(new InvocationConfiguration { Output = stdout, Error = stderr, EnableDefaultExceptionHandler = false });
     }

@@ -163,6 +163,7 @@ public static class ConfigSchema
         section = "Evaluation, checkpoints and logging";
         Add("do_eval", Bool, "Evaluate when a validation set exists (val_set_size > 0 or test_datasets).");
         Add("eval_steps", Integer, "Evaluate every N optimizer steps.", range: AtLeast1);
+        Add("eval_exact_match_samples", Integer, "SharpTune: before and after training, greedily complete the prompts of this many held-out rows and report how many reproduce their labelled answer exactly (0 = off).", range: AtLeast0);
         Add("evals_per_epoch", Integer, "Evaluations per epoch (instead of eval_steps).", range: AtLeast1);
         Add("save_steps", Integer, "Save a checkpoint every N optimizer steps.", range: AtLeast1);
         Add("saves_per_epoch", Integer, "Checkpoints per epoch (instead of save_steps).", range: AtLeast1);

@@ -155,6 +155,8 @@ public sealed record TrainConfig
     public bool DoEval { get; init; } = true;
     /// <summary>Evaluate every N optimizer steps. Default: null.</summary>
     public int? EvalSteps { get; init; }
+    /// <summary>Held-out rows whose prompts are completed greedily before and after training to report exact-match accuracy. Default: 0 (off).</summary>
+    public int EvalExactMatchSamples { get; init; }
     /// <summary>Evaluations per epoch (alternative to eval_steps). Default: null.</summary>
     public int? EvalsPerEpoch { get; init; }
     /// <summary>Save a checkpoint every N optimizer steps. Default: null.</summary>

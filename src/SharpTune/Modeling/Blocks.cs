@@ -71,6 +71,9 @@ public sealed class LinearLayer : nn.Module<Tensor, Tensor>
     /// <summary>The base weight W (out × in) in <paramref name="dtype"/>: the parameter, or the frozen weight dequantized.</summary>
     public Tensor DenseWeight(ScalarType dtype) => FrozenWeight?.Dense(dtype) ?? weight!.to(dtype);
 
+    /// <summary>false runs the frozen base alone (DPO's reference model is the same network with adapters off).</summary>
+    public bool AdapterEnabled { get; set; } = true;
+
     /// <summary>Optional replacement for the frozen base product x Wᵀ (+ b), e.g. dequantize-on-the-fly 4-bit weights.</summary>
     public Func<Tensor, Tensor>? BaseForward { get; set; }
 
@@ -95,7 +98,7 @@ public sealed class LinearLayer : nn.Module<Tensor, Tensor>
     public override Tensor forward(Tensor input)
     {
         var baseOutput = ForwardBase(input);
-        return Adapter is null ? baseOutput : Adapter.Forward(input, baseOutput, this);
+        return Adapter is null || !AdapterEnabled ? baseOutput : Adapter.Forward(input, baseOutput, this);
     }
 
     protected override void Dispose(bool disposing)

@@ -1,3 +1,4 @@
+using System.Globalization;
 using System.Text.Json;
 using System.Text.Json.Nodes;
 
@@ -9,12 +10,25 @@ public sealed class ConfigJson(JsonObject json, string source)
     public JsonObject Json { get; } = json;
     public string Source { get; } = source;
 
+    /// <summary>The key is present with a non-null value.</summary>
     public bool Has(string key) => Json[key] is not null;
 
-    public int Int(string key, int fallback) => Json[key] is null ? fallback : Read(key, n => n.GetValue<int>(), "an integer");
-    public int? IntOrNull(string key) => Json[key] is null ? null : Read(key, n => n.GetValue<int>(), "an integer");
-    public double Double(string key, double fallback) => Json[key] is null ? fallback : Read(key, n => n.GetValue<double>(), "a number");
-    public double? DoubleOrNull(string key) => Json[key] is null ? null : Read(key, n => n.GetValue<double>(), "a number");
+    /// <summary>The key is present, possibly as an explicit null (sliding_window: null turns the window off).</summary>
+    public bool Contains(string key) => Json.ContainsKey(key);
+
+    public int Int(string key, int fallback) => Json[key] is null ? fallback : Read(key, ParseInt, "an integer");
+    public int? IntOrNull(string key) => Json[key] is null ? null : Read(key, ParseInt, "an integer");
+    public double Double(string key, double fallback) => Json[key] is null ? fallback : Read(key, ParseDouble, "a number");
+    public double? DoubleOrNull(string key) => Json[key] is null ? null : Read(key, ParseDouble, "a number");
+
+    // Through the JSON text so that a number reads the same whether it was parsed from a file (JsonElement) or set in
+    // code as an int or a double (presets): GetValue<double>() on an in-memory int throws.
+    private static int ParseInt(JsonNode node) => node.GetValueKind() == JsonValueKind.Number
+        ? int.Parse(node.ToJsonString(), NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture)
+        : throw new FormatException();
+    private static double ParseDouble(JsonNode node) => node.GetValueKind() == JsonValueKind.Number
+        ? double.Parse(node.ToJsonString(), NumberStyles.Float, CultureInfo.InvariantCulture)
+        : throw new FormatException();
     public bool Bool(string key, bool fallback) => Json[key] is null ? fallback : Read(key, n => n.GetValue<bool>(), "true or false");
     public string String(string key, string fallback) => Json[key] is null ? fallback : Read(key, n => n.GetValue<string>(), "a string");
 
@@ -24,8 +38,8 @@ public sealed class ConfigJson(JsonObject json, string source)
         return Json[key] switch
         {
             null => [],
-            JsonArray array => array.Select((n, i) => n is null ? throw Bad(key, "a list of integers") : ReadNode(n, key, x => x.GetValue<int>(), "a list of integers")).ToArray(),
-            JsonNode node => [ReadNode(node, key, x => x.GetValue<int>(), "an integer or a list of integers")],
+            JsonArray array => array.Select((n, i) => n is null ? throw Bad(key, "a list of integers") : ReadNode(n, key, ParseInt, "a list of integers")).ToArray(),
+            JsonNode node => [ReadNode(node, key, ParseInt, "an integer or a list of integers")],
         };
     }
 
@@ -38,7 +52,9 @@ public sealed class ConfigJson(JsonObject json, string source)
         string[] supported = ["default", "linear", "dynamic", "llama3", "yarn", "longrope"];
         if (!supported.Contains(type))
             throw new InvalidInputException($"{Source}: rope_scaling type '{type}' is not supported; supported: {string.Join(", ", supported)}");
-        double[]? Factors(string key) => rope[key] is JsonArray a ? a.Select(n => n!.GetValue<double>()).ToArray() : null;
+        double[]? Factors(string key) => rope[key] is JsonArray a
+            ? a.Select(n => n is null ? throw new InvalidInputException($"{Source}: rope_scaling {key} must be a list of numbers") : scoped.ReadNode(n, key, ParseDouble, "a list of numbers")).ToArray()
+            : null;
         return new RopeScaling(
             type,
             Factor: scoped.Double("factor", 1.0),
@@ -60,7 +76,7 @@ public sealed class ConfigJson(JsonObject json, string source)
         {
             return read(node);
         }
-        catch (Exception e) when (e is InvalidOperationException or FormatException or JsonException)
+        catch (Exception e) when (e is InvalidOperationException or FormatException or OverflowException or JsonException)
         {
             throw Bad(key, expected);
         }

@@ -29,6 +29,7 @@ public sealed class Gemma : IModelFamily
     public IReadOnlyDictionary<string, JsonObject> Presets { get; } = new Dictionary<string, JsonObject>
     {
         ["tiny"] = Preset(new() { ["vocab_size"] = 256, ["hidden_size"] = 64, ["intermediate_size"] = 128, ["num_hidden_layers"] = 2, ["num_attention_heads"] = 4, ["num_key_value_heads"] = 1, ["head_dim"] = 16, ["max_position_embeddings"] = 256, ["hidden_activation"] = "gelu_pytorch_tanh", ["bos_token_id"] = 2, ["eos_token_id"] = 1, ["pad_token_id"] = 0 }),
+        ["small"] = Preset(new() { ["vocab_size"] = 32000, ["hidden_size"] = 512, ["intermediate_size"] = 2048, ["num_hidden_layers"] = 8, ["num_attention_heads"] = 8, ["num_key_value_heads"] = 1, ["head_dim"] = 64, ["max_position_embeddings"] = 2048, ["hidden_activation"] = "gelu_pytorch_tanh", ["bos_token_id"] = 2, ["eos_token_id"] = 1, ["pad_token_id"] = 0 }),
         ["gemma-2b"] = Preset(new() { ["vocab_size"] = 256000, ["hidden_size"] = 2048, ["intermediate_size"] = 16384, ["num_hidden_layers"] = 18, ["num_attention_heads"] = 8, ["num_key_value_heads"] = 1, ["head_dim"] = 256, ["max_position_embeddings"] = 8192, ["hidden_activation"] = "gelu_pytorch_tanh", ["bos_token_id"] = 2, ["eos_token_id"] = 1, ["pad_token_id"] = 0 }),
     };
 

@@ -16,13 +16,13 @@ public sealed class Gemma2 : IModelFamily
     public ModelConfig Parse(ConfigJson j)
     {
         var config = Gemma.ParseGemmaCommon(j, ModelType, Defaults);
-        int? window = j.Has("sliding_window") ? j.IntOrNull("sliding_window") : 4096;
+        int? window = j.Contains("sliding_window") ? j.IntOrNull("sliding_window") : 4096;
         return config with
         {
             SandwichNorms = true,
             AttentionScale = 1.0 / Math.Sqrt(j.Double("query_pre_attn_scalar", 224)),
-            AttnLogitSoftcapping = j.Has("attn_logit_softcapping") ? j.DoubleOrNull("attn_logit_softcapping") : 50.0,
-            FinalLogitSoftcapping = j.Has("final_logit_softcapping") ? j.DoubleOrNull("final_logit_softcapping") : 30.0,
+            AttnLogitSoftcapping = j.Contains("attn_logit_softcapping") ? j.DoubleOrNull("attn_logit_softcapping") : 50.0,
+            FinalLogitSoftcapping = j.Contains("final_logit_softcapping") ? j.DoubleOrNull("final_logit_softcapping") : 30.0,
             SlidingWindow = window,
             SlidingLayers = Enumerable.Range(0, config.NumHiddenLayers).Select(i => window is not null && i % 2 == 0).ToArray(),
         };
@@ -31,6 +31,7 @@ public sealed class Gemma2 : IModelFamily
     public IReadOnlyDictionary<string, JsonObject> Presets { get; } = new Dictionary<string, JsonObject>
     {
         ["tiny"] = Preset(new() { ["vocab_size"] = 256, ["hidden_size"] = 64, ["intermediate_size"] = 128, ["num_hidden_layers"] = 2, ["num_attention_heads"] = 4, ["num_key_value_heads"] = 2, ["head_dim"] = 16, ["max_position_embeddings"] = 256, ["query_pre_attn_scalar"] = 16, ["sliding_window"] = 4, ["attn_logit_softcapping"] = 50.0, ["final_logit_softcapping"] = 30.0, ["bos_token_id"] = 2, ["eos_token_id"] = 1, ["pad_token_id"] = 0 }),
+        ["small"] = Preset(new() { ["vocab_size"] = 32000, ["hidden_size"] = 512, ["intermediate_size"] = 2048, ["num_hidden_layers"] = 8, ["num_attention_heads"] = 8, ["num_key_value_heads"] = 4, ["head_dim"] = 64, ["max_position_embeddings"] = 2048, ["query_pre_attn_scalar"] = 64, ["sliding_window"] = 512, ["attn_logit_softcapping"] = 50.0, ["final_logit_softcapping"] = 30.0, ["hidden_activation"] = "gelu_pytorch_tanh", ["bos_token_id"] = 2, ["eos_token_id"] = 1, ["pad_token_id"] = 0 }),
         ["gemma-2-2b"] = Preset(new() { ["vocab_size"] = 256000, ["hidden_size"] = 2304, ["intermediate_size"] = 9216, ["num_hidden_layers"] = 26, ["num_attention_heads"] = 8, ["num_key_value_heads"] = 4, ["head_dim"] = 256, ["max_position_embeddings"] = 8192, ["query_pre_attn_scalar"] = 256, ["sliding_window"] = 4096, ["attn_logit_softcapping"] = 50.0, ["final_logit_softcapping"] = 30.0, ["hidden_activation"] = "gelu_pytorch_tanh", ["bos_token_id"] = 2, ["eos_token_id"] = new JsonArray(1, 107), ["pad_token_id"] = 0 }),
     };
 

@@ -29,6 +29,7 @@ public sealed class Phi3 : IModelFamily
     public IReadOnlyDictionary<string, JsonObject> Presets { get; } = new Dictionary<string, JsonObject>
     {
         ["tiny"] = Preset(new() { ["vocab_size"] = 256, ["hidden_size"] = 64, ["intermediate_size"] = 128, ["num_hidden_layers"] = 2, ["num_attention_heads"] = 4, ["num_key_value_heads"] = 4, ["max_position_embeddings"] = 256, ["original_max_position_embeddings"] = 256, ["bos_token_id"] = 1, ["eos_token_id"] = 2 }),
+        ["small"] = Preset(new() { ["vocab_size"] = 32064, ["hidden_size"] = 512, ["intermediate_size"] = 1408, ["num_hidden_layers"] = 8, ["num_attention_heads"] = 8, ["num_key_value_heads"] = 8, ["max_position_embeddings"] = 2048, ["original_max_position_embeddings"] = 2048, ["rms_norm_eps"] = 1e-5, ["bos_token_id"] = 1, ["eos_token_id"] = 32000, ["pad_token_id"] = 32000 }),
         ["phi-3-mini"] = Preset(new() { ["vocab_size"] = 32064, ["hidden_size"] = 3072, ["intermediate_size"] = 8192, ["num_hidden_layers"] = 32, ["num_attention_heads"] = 32, ["num_key_value_heads"] = 32, ["max_position_embeddings"] = 4096, ["original_max_position_embeddings"] = 4096, ["sliding_window"] = 2047, ["rms_norm_eps"] = 1e-5, ["bos_token_id"] = 1, ["eos_token_id"] = 32000, ["pad_token_id"] = 32000 }),
     };
 

@@ -14,7 +14,7 @@ public sealed class Qwen2 : IModelFamily
     {
         var config = CommonConfig.Parse(j, ModelType, Defaults);
         bool useSliding = j.Bool("use_sliding_window", false);
-        int? window = useSliding ? j.IntOrNull("sliding_window") ?? 4096 : null;
+        int? window = !useSliding ? null : j.Contains("sliding_window") ? j.IntOrNull("sliding_window") : 4096;
         int maxWindowLayers = j.Int("max_window_layers", 28);
         return config with
         {
@@ -28,6 +28,7 @@ public sealed class Qwen2 : IModelFamily
     public IReadOnlyDictionary<string, JsonObject> Presets { get; } = new Dictionary<string, JsonObject>
     {
         ["tiny"] = Preset(new() { ["vocab_size"] = 256, ["hidden_size"] = 64, ["intermediate_size"] = 128, ["num_hidden_layers"] = 2, ["num_attention_heads"] = 4, ["num_key_value_heads"] = 2, ["max_position_embeddings"] = 256, ["tie_word_embeddings"] = true, ["bos_token_id"] = 1, ["eos_token_id"] = 2 }),
+        ["small"] = Preset(new() { ["vocab_size"] = 32000, ["hidden_size"] = 512, ["intermediate_size"] = 1408, ["num_hidden_layers"] = 8, ["num_attention_heads"] = 8, ["num_key_value_heads"] = 2, ["max_position_embeddings"] = 2048, ["rope_theta"] = 1000000.0, ["tie_word_embeddings"] = true, ["bos_token_id"] = 1, ["eos_token_id"] = 2 }),
         ["qwen2.5-0.5b"] = Preset(new() { ["vocab_size"] = 151936, ["hidden_size"] = 896, ["intermediate_size"] = 4864, ["num_hidden_layers"] = 24, ["num_attention_heads"] = 14, ["num_key_value_heads"] = 2, ["max_position_embeddings"] = 32768, ["rope_theta"] = 1000000.0, ["tie_word_embeddings"] = true, ["use_sliding_window"] = false, ["sliding_window"] = 32768, ["max_window_layers"] = 24, ["bos_token_id"] = 151643, ["eos_token_id"] = 151643 }),
     };
 

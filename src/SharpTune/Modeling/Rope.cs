@@ -27,7 +27,7 @@ public sealed class RotaryEmbedding
         };
         attentionScaling = scaling?.Type switch
         {
-            "yarn" => scaling.AttentionFactor ?? YarnMscale(scaling.Factor),
+            "yarn" => scaling.AttentionFactor ?? 0.1 * Math.Log(scaling.Factor) + 1.0,
             "longrope" => scaling.AttentionFactor ?? LongRopeScaling(),
             _ => 1.0,
         };
@@ -37,7 +37,7 @@ public sealed class RotaryEmbedding
     public (Tensor Cos, Tensor Sin) Compute(Tensor positionIds, ScalarType dtype)
     {
         using var scope = NewDisposeScope();
-        using var invFreq = tensor(InvFreqFor(positionIds), device: positionIds.device);
+        using var invFreq = tensor(InvFreqFor(positionIds.max().item<long>() + 1), device: positionIds.device);
         var freqs = positionIds.to(float32).unsqueeze(-1) * invFreq;        // (B, T, dim/2)
         var emb = cat([freqs, freqs], -1);                                    // (B, T, dim)
         var cos = (emb.cos() * attentionScaling).to(dtype);
@@ -60,11 +60,14 @@ public sealed class RotaryEmbedding
         return embedded.MoveToOuterDisposeScope();
     }
 
-    private float[] InvFreqFor(Tensor positionIds)
+    /// <summary>Multiplier on cos and sin (yarn's and longrope's attention factor; 1 otherwise).</summary>
+    internal double AttentionScaling => attentionScaling;
+
+    /// <summary>Inverse frequencies (RotaryDim/2) for a forward whose largest position is seqLen − 1.</summary>
+    internal float[] InvFreqFor(long seqLen)
     {
         var scaling = config.RopeScaling;
         if (scaling?.Type is not ("dynamic" or "longrope")) return staticInvFreq;
-        long seqLen = positionIds.max().item<long>() + 1;
         if (scaling.Type == "longrope")
         {
             int original = scaling.OriginalMaxPositionEmbeddings ?? config.MaxPositionEmbeddings;
@@ -73,7 +76,8 @@ public sealed class RotaryEmbedding
                 throw new InvalidInputException($"config.json: rope_scaling longrope needs short_factor and long_factor lists of length {dim / 2}");
             return InvFreq(config.RopeTheta).Select((f, i) => f / factors[i]).ToFloats();
         }
-        int maxPositions = scaling.OriginalMaxPositionEmbeddings ?? config.MaxPositionEmbeddings;
+        // transformers (modeling_rope_utils) measures dynamic NTK against max_position_embeddings, not an original length.
+        int maxPositions = config.MaxPositionEmbeddings;
         if (seqLen <= maxPositions) return staticInvFreq;
         // Dynamic NTK: grow the base with the sequence length.
         double factor = scaling.Factor;
@@ -101,7 +105,8 @@ public sealed class RotaryEmbedding
 
     private float[] YarnInvFreq(RopeScaling s)
     {
-        double original = s.OriginalMaxPositionEmbeddings ?? config.MaxPositionEmbeddings;
+        // transformers 4.44-4.46 take the correction range from max_position_embeddings.
+        double original = config.MaxPositionEmbeddings;
         double CorrectionDim(double rotations) => dim * Math.Log(original / (rotations * 2 * Math.PI)) / (2 * Math.Log(config.RopeTheta));
         double low = Math.Max(Math.Floor(CorrectionDim(s.BetaFast)), 0);
         double high = Math.Min(Math.Ceiling(CorrectionDim(s.BetaSlow)), dim - 1);
@@ -114,8 +119,6 @@ public sealed class RotaryEmbedding
             return interpolation * (1 - extrapolationFactor) + extrapolation * extrapolationFactor;
         }).ToFloats();
     }
-
-    private static double YarnMscale(double factor) => factor <= 1 ? 1.0 : 0.1 * Math.Log(factor) + 1.0;
 
     private double LongRopeScaling()
     {

@@ -36,6 +36,10 @@ public static class Lora
         return adapted;
     }
 
+    /// <summary>lora_target_linear / PEFT's "all-linear": the distinct names of every linear layer except lm_head.</summary>
+    public static IReadOnlyList<string> AllLinearNames(CausalLM model) =>
+        model.named_modules().Where(m => m.module is LinearLayer && m.name != "lm_head").Select(m => m.name.Split('.')[^1]).Distinct().ToList();
+
     /// <summary>Only adapter tensors and modules_to_save train; every base weight is frozen.</summary>
     public static void SetTrainable(CausalLM model, LoraSettings settings)
     {
@@ -52,25 +56,34 @@ public static class Lora
     /// <summary>Reads adapter_config.json + adapter_model.safetensors and applies them to the model (base frozen).</summary>
     public static LoraSettings Apply(CausalLM model, string adapterDir)
     {
+        var settings = ReadSettings(adapterDir);
+        Inject(model, settings, seed: 0);
+        LoadWeights(model, adapterDir);
+        return settings;
+    }
+
+    public static LoraSettings ReadSettings(string adapterDir)
+    {
         var configPath = Path.Combine(adapterDir, "adapter_config.json");
         if (!File.Exists(configPath)) throw new InvalidInputException($"{adapterDir}: no adapter_config.json in this adapter folder");
-        var settings = LoraSettings.FromAdapterConfig(JsonNode.Parse(File.ReadAllText(configPath))!.AsObject(), configPath);
-        Inject(model, settings, seed: 0);
+        return LoraSettings.FromAdapterConfig(JsonNode.Parse(File.ReadAllText(configPath))!.AsObject(), configPath);
+    }
+
+    /// <summary>Copies adapter (and modules_to_save) tensors of a saved adapter into a model that already has the adapters injected.</summary>
+    public static void LoadWeights(CausalLM model, string adapterDir)
+    {
         using var checkpoint = SafeTensorsCheckpoint.Open(Path.Combine(adapterDir, SafeTensorsCheckpoint.AdapterFileName));
         var trainable = model.named_parameters().Where(p => p.parameter.requires_grad).Select(p => p.name).ToHashSet();
         var missing = trainable.Where(n => !checkpoint.Contains(FilePrefix + n)).ToList();
         if (missing.Count > 0)
             throw new InvalidInputException($"{adapterDir}: adapter_model.safetensors lacks '{FilePrefix + missing[0]}' ({missing.Count} adapter tensor(s) missing)");
-        using (no_grad())
+        using var noGrad = no_grad();
+        foreach (var (name, parameter) in model.named_parameters())
         {
-            foreach (var (name, parameter) in model.named_parameters())
-            {
-                if (!trainable.Contains(name)) continue;
-                using var value = checkpoint.Load(FilePrefix + name, parameter.shape, parameter.dtype);
-                parameter.copy_(value);
-            }
+            if (!trainable.Contains(name)) continue;
+            using var value = checkpoint.Load(FilePrefix + name, parameter.shape, parameter.dtype);
+            parameter.copy_(value);
         }
-        return settings;
     }
 
     /// <summary>Writes adapter_model.safetensors (adapter tensors + modules_to_save, PEFT key names) and adapter_config.json.</summary>

@@ -4,7 +4,8 @@ using static TorchSharp.torch;
 namespace SharpTune.Training;
 
 /// <summary>One micro-batch: the model inputs and the labels (-100 = not trained).</summary>
-public sealed record LabeledBatch(ForwardBatch Inputs, Tensor Labels) : IDisposable
+/// <param name="Reference">for preference batches: the reference model's summed log-probs per row, when precomputed.</param>
+public sealed record LabeledBatch(ForwardBatch Inputs, Tensor Labels, Tensor? Reference = null) : IDisposable
 {
     /// <summary>Tokens that carry a loss after the causal shift.</summary>
     public long TrainedTokens => Labels[.., 1..].ne(CausalLmLoss.IgnoreIndex).sum().item<long>();
@@ -16,6 +17,7 @@ public sealed record LabeledBatch(ForwardBatch Inputs, Tensor Labels) : IDisposa
         Inputs.PositionIds?.Dispose();
         Inputs.SegmentIds?.Dispose();
         Labels.Dispose();
+        Reference?.Dispose();
     }
 }
 

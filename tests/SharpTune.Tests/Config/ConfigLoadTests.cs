@@ -1,7 +1,7 @@
 using SharpTune.Config;
-using static SharpTune.Tests.Config.ConfigTestKit;
+using static SharpTune.Tests.ConfigTests.ConfigTestKit;
 
-namespace SharpTune.Tests.Config;
+namespace SharpTune.Tests.ConfigTests;
 
 public sealed class ConfigLoadTests
 {
@@ -282,14 +282,13 @@ public sealed class ConfigLoadTests
     [Fact]
     public void QuickstartValidates()
     {
-        // Needs examples/models/tiny-llama/config.json (the tiny model the repository ships for the quickstart).
         string path = Path.Combine(Examples, "quickstart.yaml");
         var (exit, stdout, err) = RunCli("validate", path);
         Assert.Equal("", err);
         Assert.Equal(0, exit);
         string[] lines = stdout.Split('\n', StringSplitOptions.RemoveEmptyEntries);
-        Assert.Equal($"model       {Path.Combine(Examples, "models", "tiny-llama")} (local folder)", lines[0]);
-        Assert.Equal("adapter     lora r=8 alpha=16 dropout=0 targets=all linear", lines[3]);
+        Assert.Equal($"model       {Path.Combine(Examples, "models", "tiny-chat")} (local folder)", lines[0]);
+        Assert.Equal("adapter     none (full fine-tuning)", lines[3]);
         Assert.Equal("config OK", lines[^1]);
     }
 

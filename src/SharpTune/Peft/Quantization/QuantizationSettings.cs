@@ -27,6 +27,28 @@ public sealed record QuantizationSettings
     public static QuantizationSettings Fp4(bool doubleQuant = false) => new() { QuantType = FourBitType.Fp4, DoubleQuant = doubleQuant };
     public static QuantizationSettings Int8() => new() { Kind = QuantizationKind.EightBit };
 
+    /// <summary>
+    /// The settings a training config asks for (load_in_4bit + bnb_4bit_* keys, or load_in_8bit); null when it loads
+    /// the base in full precision.
+    /// </summary>
+    public static QuantizationSettings? FromConfig(SharpTune.Config.TrainConfig config)
+    {
+        if (config.LoadIn8bit) return Int8();
+        if (!config.LoadIn4bit) return null;
+        return new QuantizationSettings
+        {
+            QuantType = config.Bnb4bitQuantType == SharpTune.Config.QuantType4Bit.Fp4 ? FourBitType.Fp4 : FourBitType.Nf4,
+            DoubleQuant = config.Bnb4bitUseDoubleQuant,
+            ComputeDType = config.Bnb4bitComputeDtype switch
+            {
+                SharpTune.Config.ComputeDtype.Float32 => TorchSharp.torch.ScalarType.Float32,
+                SharpTune.Config.ComputeDtype.Bfloat16 => TorchSharp.torch.ScalarType.BFloat16,
+                SharpTune.Config.ComputeDtype.Float16 => TorchSharp.torch.ScalarType.Float16,
+                _ => null,
+            },
+        };
+    }
+
     public bool Skips(string moduleName) =>
         SkipModules.Any(s => moduleName == s || moduleName.EndsWith("." + s, StringComparison.Ordinal));
 

@@ -167,3 +167,26 @@ public sealed class BlockQuantizerTests(ITestOutputHelper output)
         Assert.Equal(0f, r[4]);
     }
 }
+
+public sealed class QuantizationSettingsTests
+{
+    [Fact]
+    public void ConfigKeysMapToSettings()
+    {
+        var fourBit = QuantizationSettings.FromConfig(new SharpTune.Config.TrainConfig
+        {
+            LoadIn4bit = true,
+            Bnb4bitQuantType = SharpTune.Config.QuantType4Bit.Fp4,
+            Bnb4bitUseDoubleQuant = false,
+            Bnb4bitComputeDtype = SharpTune.Config.ComputeDtype.Bfloat16,
+        })!;
+        Assert.Equal((QuantizationKind.FourBit, FourBitType.Fp4, false, ScalarType.BFloat16, 64), (fourBit.Kind, fourBit.QuantType, fourBit.DoubleQuant, fourBit.ComputeDType, fourBit.BlockSize));
+        Assert.Equal(["lm_head"], fourBit.SkipModules);
+        Assert.Equal(QuantizationKind.EightBit, QuantizationSettings.FromConfig(new SharpTune.Config.TrainConfig { LoadIn8bit = true })!.Kind);
+        Assert.Null(QuantizationSettings.FromConfig(new SharpTune.Config.TrainConfig()));
+        Assert.True(QuantizationSettings.Nf4().Skips("lm_head"));
+        Assert.False(QuantizationSettings.Nf4().Skips("model.layers.0.mlp.down_proj"));
+        var bad = Assert.Throws<InvalidInputException>(() => (QuantizationSettings.Nf4() with { BlockSize = 48 }).Validate());
+        Assert.Equal("bnb_4bit blocksize: 48 is not allowed; allowed: a power of two from 2 to 4096 (bitsandbytes uses 64)", bad.Message);
+    }
+}

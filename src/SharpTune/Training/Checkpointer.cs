@@ -1,0 +1,87 @@
+using System.Text.Json.Nodes;
+using SharpTune.Modeling;
+using SharpTune.SafeTensors;
+using static TorchSharp.torch;
+
+namespace SharpTune.Training;
+
+/// <summary>
+/// checkpoint-STEP folders: weights (adapter or model), optimizer state, scheduler, trainer state, RNG and the
+/// config. Written into a temporary folder and renamed, so a checkpoint is either complete or absent.
+/// </summary>
+public sealed class Checkpointer(string outputDir, int? saveTotalLimit)
+{
+    public const string Prefix = "checkpoint-";
+
+    /// <param name="writeWeights">writes the model or adapter files into the folder it is given.</param>
+    public string Save(TrainState state, Optimizer optimizer, LrSchedule schedule, Action<string> writeWeights, string? configText)
+    {
+        Directory.CreateDirectory(outputDir);
+        var final = Path.Combine(outputDir, Prefix + state.Step);
+        var temp = Path.Combine(outputDir, $".{Prefix}{state.Step}.tmp-{Environment.ProcessId}");
+        if (Directory.Exists(temp)) Directory.Delete(temp, recursive: true);
+        Directory.CreateDirectory(temp);
+        writeWeights(temp);
+        SafeTensorsWriter.Save(Path.Combine(temp, "optimizer.safetensors"), optimizer.StateTensors.OrderBy(kv => kv.Key, StringComparer.Ordinal));
+        ModelIO.WriteJsonAtomic(Path.Combine(temp, "optimizer.json"), new JsonObject { ["type"] = optimizer.GetType().Name, ["step_count"] = optimizer.StepCount });
+        ModelIO.WriteJsonAtomic(Path.Combine(temp, "scheduler.json"), new JsonObject
+        {
+            ["kind"] = schedule.Kind, ["last_step"] = state.Step, ["last_lr"] = schedule.At(Math.Max(state.Step - 1, 0)),
+            ["warmup_steps"] = schedule.WarmupSteps, ["total_steps"] = schedule.TotalSteps,
+        });
+        ModelIO.WriteJsonAtomic(Path.Combine(temp, "trainer_state.json"), new JsonObject
+        {
+            ["global_step"] = state.Step,
+            ["tokens_seen"] = state.TokensSeen,
+            ["best_metric"] = state.BestEvalLoss,
+            ["evals_without_improvement"] = state.EvalsWithoutImprovement,
+            ["log_history"] = new JsonArray(state.LogHistory.Select(entry => (JsonNode)new JsonObject(entry.Select(kv => KeyValuePair.Create(kv.Key, (JsonNode?)kv.Value)))).ToArray()),
+        });
+        using (var rng = get_rng_state()) SafeTensorsWriter.Save(Path.Combine(temp, "rng_state.safetensors"), [KeyValuePair.Create("cpu", rng)]);
+        if (configText is not null) File.WriteAllText(Path.Combine(temp, "config.yaml"), configText);
+        if (Directory.Exists(final)) Directory.Delete(final, recursive: true);
+        Directory.Move(temp, final);
+        RotateOld();
+        return final;
+    }
+
+    /// <summary>Restores optimizer, trainer state and RNG; weights are loaded by the caller's loadWeights.</summary>
+    public static void Restore(string checkpointDir, TrainState state, Optimizer optimizer, Action<string> loadWeights)
+    {
+        var stateFile = Path.Combine(checkpointDir, "trainer_state.json");
+        if (!File.Exists(stateFile)) throw new InvalidInputException($"{checkpointDir}: not a checkpoint (no trainer_state.json)");
+        loadWeights(checkpointDir);
+        var json = JsonNode.Parse(File.ReadAllText(stateFile))!.AsObject();
+        state.Step = json["global_step"]!.GetValue<int>();
+        state.TokensSeen = json["tokens_seen"]!.GetValue<long>();
+        state.BestEvalLoss = json["best_metric"]?.GetValue<double>();
+        state.EvalsWithoutImprovement = json["evals_without_improvement"]!.GetValue<int>();
+        state.LogHistory.Clear();
+        foreach (var entry in json["log_history"]!.AsArray())
+            state.LogHistory.Add(entry!.AsObject().ToDictionary(kv => kv.Key, kv => kv.Value!.GetValue<double>()));
+        var optimizerJson = JsonNode.Parse(File.ReadAllText(Path.Combine(checkpointDir, "optimizer.json")))!.AsObject();
+        using var optimizerState = SafeTensorsCheckpoint.Open(Path.Combine(checkpointDir, "optimizer.safetensors"));
+        optimizer.LoadState(optimizerState.Names.Select(n => KeyValuePair.Create(n, optimizerState.Load(n))).ToList(), optimizerJson["step_count"]!.GetValue<long>());
+        using var rngFile = SafeTensorsCheckpoint.Open(Path.Combine(checkpointDir, "rng_state.safetensors"));
+        using var rng = rngFile.Load("cpu");
+        set_rng_state(rng);
+    }
+
+    /// <summary>The checkpoint with the highest step in the output folder, or null.</summary>
+    public static string? Latest(string outputDir) =>
+        Directory.Exists(outputDir)
+            ? Directory.GetDirectories(outputDir, Prefix + "*")
+                .Select(d => (Dir: d, Step: int.TryParse(Path.GetFileName(d)[Prefix.Length..], out var s) ? s : -1))
+                .Where(c => c.Step >= 0 && File.Exists(Path.Combine(c.Dir, "trainer_state.json")))
+                .OrderByDescending(c => c.Step).Select(c => c.Dir).FirstOrDefault()
+            : null;
+
+    private void RotateOld()
+    {
+        if (saveTotalLimit is not { } limit || limit < 1) return;
+        var old = Directory.GetDirectories(outputDir, Prefix + "*")
+            .Select(d => (Dir: d, Step: int.TryParse(Path.GetFileName(d)[Prefix.Length..], out var s) ? s : -1))
+            .Where(c => c.Step >= 0).OrderByDescending(c => c.Step).Skip(limit);
+        foreach (var (dir, _) in old) Directory.Delete(dir, recursive: true);
+    }
+}

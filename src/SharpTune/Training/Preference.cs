@@ -1,0 +1,203 @@
+using SharpTune.Config;
+using SharpTune.Data;
+using SharpTune.Modeling;
+using static TorchSharp.torch;
+
+namespace SharpTune.Training;
+
+/// <summary>The preference objective and its hyper-parameters, as TRL names them.</summary>
+public sealed record PreferenceSettings(string Kind, double Beta, string DpoLossType = "sigmoid", double LabelSmoothing = 0, double OrpoAlpha = 0.1, double SimpoGamma = 0.5)
+{
+    public static PreferenceSettings From(TrainConfig config) => config.Rl switch
+    {
+        RlType.Dpo => new("dpo", config.RlBeta, config.DpoLossType.ToString().ToLowerInvariant(), config.DpoLabelSmoothing),
+        RlType.Orpo => new("orpo", config.OrpoAlpha, OrpoAlpha: config.OrpoAlpha),
+        RlType.Simpo => new("simpo", config.RlBeta, LabelSmoothing: config.DpoLabelSmoothing, SimpoGamma: config.SimpoGamma),
+        _ => throw new InvalidInputException($"rl: {config.Rl} is not supported by this build; supported: dpo, orpo, simpo"),
+    };
+
+    /// <summary>IPO, ORPO and SimPO compare per-token average log-probs; sigmoid/hinge DPO compare sums.</summary>
+    public bool AveragesLogProbs => Kind is "orpo" or "simpo" || DpoLossType == "ipo";
+}
+
+/// <summary>Per-pair losses and rewards from sequence log-probs (formulas in docs/preference.md).</summary>
+public static class PreferenceLosses
+{
+    /// <summary>DPO (Rafailov et al.), IPO (Azar et al.) and hinge (SLiC) on log-ratio differences, TRL's definitions.</summary>
+    public static (Tensor Losses, Tensor ChosenRewards, Tensor RejectedRewards) Dpo(Tensor policyChosen, Tensor policyRejected,
+        Tensor referenceChosen, Tensor referenceRejected, double beta, string lossType, double labelSmoothing)
+    {
+        var logits = (policyChosen - policyRejected) - (referenceChosen - referenceRejected);
+        var losses = lossType switch
+        {
+            "sigmoid" => -nn.functional.logsigmoid(logits * beta) * (1 - labelSmoothing) - nn.functional.logsigmoid(logits * -beta) * labelSmoothing,
+            "hinge" => nn.functional.relu(1 - logits * beta),
+            "ipo" => (logits - 1 / (2 * beta)).pow(2),
+            _ => throw new InvalidInputException($"dpo_loss_type: '{lossType}' is not supported; allowed: sigmoid, ipo, hinge"),
+        };
+        return (losses, ((policyChosen - referenceChosen) * beta).detach(), ((policyRejected - referenceRejected) * beta).detach());
+    }
+
+    /// <summary>ORPO's odds-ratio term −β·log σ(log odds(chosen) − log odds(rejected)) on average log-probs (the SFT term is added by the caller).</summary>
+    public static (Tensor Losses, Tensor ChosenRewards, Tensor RejectedRewards) OddsRatio(Tensor averageChosen, Tensor averageRejected, double beta)
+    {
+        var logOdds = (averageChosen - averageRejected) - ((-averageChosen.exp()).log1p() - (-averageRejected.exp()).log1p());
+        var losses = -nn.functional.logsigmoid(logOdds) * beta;
+        return (losses, (averageChosen * beta).detach(), (averageRejected * beta).detach());
+    }
+
+    /// <summary>SimPO: −log σ(β·(avg_c − avg_r) − γ), reference-free and length-normalised.</summary>
+    public static (Tensor Losses, Tensor ChosenRewards, Tensor RejectedRewards) Simpo(Tensor averageChosen, Tensor averageRejected, double beta, double gamma, double labelSmoothing)
+    {
+        var logits = (averageChosen - averageRejected) - gamma / beta;
+        var losses = -nn.functional.logsigmoid(logits * beta) * (1 - labelSmoothing) - nn.functional.logsigmoid(logits * -beta) * labelSmoothing;
+        return (losses, (averageChosen * beta).detach(), (averageRejected * beta).detach());
+    }
+}
+
+/// <summary>
+/// Preference objective over batches whose first half are prompt+chosen rows and second half prompt+rejected rows
+/// (one forward for both). The DPO reference is the same network with adapters off, or precomputed log-probs.
+/// </summary>
+public sealed class PreferenceObjective(PreferenceSettings settings) : ITrainingObjective
+{
+    public long Units(LabeledBatch batch) => batch.Labels.shape[0] / 2;
+
+    public ObjectiveOutput Compute(CausalLM model, LabeledBatch batch)
+    {
+        using var scope = NewDisposeScope();
+        var (sums, counts, nllSum) = SequenceLogProbs(model, batch);
+        long pairs = sums.shape[0] / 2;
+        var policy = settings.AveragesLogProbs ? sums / counts : sums;
+        var (chosen, rejected) = (policy[..(int)pairs], policy[(int)pairs..]);
+        Tensor losses, chosenRewards, rejectedRewards;
+        switch (settings.Kind)
+        {
+            case "dpo":
+                var referenceSums = batch.Reference ?? ReferenceLogProbs(model, batch);
+                var reference = settings.AveragesLogProbs ? referenceSums / counts : referenceSums;
+                (losses, chosenRewards, rejectedRewards) = PreferenceLosses.Dpo(chosen, rejected, reference[..(int)pairs], reference[(int)pairs..], settings.Beta, settings.DpoLossType, settings.LabelSmoothing);
+                break;
+            case "orpo":
+                (losses, chosenRewards, rejectedRewards) = PreferenceLosses.OddsRatio(chosen, rejected, settings.OrpoAlpha);
+                // SFT term on the chosen completions: their token mean, counted once per pair.
+                var chosenTokens = counts[..(int)pairs].sum();
+                losses = losses + nllSum / chosenTokens;
+                break;
+            case "simpo":
+                (losses, chosenRewards, rejectedRewards) = PreferenceLosses.Simpo(chosen, rejected, settings.Beta, settings.SimpoGamma, settings.LabelSmoothing);
+                break;
+            default:
+                throw new InvalidInputException($"rl: '{settings.Kind}' is not supported; supported: dpo, orpo, simpo");
+        }
+        var metrics = new Dictionary<string, Tensor>
+        {
+            ["rewards/chosen"] = chosenRewards.mean().MoveToOuterDisposeScope(),
+            ["rewards/rejected"] = rejectedRewards.mean().MoveToOuterDisposeScope(),
+            ["rewards/accuracies"] = (chosenRewards > rejectedRewards).to(ScalarType.Float32).mean().MoveToOuterDisposeScope(),
+            ["rewards/margins"] = (chosenRewards - rejectedRewards).mean().MoveToOuterDisposeScope(),
+            ["logps/chosen"] = chosen.detach().mean().MoveToOuterDisposeScope(),
+            ["logps/rejected"] = rejected.detach().mean().MoveToOuterDisposeScope(),
+        };
+        return new ObjectiveOutput(losses.sum().MoveToOuterDisposeScope(), metrics);
+    }
+
+    /// <summary>Per row: summed log-prob of its labelled tokens, their count, and the chosen rows' summed NLL.</summary>
+    private static (Tensor Sums, Tensor Counts, Tensor ChosenNll) SequenceLogProbs(CausalLM model, LabeledBatch batch)
+    {
+        var logits = model.Forward(batch.Inputs);
+        var tokenLogProbs = CausalLmLoss.TokenLogProbs(logits, batch.Labels);
+        var sums = tokenLogProbs.sum(1);
+        var counts = batch.Labels[.., 1..].ne(CausalLmLoss.IgnoreIndex).sum(1).to(ScalarType.Float32).clamp_min(1);
+        long pairs = sums.shape[0] / 2;
+        return (sums, counts, -sums[..(int)pairs].sum());
+    }
+
+    /// <summary>The frozen base: adapters switched off, no gradient.</summary>
+    private static Tensor ReferenceLogProbs(CausalLM model, LabeledBatch batch)
+    {
+        var layers = model.modules().OfType<LinearLayer>().Where(l => l.Adapter is not null).ToList();
+        if (layers.Count == 0)
+            throw new InvalidOperationException("DPO without adapters needs precomputed reference log-probs (precompute_ref_log_probs)");
+        using var noGrad = no_grad();
+        foreach (var l in layers) l.AdapterEnabled = false;
+        try
+        {
+            return SequenceLogProbs(model, batch).Sums.detach();
+        }
+        finally
+        {
+            foreach (var l in layers) l.AdapterEnabled = true;
+        }
+    }
+
+    /// <summary>Reference log-prob sums for every row of a batch with the model as it is now (used before training).</summary>
+    public static Tensor PrecomputeReference(CausalLM model, LabeledBatch batch)
+    {
+        using var noGrad = no_grad();
+        return SequenceLogProbs(model, batch).Sums.detach();
+    }
+}
+
+/// <summary>
+/// Preference pairs as batches: rows [prompt+chosen …, prompt+rejected …], right-padded, labels only on completions.
+/// Optionally carries precomputed reference log-probs (full fine-tune DPO, or precompute_ref_log_probs).
+/// </summary>
+public sealed class PreferenceBatchSource(IReadOnlyList<PreferenceExample> pairs, int microBatchSize, int padTokenId, long seed, bool shuffle) : IBatchSource
+{
+    private float[]? referenceSums;
+
+    public int BatchesPerEpoch => (pairs.Count + microBatchSize - 1) / microBatchSize;
+
+    public LabeledBatch Batch(int epoch, int index)
+    {
+        var order = Order(epoch);
+        var picked = order.Skip(index * microBatchSize).Take(microBatchSize).ToArray();
+        var rows = picked.Select(i => (pairs[i].PromptIds, pairs[i].ChosenIds))
+            .Concat(picked.Select(i => (pairs[i].PromptIds, pairs[i].RejectedIds))).ToList();
+        int width = rows.Max(r => r.PromptIds.Length + r.Item2.Length);
+        var ids = new long[rows.Count * width];
+        var labels = new long[rows.Count * width];
+        var mask = new long[rows.Count * width];
+        for (int r = 0; r < rows.Count; r++)
+        {
+            var (prompt, completion) = rows[r];
+            for (int t = 0; t < width; t++)
+            {
+                int i = r * width + t;
+                bool inPrompt = t < prompt.Length, inCompletion = !inPrompt && t < prompt.Length + completion.Length;
+                ids[i] = inPrompt ? prompt[t] : inCompletion ? completion[t - prompt.Length] : padTokenId;
+                labels[i] = inCompletion ? ids[i] : CausalLmLoss.IgnoreIndex;
+                mask[i] = inPrompt || inCompletion ? 1 : 0;
+            }
+        }
+        long[] shape = [rows.Count, width];
+        Tensor? reference = referenceSums is null ? null : tensor(picked.Select(i => referenceSums[i]).Concat(picked.Select(i => referenceSums[pairs.Count + i])).ToArray());
+        return new LabeledBatch(new ForwardBatch(tensor(ids, shape), tensor(mask, shape)), tensor(labels, shape), reference);
+    }
+
+    /// <summary>Scores every pair once with the reference model (the starting policy) and attaches the sums to later batches.</summary>
+    public void PrecomputeReference(CausalLM model)
+    {
+        var sums = new float[2 * pairs.Count];
+        referenceSums = null;
+        model.eval();
+        for (int b = 0; b < BatchesPerEpoch; b++)
+        {
+            using var scope = NewDisposeScope();
+            using var batch = Batch(0, b);
+            var values = PreferenceObjective.PrecomputeReference(model, batch).data<float>().ToArray();
+            var picked = Order(0).Skip(b * microBatchSize).Take(microBatchSize).ToArray();
+            for (int k = 0; k < picked.Length; k++)
+            {
+                sums[picked[k]] = values[k];
+                sums[pairs.Count + picked[k]] = values[picked.Length + k];
+            }
+        }
+        model.train();
+        referenceSums = sums;
+    }
+
+    private int[] Order(int epoch) =>
+        shuffle ? SeededShuffle.Permutation(pairs.Count, seed * 1_000_003L + epoch) : Enumerable.Range(0, pairs.Count).ToArray();
+}

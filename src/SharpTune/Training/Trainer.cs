@@ -1,0 +1,191 @@
+using System.Diagnostics;
+using SharpTune.Modeling;
+using static TorchSharp.torch;
+
+namespace SharpTune.Training;
+
+/// <summary>Step-level settings of a run, already resolved from the config (total steps known).</summary>
+public sealed record TrainerSettings
+{
+    public required int TotalSteps { get; init; }
+    public required int GradientAccumulationSteps { get; init; }
+    public required LrSchedule Schedule { get; init; }
+    public double MaxGradNorm { get; init; } = 1.0;
+    public int LoggingSteps { get; init; } = 1;
+    public int? EvalSteps { get; init; }
+    public int? SaveSteps { get; init; }
+    public int? EarlyStoppingPatience { get; init; }
+    public double? LossWatchdogThreshold { get; init; }
+    public int LossWatchdogPatience { get; init; } = 3;
+}
+
+/// <summary>What the loop reports out: one record per logging step, per evaluation, per checkpoint.</summary>
+public interface ITrainerCallbacks
+{
+    void OnLog(TrainState state, StepLog log);
+    void OnEval(TrainState state, EvalResult result);
+    void OnSave(TrainState state);
+}
+
+public sealed record StepLog(int Step, double Loss, double GradNorm, double LearningRate, double TokensPerSecond, long TokensSeen, double Epoch, IReadOnlyDictionary<string, double> Metrics);
+public sealed record EvalResult(int Step, double Loss, double Perplexity, long Tokens, IReadOnlyDictionary<string, double> Metrics);
+
+/// <summary>Progress that a checkpoint captures; the loop resumes from any of these exactly.</summary>
+public sealed class TrainState
+{
+    public int Step { get; set; }
+    public long TokensSeen { get; set; }
+    public double? BestEvalLoss { get; set; }
+    public int EvalsWithoutImprovement { get; set; }
+    public List<Dictionary<string, double>> LogHistory { get; } = [];
+}
+
+/// <summary>
+/// The one training loop: accumulate → clip → step → zero → schedule → log → eval → checkpoint. SFT, pretraining
+/// and preference objectives differ only by <see cref="ITrainingObjective"/>.
+/// </summary>
+public sealed class Trainer(CausalLM model, IReadOnlyList<TrainableParameter> trainable, Optimizer optimizer, ITrainingObjective objective,
+    IBatchSource train, IBatchSource? eval, TrainerSettings settings, ITrainerCallbacks callbacks)
+{
+    public TrainState State { get; } = new();
+
+    public void Run(CancellationToken cancel = default)
+    {
+        var clock = Stopwatch.StartNew();
+        long tokensAtLastLog = State.TokensSeen;
+        Tensor? lossSinceLog = null;
+        var metricsSinceLog = new Dictionary<string, Tensor>();
+        int stepsSinceLog = 0, watchdogStrikes = 0;
+        Tensor? lastGradNorm = null;
+        model.train();
+        while (State.Step < settings.TotalSteps && !cancel.IsCancellationRequested)
+        {
+            int step = State.Step;
+            // Token-normalised accumulation: every micro-batch's summed loss is divided by the tokens of the whole step.
+            var batches = Enumerable.Range(0, settings.GradientAccumulationSteps).Select(i => NextBatch(step, i)).ToList();
+            long units = batches.Sum(objective.Units);
+            using (var stepScope = NewDisposeScope())
+            {
+                foreach (var batch in batches)
+                {
+                    using var scope = NewDisposeScope();
+                    var output = objective.Compute(model, batch);
+                    using var scaled = output.LossSum / Math.Max(units, 1);
+                    scaled.backward();
+                    Accumulate(ref lossSinceLog, scaled.detach());
+                    foreach (var (name, value) in output.Metrics)
+                    {
+                        metricsSinceLog.TryGetValue(name, out var sum);
+                        Accumulate(ref sum, value.detach() / settings.GradientAccumulationSteps);
+                        metricsSinceLog[name] = sum!;
+                    }
+                    batch.Dispose();
+                }
+                lastGradNorm?.Dispose();
+                lastGradNorm = ClipGradients(settings.MaxGradNorm).DetachFromDisposeScope();
+                optimizer.Step(settings.Schedule.At(step));
+                optimizer.ZeroGrad();
+            }
+            State.Step = step + 1;
+            State.TokensSeen += batches.Count == 0 ? 0 : units;
+            stepsSinceLog++;
+
+            bool last = State.Step == settings.TotalSteps;
+            if (State.Step % settings.LoggingSteps == 0 || last)
+            {
+                // The only place the loop reads values back from the device.
+                double loss = lossSinceLog!.item<float>() / stepsSinceLog;
+                var metrics = metricsSinceLog.ToDictionary(m => m.Key, m => (double)m.Value.item<float>() / stepsSinceLog);
+                double seconds = Math.Max(clock.Elapsed.TotalSeconds, 1e-9);
+                var log = new StepLog(State.Step, loss, lastGradNorm!.item<float>(), settings.Schedule.At(step),
+                    (State.TokensSeen - tokensAtLastLog) / seconds, State.TokensSeen, (double)State.Step * settings.GradientAccumulationSteps / train.BatchesPerEpoch, metrics);
+                State.LogHistory.Add(new Dictionary<string, double> { ["step"] = log.Step, ["loss"] = loss, ["learning_rate"] = log.LearningRate, ["grad_norm"] = log.GradNorm });
+                callbacks.OnLog(State, log);
+                watchdogStrikes = settings.LossWatchdogThreshold is { } threshold && loss > threshold ? watchdogStrikes + 1 : 0;
+                if (watchdogStrikes >= settings.LossWatchdogPatience)
+                {
+                    callbacks.OnSave(State);
+                    throw new InvalidOperationException($"loss watchdog: loss {loss:F4} stayed above loss_watchdog_threshold {settings.LossWatchdogThreshold} for {watchdogStrikes} logging steps; stopped with a checkpoint at step {State.Step}");
+                }
+                lossSinceLog.Dispose();
+                lossSinceLog = null;
+                foreach (var m in metricsSinceLog.Values) m.Dispose();
+                metricsSinceLog.Clear();
+                stepsSinceLog = 0;
+                tokensAtLastLog = State.TokensSeen;
+                clock.Restart();
+            }
+            if (eval is not null && settings.EvalSteps is { } every && (State.Step % every == 0 || last))
+            {
+                var result = Evaluate();
+                callbacks.OnEval(State, result);
+                if (State.BestEvalLoss is null || result.Loss < State.BestEvalLoss)
+                {
+                    State.BestEvalLoss = result.Loss;
+                    State.EvalsWithoutImprovement = 0;
+                }
+                else if (++State.EvalsWithoutImprovement >= (settings.EarlyStoppingPatience ?? int.MaxValue))
+                {
+                    callbacks.OnSave(State);
+                    break;
+                }
+            }
+            if ((settings.SaveSteps is { } save && State.Step % save == 0) || last) callbacks.OnSave(State);
+        }
+        // Ctrl-C: leave a checkpoint to resume from.
+        if (cancel.IsCancellationRequested && State.Step < settings.TotalSteps) callbacks.OnSave(State);
+        lastGradNorm?.Dispose();
+        lossSinceLog?.Dispose();
+    }
+
+    /// <summary>Loss over every eval batch, normalised by all eval tokens (not a mean of batch means).</summary>
+    public EvalResult Evaluate()
+    {
+        model.eval();
+        double sum = 0;
+        long units = 0;
+        var metricSums = new Dictionary<string, double>();
+        using (no_grad())
+        {
+            for (int i = 0; i < eval!.BatchesPerEpoch; i++)
+            {
+                using var scope = NewDisposeScope();
+                using var batch = eval.Batch(0, i);
+                units += objective.Units(batch);
+                var output = objective.Compute(model, batch);
+                sum += output.LossSum.item<float>();
+                foreach (var (name, value) in output.Metrics) metricSums[name] = metricSums.GetValueOrDefault(name) + value.item<float>() / eval.BatchesPerEpoch;
+            }
+        }
+        model.train();
+        double loss = sum / Math.Max(units, 1);
+        return new EvalResult(State.Step, loss, Math.Exp(loss), units, metricSums);
+    }
+
+    /// <summary>Micro-batch i of optimizer step `step`, walking epochs in order.</summary>
+    private LabeledBatch NextBatch(int step, int i)
+    {
+        long global = (long)step * settings.GradientAccumulationSteps + i;
+        return train.Batch((int)(global / train.BatchesPerEpoch), (int)(global % train.BatchesPerEpoch));
+    }
+
+    /// <summary>torch.nn.utils.clip_grad_norm_: scale all gradients by min(1, max/(norm+1e-6)); returns the pre-clip norm.</summary>
+    private Tensor ClipGradients(double maxNorm)
+    {
+        var grads = trainable.Select(p => p.Parameter.grad).Where(g => g is not null).Select(g => g!).ToList();
+        if (grads.Count == 0) return zeros(1);
+        var norm = stack(grads.Select(g => g.to(ScalarType.Float32).norm()).ToArray()).norm();
+        if (maxNorm > 0)
+        {
+            var coefficient = (maxNorm / (norm + 1e-6)).clamp(max: 1.0);
+            foreach (var g in grads) g.mul_(coefficient.to(g.dtype));
+        }
+        return norm;
+    }
+
+    private static void Accumulate(ref Tensor? total, Tensor value)
+    {
+        if (total is null) total = value.clone().DetachFromDisposeScope();
+        else total.add_(value);
+    }
+}

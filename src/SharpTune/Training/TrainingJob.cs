@@ -1,0 +1,85 @@
+using SharpTune.Config;
+using SharpTune.Data;
+using SharpTune.Hub;
+using SharpTune.Modeling;
+using SharpTune.Tokenization;
+using static TorchSharp.torch;
+
+namespace SharpTune.Training;
+
+/// <summary>`sharptune train`: config → tokenizer → data → model → training loop → exported model or adapter.</summary>
+public static class TrainingJob
+{
+    public static TrainOutcome Run(TrainConfig config, string configDir, TextWriter console, Action<string> warn, string? resumeArgument, bool resumeRequested, CancellationToken cancel = default)
+    {
+        var modelDir = ModelLocator.Resolve(config.BaseModel ?? throw new InvalidInputException("base_model: missing; name a model folder or a repo id in the HF cache"));
+        var tokenizer = HfTokenizer.FromDirectory(config.TokenizerConfig is { } t ? ModelLocator.Resolve(t) : modelDir);
+        var data = DataPipeline.Prepare(config, tokenizer, configDir, warn, new DataOptions { Log = console.WriteLine });
+        console.WriteLine($"data: {data.Stats.TrainRows} train rows, {data.Stats.EvalRows} eval rows, {data.Stats.TrainableTokens:N0} trainable tokens");
+        int padId = tokenizer.PadTokenId ?? tokenizer.EosTokenId ?? 0;
+        IBatchSource train, eval;
+        IBatchSource? evalOrNull = null;
+        ITrainingObjective objective;
+        if (config.Rl is { } rl)
+        {
+            var settings = PreferenceSettings.From(config);
+            train = new PreferenceBatchSource(data.PreferenceTrain, config.MicroBatchSize, padId, config.Seed, shuffle: true);
+            eval = new PreferenceBatchSource(data.PreferenceEval, config.EvalBatchSize ?? config.MicroBatchSize, padId, config.Seed, shuffle: false);
+            if (data.PreferenceEval.Count > 0) evalOrNull = eval;
+            objective = new PreferenceObjective(settings);
+        }
+        else
+        {
+            train = new BatchPlanSource(new BatchPlan(data.Train, config.MicroBatchSize, config.SequenceLen, config.SamplePacking, config.PadToSequenceLen, padId, config.Seed));
+            if (data.Eval.Count > 0)
+                evalOrNull = new BatchPlanSource(new BatchPlan(data.Eval, config.EvalBatchSize ?? config.MicroBatchSize, config.SequenceLen, config.EvalSamplePacking ?? config.SamplePacking, config.PadToSequenceLen, padId, config.Seed));
+            objective = new CausalLmObjective();
+        }
+        var resumeFrom = ResolveResume(config, resumeArgument, resumeRequested);
+        var run = new TrainingRun(config, modelDir, console);
+        if (config.Rl == RlType.Dpo && (config.Adapter is null || config.PrecomputeRefLogProbs))
+        {
+            // Full fine-tune has no adapter to switch off: score every pair once with the starting model instead of keeping a frozen copy.
+            run.ModelReady = model =>
+            {
+                ((PreferenceBatchSource)train).PrecomputeReference(model);
+                if (evalOrNull is PreferenceBatchSource evalPairs) evalPairs.PrecomputeReference(model);
+            };
+        }
+        var examples = config.Rl is null && config.EvalExactMatchSamples > 0 ? data.Eval.Take(config.EvalExactMatchSamples).ToList() : [];
+        if (examples.Count > 0) run.BeforeTraining = model => ReportExactMatch("before training", model, tokenizer, examples, console);
+        if (examples.Count > 0) run.AfterTraining = model => ReportExactMatch("after training", model, tokenizer, examples, console);
+        return run.Run(train, evalOrNull, objective, resumeFrom, cancel);
+    }
+
+    /// <summary>--resume DIR, --resume (latest in output_dir), resume_from_checkpoint, or auto_resume_from_checkpoints.</summary>
+    private static string? ResolveResume(TrainConfig config, string? argument, bool requested)
+    {
+        if (argument is not null)
+            return Directory.Exists(argument) ? argument : throw new InvalidInputException($"--resume: {argument} is not a checkpoint folder");
+        if (requested)
+            return Checkpointer.Latest(config.OutputDir) ?? throw new InvalidInputException($"--resume: no checkpoint-* folder in output_dir {config.OutputDir}");
+        if (config.ResumeFromCheckpoint is { } fromConfig) return fromConfig;
+        return config.AutoResumeFromCheckpoints ? Checkpointer.Latest(config.OutputDir) : null;
+    }
+
+    /// <summary>Greedy completions of held-out rows' prompts (tokens before the first label) against their labelled answer.</summary>
+    private static void ReportExactMatch(string when, CausalLM model, HfTokenizer tokenizer, IReadOnlyList<TokenizedExample> examples, TextWriter console)
+    {
+        var result = ExactMatch.Evaluate(model, tokenizer, examples);
+        console.WriteLine($"held-out exact match {when}: {result.Correct}/{result.Total} ({100.0 * result.Correct / Math.Max(1, result.Total):F1}%)");
+        if (result.Sample is { } sample) console.WriteLine($"  sample: {sample.Prompt.TrimEnd()} → {sample.Generated.Trim()} (expected {sample.Expected.Trim()})");
+    }
+}
+
+/// <summary>Adapts the data pipeline's batches to the trainer.</summary>
+public sealed class BatchPlanSource(BatchPlan plan) : IBatchSource
+{
+    public int BatchesPerEpoch => plan.BatchesPerEpoch;
+
+    public LabeledBatch Batch(int epoch, int index)
+    {
+        var batch = plan.Batch(epoch, index);
+        return new LabeledBatch(new ForwardBatch(batch.InputIds, batch.AttentionMask, batch.PositionIds, batch.SegmentIds), batch.Labels);
+    }
+}

@@ -1,0 +1,187 @@
+using SharpTune.Config;
+using SharpTune.Modeling;
+using SharpTune.Peft;
+using static TorchSharp.torch;
+
+namespace SharpTune.Training;
+
+/// <summary>Where a finished run left its results.</summary>
+public sealed record TrainOutcome(int Steps, double? FinalLoss, EvalResult? FinalEval, string OutputDir, string? AdapterDir, string? MergedDir, IReadOnlyList<StepLog> Logs);
+
+/// <summary>
+/// Sets up one run from a config — model, adapter, optimizer, schedule, checkpoints, logging — and runs the shared
+/// <see cref="Trainer"/> on the batches it is given. Data preparation happens before (see TrainingJob).
+/// </summary>
+public sealed class TrainingRun(TrainConfig config, string modelDir, TextWriter console)
+{
+    /// <summary>Called once the starting model is built, before any checkpoint is restored (e.g. to score it as a DPO reference).</summary>
+    public Action<CausalLM>? ModelReady { get; set; }
+    /// <summary>Called with the model (eval mode, adapters attached) before the first step and after the last.</summary>
+    public Action<CausalLM>? BeforeTraining { get; set; }
+    public Action<CausalLM>? AfterTraining { get; set; }
+
+    public TrainOutcome Run(IBatchSource train, IBatchSource? eval, ITrainingObjective objective, string? resumeFrom = null, CancellationToken cancel = default)
+    {
+        manual_seed(config.Seed);
+        var outputDir = config.OutputDir;
+        Directory.CreateDirectory(outputDir);
+        using var model = LoadModel(out var lora);
+        ModelReady?.Invoke(model);
+        if (config.GradientCheckpointing) GradientCheckpointing.Enable(model);
+        if (config.NeftuneNoiseAlpha is { } alpha) model.Model.EmbeddingTransform = Neftune.Noise(alpha);
+        var trainable = model.named_parameters()
+            .Where(p => p.parameter.requires_grad)
+            .Select(p => new TrainableParameter(p.name, p.parameter, TrainableParameter.DecayApplies(p.name)))
+            .ToList();
+        var optimizer = Optimizer.Create(OptimizerName(config.Optimizer), trainable, config.WeightDecay, config.AdamBeta1, config.AdamBeta2, config.AdamEpsilon);
+        int stepsPerEpoch = Math.Max(1, train.BatchesPerEpoch / config.GradientAccumulationSteps);
+        int totalSteps = config.MaxSteps is > 0 ? config.MaxSteps.Value : (int)Math.Ceiling(config.NumEpochs * train.BatchesPerEpoch / config.GradientAccumulationSteps);
+        var schedule = new LrSchedule(SchedulerName(config.LrScheduler), config.LearningRate,
+            LrSchedule.Warmup(config.WarmupSteps, config.WarmupRatio, totalSteps), totalSteps, config.CosineMinLrRatio ?? 0);
+        var settings = new TrainerSettings
+        {
+            TotalSteps = totalSteps,
+            GradientAccumulationSteps = config.GradientAccumulationSteps,
+            Schedule = schedule,
+            MaxGradNorm = config.MaxGradNorm,
+            LoggingSteps = Math.Max(1, config.LoggingSteps),
+            EvalSteps = eval is null || !config.DoEval ? null : config.EvalSteps ?? PerEpoch(config.EvalsPerEpoch, stepsPerEpoch) ?? stepsPerEpoch,
+            SaveSteps = config.SaveSteps ?? PerEpoch(config.SavesPerEpoch, stepsPerEpoch),
+            EarlyStoppingPatience = config.EarlyStoppingPatience,
+            LossWatchdogThreshold = config.LossWatchdogThreshold,
+            LossWatchdogPatience = config.LossWatchdogPatience,
+        };
+        var checkpointer = new Checkpointer(outputDir, config.SaveTotalLimit);
+        var logs = new List<StepLog>();
+        EvalResult? lastEval = null;
+        void WriteWeights(string dir)
+        {
+            if (lora is not null) Lora.Save(model, lora, dir);
+            else ModelIO.Save(model, dir);
+        }
+        var metrics = new MetricsLog(outputDir, console)
+        {
+            SaveCheckpoint = state => checkpointer.Save(state, optimizer, schedule, WriteWeights, ConfigWriter.ToYaml(config)),
+        };
+        var callbacks = new RecordingCallbacks(metrics, logs.Add, e => lastEval = e);
+        var trainer = new Trainer(model, trainable, optimizer, objective, train, eval, settings, callbacks);
+        if (resumeFrom is not null)
+        {
+            Checkpointer.Restore(resumeFrom, trainer.State, optimizer, dir =>
+            {
+                if (lora is not null) Lora.LoadWeights(model, dir);
+                else
+                {
+                    using var checkpoint = SafeTensors.SafeTensorsCheckpoint.Open(dir);
+                    ModelIO.LoadParameters(model, checkpoint, dir, strict: true);
+                }
+            });
+            metrics.TruncateAfter(trainer.State.Step);
+            console.WriteLine($"resumed from {resumeFrom} at step {trainer.State.Step}");
+        }
+        console.WriteLine($"training {trainable.Sum(p => p.Parameter.numel()):N0} of {model.parameters().Sum(p => p.numel()):N0} parameters for {totalSteps} steps " +
+                          $"({train.BatchesPerEpoch} micro-batches per epoch, accumulation {config.GradientAccumulationSteps})");
+        RunHook(BeforeTraining, model);
+        trainer.Run(cancel);
+        RunHook(AfterTraining, model);
+
+        string? adapterDir = null, mergedDir = null;
+        if (lora is not null)
+        {
+            Lora.Save(model, lora, outputDir);
+            adapterDir = outputDir;
+            if (config.MergeLora)
+            {
+                mergedDir = Path.Combine(outputDir, "merged");
+                ModelIO.SaveTensors(model.Config, Lora.MergedTensors(model, ScalarType.Float32), ScalarType.Float32, mergedDir);
+            }
+        }
+        else
+        {
+            ModelIO.Save(model, outputDir);
+        }
+        ModelIO.CopyTokenizerFiles(modelDir, outputDir);
+        if (mergedDir is not null) ModelIO.CopyTokenizerFiles(modelDir, mergedDir);
+        return new TrainOutcome(trainer.State.Step, logs.LastOrDefault()?.Loss, lastEval, outputDir, adapterDir, mergedDir, logs);
+    }
+
+    /// <summary>fp32 master weights; with LoRA the frozen base and fp32 adapters, only adapters and modules_to_save train.</summary>
+    private CausalLM LoadModel(out LoraSettings? lora)
+    {
+        var model = ModelIO.Load(modelDir, ScalarType.Float32);
+        lora = null;
+        if (config.Adapter is null)
+        {
+            foreach (var p in model.parameters()) p.requires_grad = true;
+            return model;
+        }
+        if (config.LoraModelDir is { } existing)
+        {
+            lora = Lora.Apply(model, existing);
+            return model;
+        }
+        lora = new LoraSettings
+        {
+            R = config.LoraR ?? 8,
+            Alpha = config.LoraAlpha ?? config.LoraR ?? 8,
+            Dropout = config.LoraDropout,
+            TargetModules = config.LoraTargetLinear ? Lora.AllLinearNames(model) : config.LoraTargetModules,
+            UseRsLora = config.PeftUseRslora,
+            UseDora = config.PeftUseDora,
+            ModulesToSave = config.LoraModulesToSave,
+            BaseModelNameOrPath = config.BaseModel ?? "",
+        };
+        Lora.Inject(model, lora, config.Seed);
+        return model;
+    }
+
+    private static void RunHook(Action<CausalLM>? hook, CausalLM model)
+    {
+        if (hook is null) return;
+        model.eval();
+        hook(model);
+        model.train();
+    }
+
+    private static int? PerEpoch(int? timesPerEpoch, int stepsPerEpoch) =>
+        timesPerEpoch is > 0 ? Math.Max(1, stepsPerEpoch / timesPerEpoch.Value) : null;
+
+    public static string OptimizerName(OptimizerType type) => type switch
+    {
+        OptimizerType.AdamwTorch => "adamw_torch",
+        OptimizerType.AdamwTorchFused => "adamw_torch_fused",
+        OptimizerType.AdamwHf => "adamw_hf",
+        OptimizerType.Adamw => "adamw",
+        OptimizerType.Sgd => "sgd",
+        OptimizerType.Adafactor => "adafactor",
+        OptimizerType.Lion => "lion",
+        _ => throw new InvalidInputException($"optimizer: {type} is not supported"),
+    };
+
+    public static string SchedulerName(LrSchedulerType type) => type switch
+    {
+        LrSchedulerType.Cosine => "cosine",
+        LrSchedulerType.Linear => "linear",
+        LrSchedulerType.Constant => "constant",
+        LrSchedulerType.ConstantWithWarmup => "constant_with_warmup",
+        LrSchedulerType.CosineWithMinLr => "cosine_with_min_lr",
+        _ => throw new InvalidInputException($"lr_scheduler: {type} is not supported"),
+    };
+
+    private sealed class RecordingCallbacks(ITrainerCallbacks inner, Action<StepLog> onLog, Action<EvalResult> onEval) : ITrainerCallbacks
+    {
+        public void OnLog(TrainState state, StepLog log) { onLog(log); inner.OnLog(state, log); }
+        public void OnEval(TrainState state, EvalResult result) { onEval(result); inner.OnEval(state, result); }
+        public void OnSave(TrainState state) => inner.OnSave(state);
+    }
+}
+
+/// <summary>NEFTune (Jain et al. 2023): uniform noise of scale α/√(T·H) on the input embeddings, training only.</summary>
+public static class Neftune
+{
+    public static Func<Tensor, Tensor> Noise(double alpha) => embeddings =>
+    {
+        double magnitude = alpha / Math.Sqrt(embeddings.shape[1] * embeddings.shape[2]);
+        return embeddings + empty_like(embeddings).uniform_(-magnitude, magnitude);
+    };
+}
