@@ -7,6 +7,8 @@ public static class Program
     {
         [SafeTensorsLoadBench.Mode] = (SafeTensorsLoadBench.Usage, SafeTensorsLoadBench.Run),
         [SafeTensorsLoadBench.ChildMode] = ("(internal) measured child of safetensors-load", SafeTensorsLoadBench.RunChild),
+        [QuantizationBench.Mode] = (QuantizationBench.Usage, QuantizationBench.Run),
+        [QuantizationBench.ChildMode] = ("(internal) measured child of quant", QuantizationBench.RunChild),
         [ModelBench.Mode] = (ModelBench.Usage, ModelBench.Run),
     };
 

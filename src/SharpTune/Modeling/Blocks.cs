@@ -18,13 +18,25 @@ public interface ILinearAdapter
 }
 
 /// <summary>
+/// A frozen base weight held outside the module's parameters (e.g. 4-bit / 8-bit quantized). The layer owns and
+/// disposes it; gradients flow to the input only.
+/// </summary>
+public interface IFrozenWeight : IDisposable
+{
+    /// <summary>x Wᵀ (no bias) in the input's dtype.</summary>
+    Tensor Linear(Tensor input);
+    /// <summary>W as a new dense (out × in) tensor without gradient.</summary>
+    Tensor Dense(ScalarType dtype);
+}
+
+/// <summary>
 /// y = x Wᵀ + b with parameters named weight/bias like nn.Linear, created uninitialised: weights come from a
 /// checkpoint or an explicit initialiser, so building an 8B model costs no random-number time.
 /// </summary>
 public sealed class LinearLayer : nn.Module<Tensor, Tensor>
 {
     public readonly long InFeatures, OutFeatures;
-    private readonly Parameter weight;
+    private Parameter? weight;
     private readonly Parameter? bias;
 
     public LinearLayer(long inFeatures, long outFeatures, bool hasBias, ScalarType dtype) : base(nameof(LinearLayer))
@@ -36,9 +48,28 @@ public sealed class LinearLayer : nn.Module<Tensor, Tensor>
         RegisterComponents();
     }
 
-    public Parameter Weight => weight;
+    public Parameter Weight => weight ?? throw new InvalidOperationException("this layer's weight is held as a frozen (quantized) weight; use DenseWeight(dtype)");
     public Parameter? Bias => bias;
     public ILinearAdapter? Adapter { get; private set; }
+
+    /// <summary>Set once the weight parameter has been replaced by a frozen external weight (see <see cref="ReplaceWeight"/>).</summary>
+    public IFrozenWeight? FrozenWeight { get; private set; }
+
+    /// <summary>
+    /// Drops the weight parameter (its name leaves named_parameters, its memory is freed) and computes the base product
+    /// through <paramref name="frozen"/> instead. Used to hold quantized base weights.
+    /// </summary>
+    public void ReplaceWeight(IFrozenWeight frozen)
+    {
+        if (FrozenWeight is not null) throw new InvalidOperationException("layer weight already replaced");
+        ConditionallyRegisterParameter("weight", null);
+        weight?.Dispose();
+        weight = null;
+        FrozenWeight = frozen;
+    }
+
+    /// <summary>The base weight W (out × in) in <paramref name="dtype"/>: the parameter, or the frozen weight dequantized.</summary>
+    public Tensor DenseWeight(ScalarType dtype) => FrozenWeight?.Dense(dtype) ?? weight!.to(dtype);
 
     /// <summary>false runs the frozen base alone (DPO's reference model is the same network with adapters off).</summary>
     public bool AdapterEnabled { get; set; } = true;
@@ -55,12 +86,25 @@ public sealed class LinearLayer : nn.Module<Tensor, Tensor>
     }
 
     /// <summary>x Wᵀ + b without the adapter.</summary>
-    public Tensor ForwardBase(Tensor input) => BaseForward?.Invoke(input) ?? nn.functional.linear(input, weight, bias);
+    public Tensor ForwardBase(Tensor input)
+    {
+        if (BaseForward is not null) return BaseForward(input);
+        if (FrozenWeight is null) return nn.functional.linear(input, weight!, bias);
+        if (bias is null) return FrozenWeight.Linear(input);
+        using var product = FrozenWeight.Linear(input);
+        return product + bias;
+    }
 
     public override Tensor forward(Tensor input)
     {
         var baseOutput = ForwardBase(input);
         return Adapter is null || !AdapterEnabled ? baseOutput : Adapter.Forward(input, baseOutput, this);
+    }
+
+    protected override void Dispose(bool disposing)
+    {
+        if (disposing) FrozenWeight?.Dispose();
+        base.Dispose(disposing);
     }
 }
 

@@ -1,5 +1,6 @@
 using System.Text.Json;
 using System.Text.Json.Nodes;
+using SharpTune.Peft.Quantization;
 using SharpTune.SafeTensors;
 using TorchSharp;
 using static TorchSharp.torch;
@@ -19,6 +20,13 @@ public static class ModelIO
         model.eval();
         return model;
     }
+
+    /// <summary>
+    /// As <see cref="Load(string, ScalarType)"/>, with every linear layer except the skipped ones (lm_head) quantized
+    /// while loading, tensor by tensor (QLoRA's 4-bit NF4/FP4 or 8-bit); null quantization loads full precision.
+    /// </summary>
+    public static CausalLM Load(string modelDir, ScalarType dtype, QuantizationSettings? quantization) =>
+        quantization is null ? Load(modelDir, dtype) : QuantizedModelLoader.Load(modelDir, dtype, quantization);
 
     /// <summary>
     /// Copies checkpoint tensors into the module's parameters by name. Strict: every parameter must be present.
@@ -49,6 +57,9 @@ public static class ModelIO
     public static void Save(CausalLM model, string outDir, ScalarType? dtype = null, long maxShardBytes = 5_000_000_000)
     {
         var target = dtype ?? model.DType;
+        // Quantized layers have no weight parameter: saving would silently drop them.
+        if (model.named_modules().FirstOrDefault(m => m.module is LinearLayer { FrozenWeight: not null }).name is { } quantized)
+            throw new InvalidInputException($"{outDir}: the model holds quantized linear layers (e.g. '{quantized}'); save merged weights instead (merge_lora, or merge_into_original: PATH)");
         SaveTensors(model.Config, model.named_parameters().Select(p => KeyValuePair.Create(p.name, p.parameter.detach().to(target))), target, outDir, maxShardBytes);
     }
 

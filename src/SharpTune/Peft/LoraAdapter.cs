@@ -56,7 +56,7 @@ public sealed class LoraAdapter : ILinearAdapter
         var lora = loraB.call(loraA.call(x)) * Scaling;
         if (magnitude is null) return (baseOutput + lora.to(baseOutput.dtype)).MoveToOuterDisposeScope();
         var normScale = (magnitude / WeightNorm(layer).detach()).view(1, -1);
-        var direction = nn.functional.linear(x, layer.Weight.to(ScalarType.Float32));
+        var direction = nn.functional.linear(x, layer.DenseWeight(ScalarType.Float32));
         var dora = (normScale - 1) * direction + normScale * lora;
         return (baseOutput + dora.to(baseOutput.dtype)).MoveToOuterDisposeScope();
     }
@@ -65,7 +65,7 @@ public sealed class LoraAdapter : ILinearAdapter
     public Tensor WeightNorm(LinearLayer layer)
     {
         using var scope = NewDisposeScope();
-        var combined = layer.Weight.to(ScalarType.Float32) + loraB.Weight.matmul(loraA.Weight) * Scaling;
+        var combined = layer.DenseWeight(ScalarType.Float32) + loraB.Weight.matmul(loraA.Weight) * Scaling;
         return combined.norm(1).MoveToOuterDisposeScope();
     }
 
@@ -74,7 +74,7 @@ public sealed class LoraAdapter : ILinearAdapter
     {
         using var scope = NewDisposeScope();
         using var noGrad = no_grad();
-        var combined = layer.Weight.to(ScalarType.Float32) + loraB.Weight.matmul(loraA.Weight) * Scaling;
+        var combined = layer.DenseWeight(ScalarType.Float32) + loraB.Weight.matmul(loraA.Weight) * Scaling;
         if (magnitude is not null) combined = combined * (magnitude / combined.norm(1)).view(-1, 1);
         return combined.MoveToOuterDisposeScope();
     }
