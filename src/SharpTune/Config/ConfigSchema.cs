@@ -115,6 +115,8 @@ public static class ConfigSchema
             defaultText: "the compute dtype (bf16/fp16/fp32)");
         Add("merge_lora", Bool, "After training, merge the adapter into the base weights and save the model to output_dir/merged.",
             keyAliases: ["save_merged"]);
+        Add("merge_into_original", Text, "With merge_lora after QLoRA: a full-precision model folder to merge the adapter into instead of the dequantized 4-bit base.",
+            paths: PathResolution.IfExists);
 
         section = "Batch, schedule and optimizer";
         Add("micro_batch_size", Integer, "Rows per forward pass.", range: AtLeast1);

@@ -95,6 +95,8 @@ public sealed record TrainConfig
     public ComputeDtype? Bnb4bitComputeDtype { get; init; }
     /// <summary>Merge the trained adapter into the base weights and save them to output_dir/merged. Default: false.</summary>
     public bool MergeLora { get; init; }
+    /// <summary>Full-precision model folder the adapter is merged into (after QLoRA) instead of the dequantized base. Default: null.</summary>
+    public string? MergeIntoOriginal { get; init; }
 
     // ---- batch and schedule ----
     /// <summary>Rows per forward pass. Default: 1.</summary>

@@ -1,6 +1,5 @@
 using System.Text.Json;
 using System.Text.Json.Nodes;
-using SharpTune.Peft.Quantization;
 using SharpTune.SafeTensors;
 using TorchSharp;
 using static TorchSharp.torch;
@@ -20,13 +19,6 @@ public static class ModelIO
         model.eval();
         return model;
     }
-
-    /// <summary>
-    /// As <see cref="Load(string, ScalarType)"/>, with every linear layer except the skipped ones (lm_head) quantized
-    /// while loading, tensor by tensor (QLoRA's 4-bit NF4/FP4 or 8-bit); null quantization loads full precision.
-    /// </summary>
-    public static CausalLM Load(string modelDir, ScalarType dtype, QuantizationSettings? quantization) =>
-        quantization is null ? Load(modelDir, dtype) : QuantizedModelLoader.Load(modelDir, dtype, quantization);
 
     /// <summary>
     /// Copies checkpoint tensors into the module's parameters by name. Strict: every parameter must be present.

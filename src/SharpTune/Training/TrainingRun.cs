@@ -102,7 +102,10 @@ public sealed class TrainingRun(TrainConfig config, string modelDir, TextWriter 
             if (config.MergeLora)
             {
                 mergedDir = Path.Combine(outputDir, "merged");
-                ModelIO.SaveTensors(model.Config, Lora.MergedTensors(model, ScalarType.Float32), ScalarType.Float32, mergedDir);
+                if (config.MergeIntoOriginal is { } original)
+                    ModelIO.SaveTensors(model.Config, Peft.Quantization.QLoraMerge.MergeIntoOriginal(original, AdapterTensors(model), lora, ScalarType.Float32), ScalarType.Float32, mergedDir);
+                else
+                    ModelIO.SaveTensors(model.Config, Peft.Quantization.QLoraMerge.MergedTensors(model, ScalarType.Float32, warning => console.WriteLine($"warning: {warning}")), ScalarType.Float32, mergedDir);
             }
         }
         else
@@ -117,7 +120,8 @@ public sealed class TrainingRun(TrainConfig config, string modelDir, TextWriter 
     /// <summary>fp32 master weights; with LoRA the frozen base and fp32 adapters, only adapters and modules_to_save train.</summary>
     private CausalLM LoadModel(out LoraSettings? lora)
     {
-        var model = ModelIO.Load(modelDir, ScalarType.Float32);
+        var quantization = Peft.Quantization.QuantizationSettings.FromConfig(config);
+        var model = quantization is null ? ModelIO.Load(modelDir, ScalarType.Float32) : Peft.Quantization.QuantizedModelLoader.Load(modelDir, ScalarType.Float32, quantization);
         lora = null;
         if (config.Adapter is null)
         {
@@ -143,6 +147,9 @@ public sealed class TrainingRun(TrainConfig config, string modelDir, TextWriter 
         Lora.Inject(model, lora, config.Seed);
         return model;
     }
+
+    private static IReadOnlyDictionary<string, Tensor> AdapterTensors(CausalLM model) =>
+        model.named_parameters().Where(p => Lora.IsAdapterParameter(p.name)).ToDictionary(p => Lora.FilePrefix + p.name, p => (Tensor)p.parameter.detach());
 
     private static int ResumedStep(string checkpointDir) =>
         int.TryParse(Path.GetFileName(checkpointDir.TrimEnd('/'))[Checkpointer.Prefix.Length..], out var step) ? step : 0;

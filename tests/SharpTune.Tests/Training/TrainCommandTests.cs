@@ -70,3 +70,22 @@ public sealed class TrainCommandTests
         Assert.True(Directory.Exists(Path.Combine(output, "checkpoint-2")));
     }
 }
+
+public sealed class QLoraTrainTests
+{
+    [Fact]
+    public void QloraRunTrainsAdaptersOnAFourBitBaseAndMergesIntoTheOriginal()
+    {
+        var output = TestPaths.TempDir();
+        var stdout = new StringWriter();
+        var stderr = new StringWriter();
+        int code = SharpTune.Cli.Program.Run(["train", Path.Combine(TestPaths.RepoRoot, "examples", "qlora.yaml"), "--set", $"output_dir={output}",
+            "--set", "max_steps=3", "--set", "logging_steps=1"], stdout, stderr);
+        Assert.True(code == 0, stderr.ToString() + stdout);
+        Assert.Contains("training 1", stdout.ToString());
+        using var adapter = SafeTensorsCheckpoint.Open(Path.Combine(output, "adapter_model.safetensors"));
+        Assert.Contains("base_model.model.model.layers.3.self_attn.q_proj.lora_B.weight", adapter.Names);
+        using var merged = SafeTensorsCheckpoint.Open(Path.Combine(output, "merged"));
+        Assert.Contains("model.layers.3.self_attn.q_proj.weight", merged.Names);
+    }
+}

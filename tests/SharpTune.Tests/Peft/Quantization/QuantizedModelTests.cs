@@ -34,8 +34,8 @@ public sealed class QuantizedModelTests(ITestOutputHelper output)
     public void Nf4LoadKeepsLossCloseToFp32AndDropsDenseWeights()
     {
         using var full = ModelIO.Load(fixture.Dir);
-        using var nf4 = ModelIO.Load(fixture.Dir, ScalarType.Float32, QuantizationSettings.Nf4(doubleQuant: true));
-        using var fp4 = ModelIO.Load(fixture.Dir, ScalarType.Float32, QuantizationSettings.Fp4());
+        using var nf4 = QuantizedModelLoader.Load(fixture.Dir, ScalarType.Float32, QuantizationSettings.Nf4(doubleQuant: true));
+        using var fp4 = QuantizedModelLoader.Load(fixture.Dir, ScalarType.Float32, QuantizationSettings.Fp4());
         double fullLoss = Loss(full), nf4Loss = Loss(nf4), fp4Loss = Loss(fp4);
         output.WriteLine($"loss fp32 {fullLoss:F6}  nf4+dq {nf4Loss:F6} (Δ {nf4Loss - fullLoss:+0.000000;-0.000000})  fp4 {fp4Loss:F6} (Δ {fp4Loss - fullLoss:+0.000000;-0.000000})");
         Assert.Equal(fixture.Loss, fullLoss, 1e-4);
@@ -67,7 +67,7 @@ public sealed class QuantizedModelTests(ITestOutputHelper output)
     public void Int8LoadKeepsLossCloseToFp32()
     {
         using var full = ModelIO.Load(fixture.Dir);
-        using var int8 = ModelIO.Load(fixture.Dir, ScalarType.Float32, QuantizationSettings.Int8());
+        using var int8 = QuantizedModelLoader.Load(fixture.Dir, ScalarType.Float32, QuantizationSettings.Int8());
         double fullLoss = Loss(full), int8Loss = Loss(int8);
         output.WriteLine($"loss fp32 {fullLoss:F6}  int8 {int8Loss:F6} (Δ {int8Loss - fullLoss:+0.000000;-0.000000})");
         // Row-wise int8 error is ~1/10 of NF4's: measured Δ 0.0074 = 0.10% of the loss (NF4: 0.62%). Bound: 0.25%.
@@ -82,7 +82,7 @@ public sealed class QuantizedModelTests(ITestOutputHelper output)
     [Fact]
     public void InputGradientThroughQuantizedLayerEqualsDenseGradient()
     {
-        using var model = ModelIO.Load(fixture.Dir, ScalarType.Float32, QuantizationSettings.Nf4());
+        using var model = QuantizedModelLoader.Load(fixture.Dir, ScalarType.Float32, QuantizationSettings.Nf4());
         var (_, layer, weight) = QuantizedModelLoader.QuantizedLayers(model).Single(l => l.Name == "model.layers.0.mlp.up_proj");
         manual_seed(3);
         using var x = randn(3, 64).requires_grad_(true);
@@ -130,7 +130,7 @@ public sealed class QuantizedModelTests(ITestOutputHelper output)
     [Fact]
     public void QloraTrainsOnlyAdapterWeightsAndMatchesLoraOnFullPrecision()
     {
-        using var nf4 = ModelIO.Load(fixture.Dir, ScalarType.Float32, QuantizationSettings.Nf4(doubleQuant: true));
+        using var nf4 = QuantizedModelLoader.Load(fixture.Dir, ScalarType.Float32, QuantizationSettings.Nf4(doubleQuant: true));
         Lora.Inject(nf4, new LoraSettings { R = 8, Alpha = 16, TargetModules = AllLinear }, seed: 11);
         var trainable = nf4.named_parameters().Where(p => p.parameter.requires_grad).Select(p => p.name).ToList();
         Assert.Equal(2 * 7 * 2, trainable.Count);
@@ -152,7 +152,7 @@ public sealed class QuantizedModelTests(ITestOutputHelper output)
         Assert.True(nf4.named_parameters().Where(p => p.name.EndsWith("lora_B.weight")).All(p => p.parameter.grad!.abs().sum().item<float>() > 0));
 
         const int steps = 12;   // mid-way down the curve, where a 10% band is meaningful (30 steps reach ~0.03)
-        using var q = ModelIO.Load(fixture.Dir, ScalarType.Float32, QuantizationSettings.Nf4(doubleQuant: true));
+        using var q = QuantizedModelLoader.Load(fixture.Dir, ScalarType.Float32, QuantizationSettings.Nf4(doubleQuant: true));
         using var f = ModelIO.Load(fixture.Dir);
         var qlora = Train(q, steps);
         var lora = Train(f, steps);
@@ -164,7 +164,7 @@ public sealed class QuantizedModelTests(ITestOutputHelper output)
     [Fact]
     public void DoraOnQuantizedLayersUsesTheDequantizedWeight()
     {
-        using var model = ModelIO.Load(fixture.Dir, ScalarType.Float32, QuantizationSettings.Nf4(doubleQuant: true));
+        using var model = QuantizedModelLoader.Load(fixture.Dir, ScalarType.Float32, QuantizationSettings.Nf4(doubleQuant: true));
         double before = Loss(model);
         Lora.Inject(model, new LoraSettings { R = 4, Alpha = 8, TargetModules = ["q_proj", "down_proj"], UseDora = true }, seed: 2);
         // At init B = 0 and m = ‖W_deq‖ per row, so DoRA's output equals the quantized base's.
@@ -180,8 +180,8 @@ public sealed class QuantizedModelTests(ITestOutputHelper output)
     [Fact]
     public void RequantizingTheSameCheckpointGivesIdenticalBytes()
     {
-        using var first = ModelIO.Load(fixture.Dir, ScalarType.Float32, QuantizationSettings.Nf4(doubleQuant: true));
-        using var second = ModelIO.Load(fixture.Dir, ScalarType.Float32, QuantizationSettings.Nf4(doubleQuant: true));
+        using var first = QuantizedModelLoader.Load(fixture.Dir, ScalarType.Float32, QuantizationSettings.Nf4(doubleQuant: true));
+        using var second = QuantizedModelLoader.Load(fixture.Dir, ScalarType.Float32, QuantizationSettings.Nf4(doubleQuant: true));
         var a = QuantizedModelLoader.QuantizedLayers(first).ToList();
         var b = QuantizedModelLoader.QuantizedLayers(second).ToList();
         Assert.Equal(a.Select(l => l.Name), b.Select(l => l.Name));
@@ -193,7 +193,7 @@ public sealed class QuantizedModelTests(ITestOutputHelper output)
     [Fact]
     public void MergeIntoDequantizedBaseWarnsAndFoldsTheAdapter()
     {
-        using var model = ModelIO.Load(fixture.Dir, ScalarType.Float32, QuantizationSettings.Nf4());
+        using var model = QuantizedModelLoader.Load(fixture.Dir, ScalarType.Float32, QuantizationSettings.Nf4());
         var settings = new LoraSettings { R = 4, Alpha = 8, TargetModules = ["q_proj", "v_proj"] };
         Lora.Inject(model, settings, seed: 5);
         var layer = QuantizedModelLoader.QuantizedLayers(model).Single(l => l.Name == "model.layers.1.self_attn.q_proj");
@@ -214,7 +214,7 @@ public sealed class QuantizedModelTests(ITestOutputHelper output)
     [Fact]
     public void SavingAQuantizedModelIsRefusedInsteadOfDroppingLayers()
     {
-        using var model = ModelIO.Load(fixture.Dir, ScalarType.Float32, QuantizationSettings.Int8());
+        using var model = QuantizedModelLoader.Load(fixture.Dir, ScalarType.Float32, QuantizationSettings.Int8());
         var outDir = TestPaths.TempDir();
         var error = Assert.Throws<InvalidInputException>(() => ModelIO.Save(model, outDir));
         Assert.Equal($"{outDir}: the model holds quantized linear layers (e.g. 'model.layers.0.self_attn.q_proj'); save merged weights instead (merge_lora, or merge_into_original: PATH)", error.Message);
