@@ -226,3 +226,28 @@ public sealed record EvalReport(string Model, string? Adapter, PerplexityResult?
         return text.ToString();
     }
 }
+
+/// <summary>Validation texts for perplexity: JSONL rows with a text field, or a .txt file as one document.</summary>
+public static class EvalData
+{
+    public static IReadOnlyList<string> ReadTexts(string path, string field = "text")
+    {
+        if (!File.Exists(path)) throw new InvalidInputException($"{path}: validation data file not found");
+        if (path.EndsWith(".txt", StringComparison.OrdinalIgnoreCase)) return [File.ReadAllText(path)];
+        var texts = new List<string>();
+        int lineNo = 0;
+        foreach (var line in File.ReadLines(path))
+        {
+            lineNo++;
+            if (string.IsNullOrWhiteSpace(line)) continue;
+            JsonElement row;
+            try { row = JsonDocument.Parse(line).RootElement; }
+            catch (JsonException e) { throw new InvalidInputException($"{path}:{lineNo}: not valid JSON ({e.Message})"); }
+            if (row.ValueKind != JsonValueKind.Object || !row.TryGetProperty(field, out var text) || text.ValueKind != JsonValueKind.String)
+                throw new InvalidInputException($"{path}:{lineNo}: expected an object with a \"{field}\" string");
+            texts.Add(text.GetString()!);
+        }
+        if (texts.Count == 0) throw new InvalidInputException($"{path}: no rows");
+        return texts;
+    }
+}

@@ -58,12 +58,8 @@ public sealed class OpenAiServer : IAsyncDisposable
 
     public Task StartAsync(CancellationToken cancellation = default) => app.StartAsync(cancellation);
 
-    /// <summary>Serves until SIGTERM / Ctrl+C (or the token), then lets running requests finish.</summary>
-    public async Task RunAsync(CancellationToken cancellation = default)
-    {
-        await app.StartAsync(cancellation);
-        await app.WaitForShutdownAsync(cancellation);
-    }
+    /// <summary>After <see cref="StartAsync"/>: serves until SIGTERM / Ctrl+C (or the token), then lets running requests finish.</summary>
+    public Task WaitForShutdownAsync(CancellationToken cancellation = default) => app.WaitForShutdownAsync(cancellation);
 
     public Task StopAsync(CancellationToken cancellation = default) => app.StopAsync(cancellation);
 
