@@ -115,6 +115,17 @@ public static class ModelIO
         _ => throw new InvalidInputException($"{key}: '{name}' is not a dtype; allowed: float32, bfloat16, float16"),
     };
 
+    /// <summary>Copies the tokenizer and generation files a model folder needs to be usable on its own (existing files kept).</summary>
+    public static void CopyTokenizerFiles(string modelDir, string target)
+    {
+        string[] names = ["tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "tokenizer.model", "generation_config.json"];
+        foreach (var name in names)
+        {
+            var source = Path.Combine(modelDir, name);
+            if (File.Exists(source) && !File.Exists(Path.Combine(target, name))) File.Copy(source, Path.Combine(target, name));
+        }
+    }
+
     public static void WriteJsonAtomic(string path, JsonNode json)
     {
         var temp = path + ".tmp-" + Environment.ProcessId;

@@ -91,7 +91,8 @@ public sealed class TrainingRun(TrainConfig config, string modelDir, TextWriter 
         {
             ModelIO.Save(model, outputDir);
         }
-        CopyTokenizerFiles(modelDir, mergedDir is null ? [outputDir] : [outputDir, mergedDir]);
+        ModelIO.CopyTokenizerFiles(modelDir, outputDir);
+        if (mergedDir is not null) ModelIO.CopyTokenizerFiles(modelDir, mergedDir);
         return new TrainOutcome(trainer.State.Step, logs.LastOrDefault()?.Loss, lastEval, outputDir, adapterDir, mergedDir, logs);
     }
 
@@ -149,17 +150,6 @@ public sealed class TrainingRun(TrainConfig config, string modelDir, TextWriter 
         LrSchedulerType.CosineWithMinLr => "cosine_with_min_lr",
         _ => throw new InvalidInputException($"lr_scheduler: {type} is not supported"),
     };
-
-    private static void CopyTokenizerFiles(string modelDir, IEnumerable<string> targets)
-    {
-        string[] names = ["tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "tokenizer.model", "generation_config.json"];
-        foreach (var target in targets)
-        foreach (var name in names)
-        {
-            var source = Path.Combine(modelDir, name);
-            if (File.Exists(source) && !File.Exists(Path.Combine(target, name))) File.Copy(source, Path.Combine(target, name));
-        }
-    }
 
     private sealed class RecordingCallbacks(ITrainerCallbacks inner, Action<StepLog> onLog, Action<EvalResult> onEval) : ITrainerCallbacks
     {

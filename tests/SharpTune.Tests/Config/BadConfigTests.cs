@@ -1,6 +1,6 @@
-using static SharpTune.Tests.Config.ConfigTestKit;
+using static SharpTune.Tests.ConfigTests.ConfigTestKit;
 
-namespace SharpTune.Tests.Config;
+namespace SharpTune.Tests.ConfigTests;
 
 /// <summary>Each bad config stops `sharptune validate` with exit code 2 and one line naming file, key, value and what is allowed.</summary>
 public sealed class BadConfigTests

@@ -1,7 +1,7 @@
 using SharpTune.Config;
-using static SharpTune.Tests.Config.ConfigTestKit;
+using static SharpTune.Tests.ConfigTests.ConfigTestKit;
 
-namespace SharpTune.Tests.Config;
+namespace SharpTune.Tests.ConfigTests;
 
 public sealed class ConfigLoadTests
 {

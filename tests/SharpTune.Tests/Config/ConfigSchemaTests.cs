@@ -1,6 +1,6 @@
 using SharpTune.Config;
 
-namespace SharpTune.Tests.Config;
+namespace SharpTune.Tests.ConfigTests;
 
 public sealed class ConfigSchemaTests
 {

@@ -1,4 +1,4 @@
-namespace SharpTune.Tests.Config;
+namespace SharpTune.Tests.ConfigTests;
 
 /// <summary>Writes configs to temp files and runs the CLI in-process.</summary>
 internal static class ConfigTestKit

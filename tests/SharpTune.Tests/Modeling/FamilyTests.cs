@@ -12,8 +12,8 @@ public sealed class FamilyTests
     [Fact]
     public void Phi3FusedProjectionsEqualLlamaSplitProjections()
     {
-        using var llama = Build(Config("llama"), seed: 11);
-        using var phi3 = Build(Config("phi3"), seed: 99);
+        using var llama = Build(PresetConfig("llama"), seed: 11);
+        using var phi3 = Build(PresetConfig("phi3"), seed: 99);
         var source = llama.named_parameters().ToDictionary(p => p.name, p => p.parameter);
         using (no_grad())
         {
@@ -43,7 +43,7 @@ public sealed class FamilyTests
     public void MistralSlidingWindowHidesTokensAtWindowDistanceAndBeyond()
     {
         // One layer: the last query (position 19) sees exactly positions 12..19 with sliding_window 8.
-        using var model = Build(Config("mistral", j => { j["num_hidden_layers"] = 1; j["sliding_window"] = 8; }));
+        using var model = Build(PresetConfig("mistral", j => { j["num_hidden_layers"] = 1; j["sliding_window"] = 8; }));
         Assert.Equal(8, model.Config.SlidingWindow);
         Assert.Equal([true], model.Config.SlidingLayers);
         var ids = Sequence(20, 64, 2);
@@ -57,7 +57,7 @@ public sealed class FamilyTests
     [Fact]
     public void MistralWithoutSlidingWindowSeesEveryToken()
     {
-        using var model = Build(Config("mistral", j => { j["num_hidden_layers"] = 1; j["sliding_window"] = null; }));
+        using var model = Build(PresetConfig("mistral", j => { j["num_hidden_layers"] = 1; j["sliding_window"] = null; }));
         Assert.Null(model.Config.SlidingWindow);
         var ids = Sequence(20, 64, 2);
         using var baseline = LastLogits(model, ids);
@@ -68,7 +68,7 @@ public sealed class FamilyTests
     [Fact]
     public void Gemma2SlidesOnEvenLayersOnly()
     {
-        var json = Config("gemma2", j => { j["num_hidden_layers"] = 1; j["sliding_window"] = 4; j["head_dim"] = 8; j["query_pre_attn_scalar"] = 8; });
+        var json = PresetConfig("gemma2", j => { j["num_hidden_layers"] = 1; j["sliding_window"] = 4; j["head_dim"] = 8; j["query_pre_attn_scalar"] = 8; });
         using (var oneLayer = Build(json))
         {
             Assert.Equal([true], oneLayer.Config.SlidingLayers);
@@ -91,7 +91,7 @@ public sealed class FamilyTests
     [Fact]
     public void Gemma2FinalSoftcapIsTanhOfUncappedLogits()
     {
-        var uncappedJson = Config("gemma2", j => { j["head_dim"] = 8; j["query_pre_attn_scalar"] = 8; j["final_logit_softcapping"] = null; j["attn_logit_softcapping"] = 50.0; });
+        var uncappedJson = PresetConfig("gemma2", j => { j["head_dim"] = 8; j["query_pre_attn_scalar"] = 8; j["final_logit_softcapping"] = null; j["attn_logit_softcapping"] = 50.0; });
         var cappedJson = (JsonObject)uncappedJson.DeepClone();
         cappedJson["final_logit_softcapping"] = 2.0;
         using var uncapped = Build(uncappedJson, seed: 5);
@@ -124,7 +124,7 @@ public sealed class FamilyTests
     [Fact]
     public void Gemma2AttentionSoftcapChangesScoresOnlyWhenItBinds()
     {
-        JsonObject Json(double? cap) => Config("gemma2", j => { j["head_dim"] = 8; j["query_pre_attn_scalar"] = 8; j["attn_logit_softcapping"] = cap; j["final_logit_softcapping"] = null; });
+        JsonObject Json(double? cap) => PresetConfig("gemma2", j => { j["head_dim"] = 8; j["query_pre_attn_scalar"] = 8; j["attn_logit_softcapping"] = cap; j["final_logit_softcapping"] = null; });
         using var none = Build(Json(null), seed: 8);
         using var loose = Build(Json(1e6), seed: 8);
         using var tight = Build(Json(0.5), seed: 8);
@@ -139,7 +139,7 @@ public sealed class FamilyTests
     [Fact]
     public void GemmaScalesEmbeddingsBySqrtHidden()
     {
-        using var model = Build(Config("gemma", j => j["head_dim"] = 8));
+        using var model = Build(PresetConfig("gemma", j => j["head_dim"] = 8));
         Tensor? seen = null;
         model.train();
         model.Model.EmbeddingTransform = x => { seen = x.detach().clone().DetachFromDisposeScope(); return x; };
@@ -169,7 +169,7 @@ public sealed class FamilyTests
     [Fact]
     public void Qwen2HasBiasedQkvUnbiasedOutputAndTiedHead()
     {
-        using var model = Build(Config("qwen2", j => j["tie_word_embeddings"] = true));
+        using var model = Build(PresetConfig("qwen2", j => j["tie_word_embeddings"] = true));
         var names = model.named_parameters().Select(p => p.name).ToHashSet();
         Assert.Contains("model.layers.0.self_attn.q_proj.bias", names);
         Assert.Contains("model.layers.0.self_attn.k_proj.bias", names);
@@ -199,10 +199,10 @@ public sealed class FamilyTests
     [Fact]
     public void Qwen2SlidesOnlyWithUseSlidingWindowFromMaxWindowLayers()
     {
-        var off = ModelFamilies.ParseConfig(Config("qwen2", j => { j["num_hidden_layers"] = 4; j["sliding_window"] = 8; j["use_sliding_window"] = false; j["max_window_layers"] = 2; }), "test");
+        var off = ModelFamilies.ParseConfig(PresetConfig("qwen2", j => { j["num_hidden_layers"] = 4; j["sliding_window"] = 8; j["use_sliding_window"] = false; j["max_window_layers"] = 2; }), "test");
         Assert.Null(off.SlidingWindow);
         Assert.Equal([false, false, false, false], off.SlidingLayers);
-        var on = ModelFamilies.ParseConfig(Config("qwen2", j => { j["num_hidden_layers"] = 4; j["sliding_window"] = 8; j["use_sliding_window"] = true; j["max_window_layers"] = 2; }), "test");
+        var on = ModelFamilies.ParseConfig(PresetConfig("qwen2", j => { j["num_hidden_layers"] = 4; j["sliding_window"] = 8; j["use_sliding_window"] = true; j["max_window_layers"] = 2; }), "test");
         Assert.Equal(8, on.SlidingWindow);
         Assert.Equal([false, false, true, true], on.SlidingLayers);
     }
@@ -233,7 +233,7 @@ public sealed class FamilyTests
     [Fact]
     public void PackedDocumentsGiveTheTokenWeightedLossOfSeparateDocuments()
     {
-        using var model = Build(Config("llama"), seed: 21);
+        using var model = Build(PresetConfig("llama"), seed: 21);
         var docA = Sequence(7, 64, 31);
         var docB = Sequence(9, 64, 32);
         using var noGrad = no_grad();

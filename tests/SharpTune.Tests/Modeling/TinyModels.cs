@@ -7,7 +7,7 @@ namespace SharpTune.Tests.Modeling;
 /// <summary>Small random models built from a config.json body, with weights large enough (std 0.2) that every token matters.</summary>
 internal static class TinyModels
 {
-    public static JsonObject Config(string modelType, Action<JsonObject>? edit = null)
+    public static JsonObject PresetConfig(string modelType, Action<JsonObject>? edit = null)
     {
         var json = new JsonObject
         {

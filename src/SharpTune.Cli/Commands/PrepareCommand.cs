@@ -1,0 +1,96 @@
+using System.CommandLine;
+using System.Diagnostics;
+using System.Globalization;
+using System.Text;
+using System.Text.Json;
+using SharpTune.Config;
+using SharpTune.Data;
+using SharpTune.Hub;
+using SharpTune.Tokenization;
+
+namespace SharpTune.Cli.Commands;
+
+/// <summary>`sharptune prepare CONFIG [--set k=v] [--export-jsonl FILE]`: tokenize, label and pack the datasets, print the counts.</summary>
+public static class PrepareCommand
+{
+    public static Command Create(CliConsole console)
+    {
+        var config = new Argument<string>("config") { Description = "Training config (.yaml, .json, or a JSON job request)." };
+        var set = new Option<string[]>("--set") { Description = "Override a config key: --set sequence_len=1024 (repeatable)." };
+        var export = new Option<string?>("--export-jsonl") { Description = "Write each training row (packed when sample_packing) as JSON: input_ids, labels, position_ids, segment_ids, text." };
+        var skipBad = new Option<bool>("--skip-bad-rows") { Description = "Skip malformed rows (counted) instead of stopping at the first." };
+        var command = new Command("prepare", "Tokenize, label and pack the datasets of a config (and fill the prepared-dataset cache) without training.");
+        command.Arguments.Add(config);
+        command.Options.Add(set);
+        command.Options.Add(export);
+        command.Options.Add(skipBad);
+        console.Bind(command, parse =>
+        {
+            string path = parse.GetValue(config)!;
+            void Warn(string w) => console.Error.WriteLine($"warning: {w}");
+            var cfg = ConfigLoader.Load(path, parse.GetValue(set) ?? [], Warn);
+            string configDir = Path.GetDirectoryName(Path.GetFullPath(path))!;
+            string tokenizerRef = cfg.TokenizerConfig ?? cfg.BaseModel ?? throw new InvalidInputException($"{path}: base_model: missing; the tokenizer comes from it");
+            var tokenizer = HfTokenizer.FromDirectory(ModelLocator.Resolve(tokenizerRef));
+            var clock = Stopwatch.StartNew();
+            var data = DataPipeline.Prepare(cfg, tokenizer, configDir, Warn,
+                new DataOptions { SkipBadRows = parse.GetValue(skipBad), Log = m => console.Out.WriteLine(m) });
+            double seconds = clock.Elapsed.TotalSeconds;
+            var s = data.Stats;
+            var inv = CultureInfo.InvariantCulture;
+            console.Out.WriteLine($"rows read        {s.RowsRead}{(s.FromCache ? " (from cache)" : $" in {seconds.ToString("F2", inv)} s, {(s.RowsRead / Math.Max(seconds, 1e-9)).ToString("F0", inv)} rows/s")}");
+            console.Out.WriteLine($"rows kept        {s.RowsKept} (train {s.TrainRows}, eval {s.EvalRows})");
+            console.Out.WriteLine($"dropped          too long {s.DroppedTooLong}, no trainable tokens {s.DroppedNoTrainableTokens}, malformed {s.DroppedBad}, duplicate {s.DroppedDuplicate}; truncated {s.Truncated}");
+            console.Out.WriteLine($"tokens           {s.Tokens} (trainable {s.TrainableTokens}, {(s.Tokens == 0 ? 0 : 100.0 * s.TrainableTokens / s.Tokens).ToString("F1", inv)}%)");
+            BatchPlan? plan = null;
+            if (data.Train.Count > 0)
+            {
+                plan = new BatchPlan(data.Train, cfg.MicroBatchSize, cfg.SequenceLen, cfg.SamplePacking, cfg.PadToSequenceLen,
+                    tokenizer.PadTokenId ?? tokenizer.EosTokenId ?? 0, cfg.Seed);
+                console.Out.WriteLine($"training rows    {plan.RowsPerEpoch}{(cfg.SamplePacking ? " packed" : "")} of sequence_len {cfg.SequenceLen}, " +
+                                      $"{plan.BatchesPerEpoch} micro-batches per epoch");
+                console.Out.WriteLine($"packing          efficiency {(100 * plan.PackingEfficiency).ToString("F1", inv)}% (non-pad tokens / rows × sequence_len)");
+            }
+            else console.Out.WriteLine($"preference pairs train {data.PreferenceTrain.Count}, eval {data.PreferenceEval.Count}");
+            console.Out.WriteLine($"cache key        {s.CacheKey}");
+            if (parse.GetValue(export) is { } exportPath) Export(exportPath, data, plan, tokenizer, console);
+            return 0;
+        });
+        return command;
+    }
+
+    private static void Export(string path, PreparedData data, BatchPlan? plan, HfTokenizer tokenizer, CliConsole console)
+    {
+        string full = Path.GetFullPath(path);
+        string temp = full + $".tmp-{Guid.NewGuid():N}";
+        int written = 0;
+        using (var writer = new StreamWriter(temp, false, new UTF8Encoding(false)))
+        {
+            if (plan != null)
+                for (int unit = 0; unit < plan.RowsPerEpoch; unit++, written++)
+                {
+                    var row = plan.Row(unit);
+                    writer.WriteLine(JsonSerializer.Serialize(new Dictionary<string, object>
+                    {
+                        ["input_ids"] = row.InputIds,
+                        ["labels"] = row.Labels,
+                        ["position_ids"] = row.PositionIds,
+                        ["segment_ids"] = row.SegmentIds,
+                        ["text"] = tokenizer.Decode(row.InputIds),
+                    }));
+                }
+            else
+                foreach (var pair in data.PreferenceTrain)
+                {
+                    writer.WriteLine(JsonSerializer.Serialize(new Dictionary<string, object>
+                    {
+                        ["prompt_ids"] = pair.PromptIds, ["chosen_ids"] = pair.ChosenIds, ["rejected_ids"] = pair.RejectedIds,
+                        ["prompt"] = tokenizer.Decode(pair.PromptIds), ["chosen"] = tokenizer.Decode(pair.ChosenIds), ["rejected"] = tokenizer.Decode(pair.RejectedIds),
+                    }));
+                    written++;
+                }
+        }
+        File.Move(temp, full, overwrite: true);
+        console.Out.WriteLine($"exported {written} rows to {full}");
+    }
+}

@@ -1,0 +1,394 @@
+using System.Text.Json;
+using SharpTune.Config;
+using SharpTune.Hub;
+using SharpTune.Tokenization;
+
+namespace SharpTune.Data;
+
+/// <summary>Settings of data preparation that are not (yet) config keys.</summary>
+public sealed record DataOptions
+{
+    /// <summary>Skip malformed rows (counted, first one reported) instead of stopping with an error naming file:row.</summary>
+    public bool SkipBadRows { get; init; }
+    /// <summary>Drop rows whose token ids and labels equal an earlier row's.</summary>
+    public bool Deduplicate { get; init; }
+    /// <summary>Use and write the prepared-dataset cache.</summary>
+    public bool UseCache { get; init; } = true;
+    /// <summary>Informational messages (cache hit/miss); null = silent.</summary>
+    public Action<string>? Log { get; init; }
+}
+
+/// <summary>
+/// `datasets:` → tokenized, labelled, length-checked rows split into train and eval, cached under dataset_prepared_path.
+/// Rows are read as a stream and tokenized in parallel chunks; the output order is the input order (then a seeded shuffle).
+/// </summary>
+public static class DataPipeline
+{
+    private const int ChunkRows = 2048;
+    private const int CacheFormatVersion = 1;
+
+    public static PreparedData Prepare(TrainConfig config, HfTokenizer tokenizer, string configDir, Action<string> warn) =>
+        Prepare(config, tokenizer, configDir, warn, new DataOptions());
+
+    public static PreparedData Prepare(TrainConfig config, HfTokenizer tokenizer, string configDir, Action<string> warn, DataOptions options)
+    {
+        if (config.Datasets.Count == 0) throw new InvalidInputException("datasets: empty; expected at least one dataset (path and type)");
+        bool preference = config.Rl != null;
+        var trainFiles = config.Datasets.Select((d, i) => DatasetSources.ResolveFiles(d, configDir, $"datasets[{i}]")).ToList();
+        var testFiles = config.TestDatasets.Select((d, i) => DatasetSources.ResolveFiles(d, configDir, $"test_datasets[{i}]")).ToList();
+
+        string cacheRoot = config.DatasetPreparedPath ?? Path.Combine(config.OutputDir, "prepared");
+        if (!Path.IsPathRooted(cacheRoot)) cacheRoot = Path.GetFullPath(Path.Combine(configDir, cacheRoot));
+        string key = PreparedCache.Key(CacheSettings(config, tokenizer, options), trainFiles.Concat(testFiles).SelectMany(f => f));
+        if (options.UseCache && PreparedCache.TryLoad(cacheRoot, key) is { } cached)
+        {
+            options.Log?.Invoke($"loaded prepared dataset from {Path.Combine(cacheRoot, key)} (no tokenizing)");
+            return cached;
+        }
+
+        var totals = new Counters();
+        var trainSets = config.Datasets.Select((d, i) =>
+            ApplyWeight(Process(d, trainFiles[i], $"datasets[{i}]", config, tokenizer, preference, options, warn, totals), d.Weight, config.Seed + i)).ToList();
+        var trainRows = trainSets.SelectMany(s => s.Rows).ToList();
+        var trainPairs = trainSets.SelectMany(s => s.Pairs).ToList();
+        if (config.ShuffleMergedDatasets && config.Datasets.Count > 1)
+        {
+            trainRows = Shuffle(trainRows, config.Seed);
+            trainPairs = Shuffle(trainPairs, config.Seed);
+        }
+        List<TokenizedExample> evalRows;
+        List<PreferenceExample> evalPairs;
+        if (config.TestDatasets.Count > 0)
+        {
+            var testSets = config.TestDatasets.Select((d, i) =>
+                Process(d, testFiles[i], $"test_datasets[{i}]", config, tokenizer, preference, options, warn, totals)).ToList();
+            evalRows = testSets.SelectMany(s => s.Rows).ToList();
+            evalPairs = testSets.SelectMany(s => s.Pairs).ToList();
+        }
+        else
+        {
+            (trainRows, evalRows) = Split(trainRows, config.ValSetSize, config.Seed);
+            (trainPairs, evalPairs) = Split(trainPairs, config.ValSetSize, config.Seed);
+        }
+        int trainCount = preference ? trainPairs.Count : trainRows.Count;
+        if (trainCount == 0)
+            throw new InvalidInputException($"datasets: no training rows left after the validation split (val_set_size {config.ValSetSize} of {trainCount + (preference ? evalPairs.Count : evalRows.Count)} rows)");
+
+        var stats = totals.ToStats() with
+        {
+            TrainRows = trainCount,
+            EvalRows = preference ? evalPairs.Count : evalRows.Count,
+            CacheKey = key,
+        };
+        var prepared = new PreparedData(trainRows, evalRows, trainPairs, evalPairs, stats);
+        if (options.UseCache)
+        {
+            PreparedCache.Save(cacheRoot, key, prepared);
+            options.Log?.Invoke($"tokenized {stats.RowsRead} rows; saved to {Path.Combine(cacheRoot, key)}");
+        }
+        return prepared;
+    }
+
+    /// <summary>Everything besides the data files that changes the tokenized rows.</summary>
+    private static object CacheSettings(TrainConfig c, HfTokenizer tokenizer, DataOptions options)
+    {
+        var tokenizerFiles = new List<string>();
+        string? tokenizerRef = c.TokenizerConfig ?? c.BaseModel;
+        if (tokenizerRef != null)
+        {
+            string? dir = Directory.Exists(tokenizerRef) ? tokenizerRef : TryResolve(tokenizerRef);
+            if (dir != null)
+                foreach (var name in new[] { "tokenizer.json", "tokenizer.json.gz", "tokenizer_config.json", "tokenizer_config.json.gz", "special_tokens_map.json", "chat_template.jinja" })
+                    if (File.Exists(Path.Combine(dir, name))) tokenizerFiles.Add(name + ":" + PreparedCache.ContentHash(Path.Combine(dir, name)));
+        }
+        return new
+        {
+            Version = CacheFormatVersion,
+            Datasets = c.Datasets,
+            TestDatasets = c.TestDatasets,
+            c.SequenceLen,
+            ExcessLength = c.ExcessLengthStrategy.ToString(),
+            c.SamplePacking,
+            c.TrainOnInputs,
+            c.ValSetSize,
+            c.Seed,
+            c.ShuffleMergedDatasets,
+            c.ChatTemplate,
+            c.ChatTemplateJinja,
+            Rl = c.Rl?.ToString(),
+            options.SkipBadRows,
+            options.Deduplicate,
+            TokenizerFiles = tokenizerFiles,
+            Tokenizer = new { tokenizer.VocabSize, tokenizer.BosTokenId, tokenizer.EosTokenId, tokenizer.PadTokenId, tokenizer.ChatTemplate },
+        };
+    }
+
+    private static string? TryResolve(string reference)
+    {
+        try { return ModelLocator.Resolve(reference); }
+        catch (InvalidInputException) { return null; }
+    }
+
+    private sealed class Counters
+    {
+        public long Read, Kept, TooLong, Truncated, NoTrainable, Bad, Duplicate, Tokens, Trainable;
+        public DataStats ToStats() => new()
+        {
+            RowsRead = Read, RowsKept = Kept, DroppedTooLong = TooLong, Truncated = Truncated, DroppedNoTrainableTokens = NoTrainable,
+            DroppedBad = Bad, DroppedDuplicate = Duplicate, Tokens = Tokens, TrainableTokens = Trainable,
+        };
+    }
+
+    private sealed record DatasetRows(List<TokenizedExample> Rows, List<PreferenceExample> Pairs);
+
+    private enum Outcome { Kept, TooLong, NoTrainable, Bad }
+
+    private sealed record RowResult(Outcome Outcome, TokenizedExample? Example, PreferenceExample? Pair, string? Text, int[]? PretrainIds, string? Error, bool Truncated, int Length);
+
+    private static DatasetRows Process(DatasetConfig dataset, IReadOnlyList<string> files, string key, TrainConfig config, HfTokenizer tokenizer,
+        bool preference, DataOptions options, Action<string> warn, Counters totals)
+    {
+        var formatter = new RowFormatter(dataset, config, tokenizer, key, preference);
+        var eotIds = new HashSet<int>(EndOfTurnIds(tokenizer));
+        var rows = new List<TokenizedExample>();
+        var pairs = new List<PreferenceExample>();
+        var pretrainBuffer = new List<int>();
+        var seen = options.Deduplicate ? new Dictionary<int, List<int>>() : null;
+        long read = 0, tooLong = 0, noTrainable = 0, bad = 0, truncated = 0, duplicates = 0;
+        int longest = 0;
+        string? firstNoTrainable = null, firstBad = null;
+
+        foreach (var file in files)
+        {
+            var kind = DatasetSources.KindOf(file, dataset.DsType);
+            foreach (var chunk in DatasetSources.ReadRows(file, kind, dataset.Field is { } f && kind == SourceFileKind.Json ? f : null).Chunk(ChunkRows))
+            {
+                var results = new RowResult[chunk.Length];
+                Parallel.For(0, chunk.Length, i => results[i] = Convert(chunk[i], formatter, tokenizer, config, eotIds));
+                for (int i = 0; i < chunk.Length; i++)
+                {
+                    var r = results[i];
+                    read++;
+                    switch (r.Outcome)
+                    {
+                        case Outcome.Bad:
+                            if (!options.SkipBadRows) throw new InvalidInputException($"{chunk[i].Location}: {r.Error} ({key}, type {dataset.Type})");
+                            bad++;
+                            firstBad ??= $"{chunk[i].Location}: {r.Error}";
+                            continue;
+                        case Outcome.TooLong:
+                            tooLong++;
+                            longest = Math.Max(longest, r.Length);
+                            continue;
+                        case Outcome.NoTrainable:
+                            noTrainable++;
+                            firstNoTrainable ??= $"{chunk[i].Location}: \"{DatasetSources.Shorten(r.Text ?? "", 120)}\"";
+                            continue;
+                    }
+                    if (r.Truncated) truncated++;
+                    if (r.PretrainIds != null)
+                    {
+                        pretrainBuffer.AddRange(r.PretrainIds);
+                        while (pretrainBuffer.Count >= config.SequenceLen)
+                        {
+                            var ids = pretrainBuffer.GetRange(0, config.SequenceLen).ToArray();
+                            pretrainBuffer.RemoveRange(0, config.SequenceLen);
+                            rows.Add(new TokenizedExample(ids, (int[])ids.Clone()));
+                        }
+                    }
+                    else if (r.Pair != null) pairs.Add(r.Pair);
+                    else if (seen != null && IsDuplicate(r.Example!, rows, seen)) duplicates++;
+                    else rows.Add(r.Example!);
+                }
+            }
+        }
+        if (pretrainBuffer.Count > 0)
+        {
+            var ids = pretrainBuffer.ToArray();
+            rows.Add(new TokenizedExample(ids, (int[])ids.Clone()));
+        }
+
+        string where = $"{key} ({dataset.Path})";
+        if (bad > 0) warn($"{where}: skipped {bad} malformed row(s) of {read}; first: {firstBad}");
+        if (tooLong > 0)
+            warn($"{where}: dropped {tooLong} of {read} row(s) longer than sequence_len {config.SequenceLen} (longest {longest} tokens); " +
+                 "set excess_length_strategy: truncate to keep them cut, or raise sequence_len");
+        if (truncated > 0) warn($"{where}: truncated {truncated} row(s) to sequence_len {config.SequenceLen}");
+        if (duplicates > 0) warn($"{where}: dropped {duplicates} duplicate row(s)");
+        if (noTrainable > 0)
+        {
+            string message = $"{where}: {noTrainable} of {read} row(s) have no trainable tokens (every label is -100) and were dropped; first: {firstNoTrainable}";
+            if (rows.Count == 0 && pairs.Count == 0)
+                throw new InvalidInputException($"{message}; the whole dataset has nothing to learn from: with train_on_inputs: false only the turns of " +
+                    $"roles_to_train ({string.Join(", ", dataset.RolesToTrain.Count > 0 ? dataset.RolesToTrain : ["assistant"])}) are trained — check the message roles, roles:, field_messages and message_property_mappings");
+            warn(message);
+        }
+        if (read == 0) throw new InvalidInputException($"{where}: no rows in {string.Join(", ", files)}");
+        if (rows.Count == 0 && pairs.Count == 0)
+            throw new InvalidInputException($"{where}: none of the {read} row(s) is usable ({tooLong} longer than sequence_len {config.SequenceLen}, {bad} malformed)");
+
+        totals.Read += read;
+        totals.TooLong += tooLong;
+        totals.Truncated += truncated;
+        totals.NoTrainable += noTrainable;
+        totals.Bad += bad;
+        totals.Duplicate += duplicates;
+        totals.Kept += rows.Count + pairs.Count;
+        foreach (var r in rows)
+        {
+            totals.Tokens += r.InputIds.Length;
+            totals.Trainable += r.TrainableTokens;
+        }
+        foreach (var p in pairs)
+        {
+            totals.Tokens += p.PromptIds.Length + p.ChosenIds.Length + p.RejectedIds.Length;
+            totals.Trainable += p.ChosenIds.Length + p.RejectedIds.Length;
+        }
+        return new DatasetRows(rows, pairs);
+    }
+
+    private static RowResult Convert(SourceRow row, RowFormatter formatter, HfTokenizer tokenizer, TrainConfig config, HashSet<int> eotIds)
+    {
+        try
+        {
+            int limit = config.SequenceLen;
+            bool truncate = config.ExcessLengthStrategy == ExcessLengthStrategy.Truncate;
+            switch (formatter.Kind)
+            {
+                case RowFormatKind.Pretrain:
+                {
+                    var ids = tokenizer.Encode(formatter.PretrainText(row.Value), addSpecialTokens: true).ToList();
+                    if (tokenizer.EosTokenId is { } eos && (ids.Count == 0 || ids[^1] != eos)) ids.Add(eos);
+                    return new RowResult(Outcome.Kept, null, null, null, ids.ToArray(), null, false, ids.Count);
+                }
+                case RowFormatKind.Preference:
+                {
+                    var texts = formatter.Preference(row.Value);
+                    var prompt = tokenizer.Encode(texts.Prompt, texts.PromptAddsSpecialTokens).ToArray();
+                    var chosen = EndWithEos(tokenizer.Encode(texts.Chosen, false), tokenizer, eotIds);
+                    var rejected = EndWithEos(tokenizer.Encode(texts.Rejected, false), tokenizer, eotIds);
+                    int length = prompt.Length + Math.Max(chosen.Length, rejected.Length);
+                    bool cut = false;
+                    if (length > limit)
+                    {
+                        if (!truncate) return new RowResult(Outcome.TooLong, null, null, null, null, null, false, length);
+                        // Keep the end of the prompt (closest to the answer) and the start of each answer.
+                        if (prompt.Length > limit / 2) prompt = prompt[^(limit / 2)..];
+                        chosen = chosen[..Math.Min(chosen.Length, limit - prompt.Length)];
+                        rejected = rejected[..Math.Min(rejected.Length, limit - prompt.Length)];
+                        cut = true;
+                    }
+                    return new RowResult(Outcome.Kept, null, new PreferenceExample(prompt, chosen, rejected), null, null, null, cut, length);
+                }
+                default:
+                {
+                    var labeled = formatter.Supervised(row.Value);
+                    var example = Tokenize(labeled, tokenizer);
+                    int length = example.InputIds.Length;
+                    bool cut = false;
+                    if (length > limit)
+                    {
+                        if (!truncate) return new RowResult(Outcome.TooLong, null, null, null, null, null, false, length);
+                        example = new TokenizedExample(example.InputIds[..limit], example.Labels[..limit]);
+                        cut = true;
+                    }
+                    if (example.TrainableTokens == 0) return new RowResult(Outcome.NoTrainable, null, null, labeled.Text, null, null, cut, length);
+                    return new RowResult(Outcome.Kept, example, null, null, null, null, cut, length);
+                }
+            }
+        }
+        catch (RowException e)
+        {
+            return new RowResult(Outcome.Bad, null, null, null, null, e.Message, false, 0);
+        }
+    }
+
+    /// <summary>Tokenizes the text once and labels each token by the character spans it covers (a token counts when most of it is inside a span).</summary>
+    public static TokenizedExample Tokenize(LabeledText labeled, HfTokenizer tokenizer)
+    {
+        var encoding = tokenizer.EncodeWithOffsets(labeled.Text, labeled.AddSpecialTokens);
+        int n = encoding.Ids.Count;
+        bool appendEos = labeled.AppendEos && tokenizer.EosTokenId is { } eos && (n == 0 || encoding.Ids[^1] != eos);
+        var ids = new int[n + (appendEos ? 1 : 0)];
+        var labels = new int[ids.Length];
+        for (int i = 0; i < n; i++)
+        {
+            ids[i] = encoding.Ids[i];
+            labels[i] = TokenizedExample.IgnoreIndex;
+            var (start, end) = encoding.Offsets[i];
+            if (end <= start) continue; // tokens the post-processor added (BOS/EOS) cover no text
+            int inside = 0;
+            foreach (var (s, e) in labeled.TrainedSpans) inside += Math.Max(0, Math.Min(end, e) - Math.Max(start, s));
+            if (inside * 2 >= end - start && inside > 0) labels[i] = ids[i];
+        }
+        if (labeled.AppendEos)
+        {
+            int last = ids.Length - 1;
+            if (appendEos) ids[last] = tokenizer.EosTokenId!.Value;
+            if (last >= 0) labels[last] = labeled.TrainEos ? ids[last] : TokenizedExample.IgnoreIndex;
+        }
+        return new TokenizedExample(ids, labels);
+    }
+
+    private static IEnumerable<int> EndOfTurnIds(HfTokenizer tokenizer)
+    {
+        if (tokenizer.EosTokenId is { } eos) yield return eos;
+        foreach (var token in new[] { "<|eot_id|>", "<|im_end|>", "<end_of_turn>", "<|end|>", "<|eom_id|>" })
+            if (tokenizer.TokenToId(token) is { } id) yield return id;
+    }
+
+    private static int[] EndWithEos(IReadOnlyList<int> ids, HfTokenizer tokenizer, HashSet<int> eotIds)
+    {
+        var list = ids.ToList();
+        if ((list.Count == 0 || !eotIds.Contains(list[^1])) && tokenizer.EosTokenId is { } eos) list.Add(eos);
+        return list.ToArray();
+    }
+
+    private static bool IsDuplicate(TokenizedExample example, List<TokenizedExample> kept, Dictionary<int, List<int>> seen)
+    {
+        var hash = new HashCode();
+        foreach (var id in example.InputIds) hash.Add(id);
+        foreach (var l in example.Labels) hash.Add(l);
+        int h = hash.ToHashCode();
+        if (!seen.TryGetValue(h, out var indices)) seen[h] = indices = [];
+        foreach (int i in indices)
+            if (kept[i].InputIds.AsSpan().SequenceEqual(example.InputIds) && kept[i].Labels.AsSpan().SequenceEqual(example.Labels)) return true;
+        indices.Add(kept.Count);
+        return false;
+    }
+
+    /// <summary>weight w keeps round(w × n) rows: a seeded subset below 1, whole copies plus a seeded remainder above.</summary>
+    private static DatasetRows ApplyWeight(DatasetRows rows, double? weight, long seed)
+    {
+        if (weight is not { } w || w == 1) return rows;
+        if (w <= 0) throw new InvalidInputException($"datasets: weight {w}; expected a number > 0");
+        return new DatasetRows(Weighted(rows.Rows, w, seed), Weighted(rows.Pairs, w, seed));
+    }
+
+    private static List<T> Weighted<T>(List<T> rows, double weight, long seed)
+    {
+        int target = (int)Math.Round(weight * rows.Count);
+        var result = new List<T>(target);
+        while (result.Count + rows.Count <= target) result.AddRange(rows);
+        var order = SeededShuffle.Permutation(rows.Count, seed);
+        for (int i = 0; result.Count < target; i++) result.Add(rows[order[i]]);
+        return result;
+    }
+
+    private static List<T> Shuffle<T>(List<T> rows, long seed) => SeededShuffle.Permutation(rows.Count, seed).Select(i => rows[i]).ToList();
+
+    /// <summary>val_set_size: a fraction (rounded up, like datasets' train_test_split) or a row count; the held-out rows are a seeded sample.</summary>
+    public static (List<T> Train, List<T> Eval) Split<T>(List<T> rows, double valSetSize, long seed)
+    {
+        if (valSetSize <= 0 || rows.Count == 0) return (rows, []);
+        int evalCount = valSetSize < 1 ? (int)Math.Ceiling(valSetSize * rows.Count) : (int)valSetSize;
+        if (evalCount >= rows.Count)
+            throw new InvalidInputException($"val_set_size: {valSetSize} holds out {evalCount} of {rows.Count} rows, leaving none to train on");
+        var order = SeededShuffle.Permutation(rows.Count, seed ^ 0x5EED);
+        var evalSet = new HashSet<int>(order.Take(evalCount));
+        var train = new List<T>(rows.Count - evalCount);
+        var eval = new List<T>(evalCount);
+        for (int i = 0; i < rows.Count; i++) (evalSet.Contains(i) ? eval : train).Add(rows[i]);
+        return (train, eval);
+    }
+}

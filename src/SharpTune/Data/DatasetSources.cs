@@ -1,0 +1,336 @@
+using System.Globalization;
+using System.Text;
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using CsvHelper;
+using CsvHelper.Configuration;
+using Parquet;
+using Parquet.Serialization;
+using SharpTune.Config;
+using SharpTune.Hub;
+
+namespace SharpTune.Data;
+
+/// <summary>One row of a dataset file and where it came from (1-based row: line for jsonl/txt/csv, element index otherwise).</summary>
+public sealed record SourceRow(JsonNode? Value, string File, long Row)
+{
+    public string Location => $"{File}:{Row}";
+}
+
+/// <summary>File formats a dataset file can have.</summary>
+public enum SourceFileKind { Json, Jsonl, Parquet, Csv, Tsv, Text }
+
+/// <summary>
+/// Finds the files a `datasets:` entry names (file, folder, glob, data_files, split, Hugging Face cache repo id)
+/// and streams their rows as JSON nodes. jsonl, csv, txt and top-level json arrays are read incrementally; parquet one row group at a time.
+/// </summary>
+public static class DatasetSources
+{
+    private static readonly string[] KnownExtensions = [".json", ".jsonl", ".ndjson", ".parquet", ".csv", ".tsv", ".txt"];
+    private static readonly string[] SplitNames = ["train", "test", "validation", "valid", "val", "dev", "eval"];
+
+    /// <summary>The files of one dataset entry, in a stable (ordinal) order.</summary>
+    public static IReadOnlyList<string> ResolveFiles(DatasetConfig dataset, string configDir, string key)
+    {
+        string path = dataset.Path ?? throw new InvalidInputException($"{key}.path: missing; expected a file, folder, glob or Hugging Face dataset id");
+        string full = Path.IsPathRooted(path) ? path : Path.GetFullPath(Path.Combine(configDir, path));
+        if (File.Exists(full))
+            return [full];
+        if (Directory.Exists(full))
+            return FromFolder(full, dataset, key);
+        if (path.IndexOfAny(['*', '?']) >= 0)
+        {
+            var matches = Glob(full);
+            if (matches.Count == 0) throw new InvalidInputException($"{key}.path: glob {path} matched no files (looked under {GlobRoot(full)})");
+            return matches;
+        }
+        string? cached = FindInHubCache(path);
+        if (cached != null) return FromFolder(cached, dataset, key);
+        throw new InvalidInputException(
+            $"{key}.path: {path} not found (tried {full} and the Hugging Face cache {ModelLocator.HubCache()}); expected a data file, folder, glob or a downloaded dataset id");
+    }
+
+    private static IReadOnlyList<string> FromFolder(string folder, DatasetConfig dataset, string key)
+    {
+        if (dataset.DataFiles.Count > 0)
+        {
+            var files = new List<string>();
+            foreach (var pattern in dataset.DataFiles)
+            {
+                string candidate = Path.GetFullPath(Path.Combine(folder, pattern));
+                if (File.Exists(candidate)) { files.Add(candidate); continue; }
+                var matches = pattern.IndexOfAny(['*', '?']) >= 0 ? Glob(candidate) : [];
+                if (matches.Count == 0) throw new InvalidInputException($"{key}.data_files: {pattern} not found under {folder}");
+                files.AddRange(matches);
+            }
+            return files;
+        }
+        var all = Directory.EnumerateFiles(folder, "*", SearchOption.AllDirectories)
+            .Where(f => KnownExtensions.Contains(Path.GetExtension(f).ToLowerInvariant()))
+            .Where(f => !Path.GetRelativePath(folder, f).Split(Path.DirectorySeparatorChar).Any(p => p.StartsWith('.')))
+            .OrderBy(f => f, StringComparer.Ordinal)
+            .ToList();
+        if (all.Count == 0) throw new InvalidInputException($"{key}.path: folder {folder} holds no .json/.jsonl/.parquet/.csv/.tsv/.txt files");
+        // Hugging Face layouts name the split in the file or folder name (data/train-00000-of-00001.parquet, train.jsonl, test/).
+        var bySplit = all.Where(f => SplitOf(folder, f) != null).ToList();
+        if (bySplit.Count == 0) return all;
+        var wanted = bySplit.Where(f => SplitOf(folder, f) == dataset.Split.ToLowerInvariant()).ToList();
+        if (wanted.Count == 0)
+        {
+            var found = bySplit.Select(f => SplitOf(folder, f)!).Distinct().Order();
+            throw new InvalidInputException($"{key}.split: {dataset.Split} not in {folder}; splits found: {string.Join(", ", found)}");
+        }
+        return wanted;
+    }
+
+    private static string? SplitOf(string folder, string file)
+    {
+        foreach (var part in Path.GetRelativePath(folder, file).Split(Path.DirectorySeparatorChar))
+        {
+            string stem = Path.GetFileNameWithoutExtension(part).ToLowerInvariant();
+            foreach (var split in SplitNames)
+                if (stem == split || stem.StartsWith(split + "-") || stem.StartsWith(split + "_") || stem.StartsWith(split + "."))
+                    return split;
+        }
+        return null;
+    }
+
+    private static string GlobRoot(string pattern)
+    {
+        int wild = pattern.IndexOfAny(['*', '?']);
+        return Path.GetDirectoryName(pattern[..wild] + "x") ?? ".";
+    }
+
+    /// <summary>Glob with *, ? within a path segment and ** across folders.</summary>
+    public static IReadOnlyList<string> Glob(string pattern)
+    {
+        string root = GlobRoot(pattern);
+        if (!Directory.Exists(root)) return [];
+        string rel = Path.GetRelativePath(root, pattern).Replace('\\', '/');
+        var regex = new System.Text.RegularExpressions.Regex("^" + string.Concat(rel.Split("**/").Select((p, i) =>
+            (i > 0 ? "(.*/)?" : "") + System.Text.RegularExpressions.Regex.Escape(p).Replace(@"\*\*", ".*").Replace(@"\*", "[^/]*").Replace(@"\?", "[^/]"))) + "$");
+        return Directory.EnumerateFiles(root, "*", SearchOption.AllDirectories)
+            .Where(f => regex.IsMatch(Path.GetRelativePath(root, f).Replace('\\', '/')))
+            .OrderBy(f => f, StringComparer.Ordinal).ToList();
+    }
+
+    /// <summary>A dataset repo id (owner/name) downloaded into the Hugging Face cache: datasets--owner--name/snapshots/REV.</summary>
+    private static string? FindInHubCache(string id)
+    {
+        var parts = id.Split('/');
+        if (parts.Length != 2 || parts.Any(p => p.Length == 0) || id.StartsWith('.')) return null;
+        string repo = Path.Combine(ModelLocator.HubCache(), $"datasets--{parts[0]}--{parts[1]}");
+        string snapshots = Path.Combine(repo, "snapshots");
+        if (!Directory.Exists(snapshots)) return null;
+        string refFile = Path.Combine(repo, "refs", "main");
+        if (File.Exists(refFile))
+        {
+            string snapshot = Path.Combine(snapshots, File.ReadAllText(refFile).Trim());
+            if (Directory.Exists(snapshot)) return snapshot;
+        }
+        return Directory.GetDirectories(snapshots).OrderByDescending(Directory.GetLastWriteTimeUtc).FirstOrDefault();
+    }
+
+    public static SourceFileKind KindOf(string file, DatasetFileType? declared)
+    {
+        if (declared is { } d)
+            return d switch
+            {
+                DatasetFileType.Json => SourceFileKind.Json,
+                DatasetFileType.Jsonl => SourceFileKind.Jsonl,
+                DatasetFileType.Parquet => SourceFileKind.Parquet,
+                DatasetFileType.Csv => file.EndsWith(".tsv", StringComparison.OrdinalIgnoreCase) ? SourceFileKind.Tsv : SourceFileKind.Csv,
+                _ => SourceFileKind.Text,
+            };
+        return Path.GetExtension(file).ToLowerInvariant() switch
+        {
+            ".json" => SourceFileKind.Json,
+            ".jsonl" or ".ndjson" => SourceFileKind.Jsonl,
+            ".parquet" => SourceFileKind.Parquet,
+            ".csv" => SourceFileKind.Csv,
+            ".tsv" => SourceFileKind.Tsv,
+            ".txt" => SourceFileKind.Text,
+            var ext => throw new InvalidInputException(
+                $"{file}: unknown data file extension '{ext}'; expected .json, .jsonl, .parquet, .csv, .tsv or .txt (or set ds_type)"),
+        };
+    }
+
+    /// <summary>Streams the rows of one file. <paramref name="field"/> names a nested list holding the rows in a single JSON document.</summary>
+    public static IEnumerable<SourceRow> ReadRows(string file, SourceFileKind kind, string? field = null) => kind switch
+    {
+        SourceFileKind.Jsonl => ReadJsonl(file),
+        SourceFileKind.Json => ReadJson(file, field),
+        SourceFileKind.Parquet => ReadParquet(file),
+        SourceFileKind.Csv => ReadDelimited(file, ","),
+        SourceFileKind.Tsv => ReadDelimited(file, "\t"),
+        _ => ReadText(file),
+    };
+
+    private static IEnumerable<SourceRow> ReadJsonl(string file)
+    {
+        using var reader = new StreamReader(file, Encoding.UTF8, detectEncodingFromByteOrderMarks: true, bufferSize: 1 << 16);
+        long line = 0;
+        while (reader.ReadLine() is { } text)
+        {
+            line++;
+            if (string.IsNullOrWhiteSpace(text)) continue;
+            JsonNode? node;
+            try { node = JsonNode.Parse(text); }
+            catch (JsonException e) { throw new InvalidInputException($"{file}:{line}: not valid JSON ({FirstSentence(e.Message)})"); }
+            yield return new SourceRow(node, file, line);
+        }
+    }
+
+    private static IEnumerable<SourceRow> ReadJson(string file, string? field)
+    {
+        char first = FirstNonSpace(file);
+        if (first == '[')
+        {
+            foreach (var row in ReadJsonArray(file)) yield return row;
+            yield break;
+        }
+        if (first == '{' && LooksLikeJsonLines(file))
+        {
+            foreach (var row in ReadJsonl(file)) yield return row;
+            yield break;
+        }
+        JsonNode? doc;
+        using (var stream = File.OpenRead(file))
+        {
+            try { doc = JsonNode.Parse(stream); }
+            catch (JsonException e) { throw new InvalidInputException($"{file}: not valid JSON ({FirstSentence(e.Message)})"); }
+        }
+        if (doc is not JsonObject obj)
+            throw new InvalidInputException($"{file}: top level is {Describe(doc)}; expected an array of rows, {{\"data\": [...]}} or JSON lines");
+        var list = (field != null ? obj[field] : null) as JsonArray ?? obj["data"] as JsonArray
+            ?? throw new InvalidInputException($"{file}: top-level object has no \"data\" list{(field != null ? $" or \"{field}\" list" : "")}; found keys {string.Join(", ", obj.Select(p => p.Key))}");
+        long index = 0;
+        foreach (var item in list) yield return new SourceRow(item?.DeepClone(), file, ++index);
+    }
+
+    private static IEnumerable<SourceRow> ReadJsonArray(string file)
+    {
+        using var stream = File.OpenRead(file);
+        var rows = JsonSerializer.DeserializeAsyncEnumerable<JsonNode?>(stream).ToBlockingEnumerable();
+        using var e = rows.GetEnumerator();
+        long index = 0;
+        while (true)
+        {
+            JsonNode? node;
+            try
+            {
+                if (!e.MoveNext()) yield break;
+                node = e.Current;
+            }
+            catch (JsonException ex) { throw new InvalidInputException($"{file}:{index + 1}: not valid JSON ({FirstSentence(ex.Message)})"); }
+            yield return new SourceRow(node, file, ++index);
+        }
+    }
+
+    private static char FirstNonSpace(string file)
+    {
+        using var reader = new StreamReader(file, Encoding.UTF8, true);
+        int c;
+        while ((c = reader.Read()) >= 0) if (!char.IsWhiteSpace((char)c)) return (char)c;
+        return '\0';
+    }
+
+    /// <summary>Hugging Face's json loader accepts JSON lines in a .json file: the first line is a whole object and more follow.</summary>
+    private static bool LooksLikeJsonLines(string file)
+    {
+        using var reader = new StreamReader(file, Encoding.UTF8, true);
+        string? firstLine = reader.ReadLine();
+        if (firstLine == null) return false;
+        try { if (JsonNode.Parse(firstLine) is not JsonObject) return false; }
+        catch (JsonException) { return false; }
+        return true;
+    }
+
+    private static IEnumerable<SourceRow> ReadParquet(string file)
+    {
+        using var stream = File.OpenRead(file);
+        int groups;
+        try
+        {
+            var reader = ParquetReader.CreateAsync(stream, leaveStreamOpen: true).GetAwaiter().GetResult();
+            groups = reader.RowGroupCount;
+            reader.DisposeAsync().AsTask().GetAwaiter().GetResult();
+        }
+        catch (Exception e) when (e is not InvalidInputException)
+        {
+            throw new InvalidInputException($"{file}: not a readable parquet file ({FirstSentence(e.Message)})");
+        }
+        long index = 0;
+        for (int g = 0; g < groups; g++)
+        {
+            stream.Position = 0;
+            var result = ParquetSerializer.DeserializeUntypedAsync(stream, null, g).GetAwaiter().GetResult();
+            foreach (var row in result.Data)
+                yield return new SourceRow(ToNode(row), file, ++index);
+        }
+    }
+
+    /// <summary>Parquet values (strings, numbers, lists, structs as dictionaries) as JSON nodes.</summary>
+    private static JsonNode? ToNode(object? value) => value switch
+    {
+        null => null,
+        string s => JsonValue.Create(s),
+        bool b => JsonValue.Create(b),
+        IDictionary<string, object?> map => new JsonObject(map.Select(p => KeyValuePair.Create(p.Key, ToNode(p.Value)))),
+        byte[] bytes => JsonValue.Create(Convert.ToBase64String(bytes)),
+        System.Collections.IEnumerable list => new JsonArray(list.Cast<object?>().Select(ToNode).ToArray()),
+        IConvertible c when value is not DateTime => JsonValue.Create(c.ToDouble(CultureInfo.InvariantCulture)),
+        _ => JsonValue.Create(Convert.ToString(value, CultureInfo.InvariantCulture)),
+    };
+
+    private static IEnumerable<SourceRow> ReadDelimited(string file, string delimiter)
+    {
+        using var reader = new StreamReader(file, Encoding.UTF8, true);
+        var options = new CsvConfiguration(CultureInfo.InvariantCulture) { Delimiter = delimiter, BadDataFound = null, MissingFieldFound = null };
+        using var csv = new CsvReader(reader, options);
+        if (!csv.Read() || !csv.ReadHeader()) yield break;
+        var header = csv.HeaderRecord ?? [];
+        while (csv.Read())
+        {
+            var row = new JsonObject();
+            for (int i = 0; i < header.Length; i++) row[header[i]] = csv.TryGetField<string>(i, out var v) && v != null ? JsonValue.Create(v) : null;
+            yield return new SourceRow(row, file, csv.Parser.RawRow);
+        }
+    }
+
+    /// <summary>One row per non-blank line, as {"text": line}.</summary>
+    private static IEnumerable<SourceRow> ReadText(string file)
+    {
+        using var reader = new StreamReader(file, Encoding.UTF8, true);
+        long line = 0;
+        while (reader.ReadLine() is { } text)
+        {
+            line++;
+            if (text.Trim().Length == 0) continue;
+            yield return new SourceRow(new JsonObject { ["text"] = text }, file, line);
+        }
+    }
+
+    internal static string Describe(JsonNode? node) => node switch
+    {
+        null => "null",
+        JsonObject => "an object",
+        JsonArray => "a list",
+        JsonValue v => v.GetValueKind() switch
+        {
+            JsonValueKind.String => $"the string \"{Shorten(v.GetValue<string>(), 40)}\"",
+            JsonValueKind.Number => $"the number {v.ToJsonString()}",
+            _ => v.ToJsonString(),
+        },
+        _ => node.GetValueKind().ToString(),
+    };
+
+    internal static string Shorten(string text, int max) =>
+        (text.Length <= max ? text : text[..max] + "…").Replace("\n", "\\n");
+
+    private static string FirstSentence(string message)
+    {
+        int dot = message.IndexOf(". ", StringComparison.Ordinal);
+        return dot > 0 ? message[..dot] : message.TrimEnd('.');
+    }
+}
