@@ -52,11 +52,13 @@ public static class BatchGenerator
             using var scope = NewDisposeScope();
             var logits = NextLogits(model, fed, fedMask, cache, step);   // (B, V) float32
             var chosen = new long?[rows];
+            // Plain greedy needs no per-row processing: one argmax over the batch, one read-back.
+            var greedy = options.IsGreedy && options.RepetitionPenalty == 1.0 ? logits.argmax(1).data<long>().ToArray() : null;
             for (int r = 0; r < rows; r++)
             {
                 if (finish[r] is not null) continue;
                 if (cancellation.IsCancellationRequested) { finish[r] = FinishReason.Cancelled; continue; }
-                long next = TokenGenerator.Choose(logits[r], contexts[r], options, generator);
+                long next = greedy?[r] ?? TokenGenerator.Choose(logits[r], contexts[r], options, generator);
                 contexts[r].Add(next);
                 produced[r].Add(next);
                 nextPosition[r]++;
