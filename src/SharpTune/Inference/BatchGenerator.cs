@@ -12,7 +12,7 @@ public sealed record GeneratedSequence(IReadOnlyList<long> Ids, FinishReason Fin
 /// <summary>
 /// Decodes several prompts at once: rows are left-padded to one width, position ids are cumsum(mask) − 1 as in
 /// transformers, and the attention mask covers the cached and the new tokens. Each row stops on its own; finished
-/// rows keep feeding a pad token (masked in their own output only) until every row is done.
+/// rows keep feeding a masked pad token until every row is done.
 /// </summary>
 public static class BatchGenerator
 {
@@ -69,9 +69,10 @@ public static class BatchGenerator
             }
             for (int r = 0; r < rows; r++)
             {
-                // A row that just ended still feeds a token so that the batch keeps one shape; it is never read.
+                // A finished row still feeds a token so that the batch keeps one shape; it is masked out, so its
+                // position stops growing (it could otherwise run past the context) and nothing attends to it.
                 fed[r].Add(chosen[r] ?? pad);
-                fedMask[r].Add(1);
+                fedMask[r].Add(chosen[r] is null ? 0 : 1);
             }
         }
         for (int r = 0; r < rows; r++) finish[r] ??= cancellation.IsCancellationRequested ? FinishReason.Cancelled : FinishReason.Length;

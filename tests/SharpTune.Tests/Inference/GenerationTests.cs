@@ -36,6 +36,20 @@ public sealed class GenerationTests
     }
 
     [Fact]
+    public void RowNearTheContextEndsEarlyWhileTheOthersContinue()
+    {
+        using var model = ModelIO.Load(fixture.Dir);
+        var nearFull = Enumerable.Range(0, 250).Select(i => (long)(3 + i % 250)).ToArray();
+        var options = new GenerationOptions { MaxNewTokens = 20 };
+        var result = BatchGenerator.Generate(model, [nearFull, fixture.GreedyPrompt], options);
+        Assert.Equal(6, result[0].Ids.Count);
+        Assert.Equal(FinishReason.Length, result[0].Finish);
+        Assert.Equal(TokenGenerator.Generate(model, nearFull, options), result[0].Ids);
+        Assert.Equal(TokenGenerator.Generate(model, fixture.GreedyPrompt, options), result[1].Ids);
+        Assert.Equal(20, result[1].Ids.Count);
+    }
+
+    [Fact]
     public void SeededSamplingOfOneRowMatchesTheSingleRowGenerator()
     {
         using var model = ModelIO.Load(fixture.Dir);
