@@ -20,6 +20,9 @@ public static class Program
         root.Subcommands.Add(GenerateCommand.Create(console));
         root.Subcommands.Add(MergeCommand.Create(console));
         root.Subcommands.Add(ValidateCommand.Create(console));
+        root.Subcommands.Add(ChatCommand.Create(console));
+        root.Subcommands.Add(ServeCommand.Create(console));
+        root.Subcommands.Add(EvalCommand.Create(console));
         root.Subcommands.Add(PrepareCommand.Create(console));
         root.Subcommands.Add(TokenizeCommand.Create(console));
         var parse = root.Parse(args);

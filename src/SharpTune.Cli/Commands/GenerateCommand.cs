@@ -1,5 +1,7 @@
 using System.CommandLine;
+using SharpTune.Hub;
 using SharpTune.Inference;
+using SharpTune.Serving;
 
 namespace SharpTune.Cli.Commands;
 
@@ -11,6 +13,11 @@ public static class GenerateCommand
         var model = new Option<string>("--model") { Description = "Model folder or a repo id in the HF cache.", Required = true };
         var adapter = new Option<string?>("--adapter") { Description = "PEFT LoRA adapter folder to apply on top of the model." };
         var promptIds = new Option<string?>("--prompt-ids") { Description = "Prompt as comma-separated token ids, e.g. 1,2,3." };
+        var prompt = new Option<string[]>("--prompt") { Description = "Text prompt (tokenized with BOS); repeat for a left-padded batch." };
+        var chat = new Option<string[]>("--chat") { Description = "User message sent through the chat template; repeat for a batch." };
+        var system = new Option<string?>("--system") { Description = "System message for --chat." };
+        var stop = new Option<string[]>("--stop") { Description = "Stop string (repeatable): generation ends when the text contains it; it is cut off." };
+        var tokenizer = new Option<string?>("--tokenizer") { Description = "Tokenizer folder; default the model folder." };
         var maxNew = new Option<int>("--max-new-tokens") { Description = "How many tokens to generate at most.", DefaultValueFactory = _ => 128 };
         var temperature = new Option<double?>("--temperature") { Description = "Sampling temperature; omit or 0 for greedy." };
         var topK = new Option<int?>("--top-k") { Description = "Keep the k most likely tokens." };
@@ -21,13 +28,16 @@ public static class GenerateCommand
         var outputIds = new Option<bool>("--output-ids") { Description = "Print the new token ids as a JSON array on stdout." };
         var command = new Command("generate", "Generate a continuation of a prompt with the KV cache.")
         {
-            model, adapter, promptIds, maxNew, temperature, topK, topP, minP, repetition, seed, outputIds,
+            model, adapter, promptIds, prompt, chat, system, stop, tokenizer, maxNew, temperature, topK, topP, minP, repetition, seed, outputIds,
         };
         console.Bind(command, parse =>
         {
-            var prompt = ParseIds(parse.GetValue(promptIds) ?? throw new InvalidInputException("generate: give a prompt with --prompt-ids"));
-            using var lm = ModelLoading.Load(parse.GetValue(model)!, parse.GetValue(adapter));
-            var options = new GenerationOptions
+            var texts = parse.GetValue(prompt) ?? [];
+            var chats = parse.GetValue(chat) ?? [];
+            var idsText = parse.GetValue(promptIds);
+            int given = (texts.Length > 0 ? 1 : 0) + (chats.Length > 0 ? 1 : 0) + (idsText is null ? 0 : 1);
+            if (given != 1) throw new InvalidInputException("generate: give exactly one of --prompt TEXT, --chat TEXT or --prompt-ids 1,2,3");
+            var sampling = new GenerationOptions
             {
                 MaxNewTokens = parse.GetValue(maxNew),
                 Temperature = parse.GetValue(temperature),
@@ -36,10 +46,30 @@ public static class GenerateCommand
                 MinP = parse.GetValue(minP),
                 RepetitionPenalty = parse.GetValue(repetition),
                 Seed = parse.GetValue(seed),
-                EosTokenIds = lm.Config.EosTokenIds.Select(e => (long)e).ToArray(),
-            };
-            var ids = TokenGenerator.Generate(lm, prompt, options);
-            console.Out.WriteLine(parse.GetValue(outputIds) ? "[" + string.Join(",", ids) + "]" : string.Join(" ", ids));
+            }.Validated();
+            if (idsText is not null)
+            {
+                var ids = ParseIds(idsText);
+                using var lm = ModelLoading.Load(parse.GetValue(model)!, parse.GetValue(adapter));
+                var eos = GenerationDefaults.Load(ModelLocator.Resolve(parse.GetValue(model)!), lm.Config).EosTokenIds;
+                var produced = TokenGenerator.Generate(lm, ids, sampling with { EosTokenIds = eos });
+                console.Out.WriteLine(parse.GetValue(outputIds) ? "[" + string.Join(",", produced) + "]" : string.Join(" ", produced));
+                return 0;
+            }
+            var generator = ServedModel.Load(parse.GetValue(model)!, parse.GetValue(adapter), parse.GetValue(tokenizer));
+            using var weights = generator.Model;
+            var systemText = parse.GetValue(system);
+            var prompts = texts.Length > 0
+                ? texts.Select(generator.EncodePrompt).ToArray()
+                : chats.Select(c => generator.EncodeChat([.. systemText is null ? Array.Empty<ChatMessage>() : [new ChatMessage("system", systemText)], new ChatMessage("user", c)])).ToArray();
+            var options = new TextGenerationOptions { Sampling = sampling, StopStrings = parse.GetValue(stop) ?? [] };
+            bool asIds = parse.GetValue(outputIds);
+            // One prompt streams to the terminal as it is generated; a batch prints each result when all are done.
+            bool streaming = prompts.Length == 1 && !asIds;
+            var results = generator.GenerateBatch(prompts, options, streaming ? (_, piece) => { console.Out.Write(piece); console.Out.Flush(); } : null);
+            if (streaming) console.Out.WriteLine();
+            else if (asIds) foreach (var r in results) console.Out.WriteLine("[" + string.Join(",", r.Ids) + "]");
+            else for (int i = 0; i < results.Count; i++) console.Out.WriteLine((results.Count > 1 ? $"[{i}] " : "") + results[i].Text);
             return 0;
         });
         return command;

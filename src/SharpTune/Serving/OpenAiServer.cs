@@ -1,0 +1,293 @@
+using System.Net;
+using System.Security.Cryptography;
+using System.Text;
+using System.Text.Json.Nodes;
+using System.Threading.Channels;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Hosting;
+using Microsoft.AspNetCore.Hosting.Server.Features;
+using Microsoft.AspNetCore.Http;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+using SharpTune.Inference;
+
+namespace SharpTune.Serving;
+
+/// <summary>
+/// OpenAI-compatible HTTP API over one model: /v1/models, /v1/completions, /v1/chat/completions (JSON or SSE
+/// streaming), /health. Generation runs through a <see cref="GenerationQueue"/>, one request at a time.
+/// </summary>
+public sealed class OpenAiServer : IAsyncDisposable
+{
+    private readonly TextGenerator generator;
+    private readonly ServerOptions options;
+    private readonly GenerationQueue queue;
+    private readonly WebApplication app;
+    private readonly TextWriter? log;
+    private readonly long created = DateTimeOffset.UtcNow.ToUnixTimeSeconds();
+
+    public OpenAiServer(TextGenerator generator, ServerOptions options, TextWriter? log = null)
+    {
+        this.generator = generator;
+        this.options = options.Validated();
+        this.log = log;
+        queue = new GenerationQueue(options.MaxQueuedRequests);
+        var builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions { Args = [] });
+        builder.Logging.ClearProviders();
+        builder.Services.Configure<HostOptions>(h => h.ShutdownTimeout = TimeSpan.FromSeconds(30));
+        builder.WebHost.ConfigureKestrel(kestrel =>
+        {
+            kestrel.Limits.MaxRequestBodySize = options.MaxRequestBodyBytes;
+            kestrel.AddServerHeader = false;
+            if (IPAddress.TryParse(options.Host, out var ip)) kestrel.Listen(ip, options.Port);
+            else if (options.Host == "localhost") kestrel.ListenLocalhost(options.Port);
+            else throw new InvalidInputException($"--host: '{options.Host}' is not an IP address or localhost");
+        });
+        app = builder.Build();
+        app.Use(Authorize);
+        app.MapGet("/health", () => Results.Json(new { status = "ok", queued = queue.Pending }));
+        app.MapGet("/v1/models", () => Results.Text(Models().ToJsonString(), "application/json"));
+        app.MapPost("/v1/completions", context => Handle(context, isChat: false));
+        app.MapPost("/v1/chat/completions", context => Handle(context, isChat: true));
+    }
+
+    /// <summary>The bound address, e.g. http://127.0.0.1:8000 (the real port when 0 was asked).</summary>
+    public Uri Address => new(app.Services.GetRequiredService<Microsoft.AspNetCore.Hosting.Server.IServer>()
+        .Features.Get<IServerAddressesFeature>()!.Addresses.First());
+
+    public Task StartAsync(CancellationToken cancellation = default) => app.StartAsync(cancellation);
+
+    /// <summary>After <see cref="StartAsync"/>: serves until SIGTERM / Ctrl+C (or the token), then lets running requests finish.</summary>
+    public Task WaitForShutdownAsync(CancellationToken cancellation = default) => app.WaitForShutdownAsync(cancellation);
+
+    public Task StopAsync(CancellationToken cancellation = default) => app.StopAsync(cancellation);
+
+    public async ValueTask DisposeAsync()
+    {
+        await app.DisposeAsync();
+        queue.Dispose();
+    }
+
+    private JsonObject Models() => new()
+    {
+        ["object"] = "list",
+        ["data"] = new JsonArray(new JsonObject { ["id"] = options.ModelId, ["object"] = "model", ["created"] = created, ["owned_by"] = "sharptune" }),
+    };
+
+    private async Task Authorize(HttpContext context, RequestDelegate next)
+    {
+        if (options.ApiKey is { } key && context.Request.Path.StartsWithSegments("/v1"))
+        {
+            var header = context.Request.Headers.Authorization.ToString();
+            var expected = Encoding.UTF8.GetBytes("Bearer " + key);
+            if (!CryptographicOperations.FixedTimeEquals(Encoding.UTF8.GetBytes(header), expected))
+            {
+                var message = header.Length == 0 ? "Missing API key: send the header 'Authorization: Bearer KEY'." : "Incorrect API key provided.";
+                await WriteError(context, new OpenAiException(401, message, "invalid_request_error", null, "invalid_api_key"));
+                return;
+            }
+        }
+        await next(context);
+    }
+
+    private async Task Handle(HttpContext context, bool isChat)
+    {
+        try
+        {
+            var body = await ReadBody(context);
+            var request = OpenAiRequest.Parse(body, isChat, options, generator.ContextLength);
+            await Serve(context, request);
+        }
+        catch (OpenAiException e)
+        {
+            await WriteError(context, e);
+        }
+        catch (InvalidInputException e)
+        {
+            await WriteError(context, new OpenAiException(400, e.Message));
+        }
+        catch (OperationCanceledException) when (context.RequestAborted.IsCancellationRequested)
+        {
+            // The client went away; nothing to answer.
+        }
+        catch (Exception e)
+        {
+            log?.WriteLine($"error: {e.GetType().Name}: {e.Message}");
+            await WriteError(context, new OpenAiException(500, $"internal error: {e.Message}", "server_error"));
+        }
+    }
+
+    private async Task<string> ReadBody(HttpContext context)
+    {
+        if (context.Request.ContentLength > options.MaxRequestBodyBytes) throw TooLarge();
+        try
+        {
+            using var reader = new StreamReader(context.Request.Body, Encoding.UTF8);
+            return await reader.ReadToEndAsync(context.RequestAborted);
+        }
+        catch (Microsoft.AspNetCore.Http.BadHttpRequestException e) when (e.StatusCode == StatusCodes.Status413PayloadTooLarge)
+        {
+            throw TooLarge();
+        }
+    }
+
+    private OpenAiException TooLarge() => new(413, $"the request body is larger than this server's limit of {options.MaxRequestBodyBytes} bytes");
+
+    private async Task Serve(HttpContext context, OpenAiRequest request)
+    {
+        var pieces = Channel.CreateUnbounded<(int Row, string Text)>(new UnboundedChannelOptions { SingleWriter = true, SingleReader = true });
+        var started = new TaskCompletionSource<int[]>(TaskCreationOptions.RunContinuationsAsynchronously);
+        var aborted = context.RequestAborted;
+        if (!queue.TryEnqueue(() => Generate(request, started, pieces.Writer, aborted), out var done))
+            throw new OpenAiException(429, $"the server is busy ({options.MaxQueuedRequests} requests waiting); retry later", "rate_limit_error", null, "queue_full");
+        try
+        {
+            await started.Task;
+        }
+        catch
+        {
+            await done.ContinueWith(_ => { }, TaskScheduler.Default);   // observe the job's own copy of the error
+            throw;
+        }
+        string id = (request.IsChat ? "chatcmpl-" : "cmpl-") + Guid.NewGuid().ToString("N");
+        long now = DateTimeOffset.UtcNow.ToUnixTimeSeconds();
+        if (!request.Stream)
+        {
+            var completions = await done;
+            await WriteJson(context, 200, Response(request, id, now, completions));
+            return;
+        }
+        context.Response.StatusCode = 200;
+        context.Response.ContentType = "text/event-stream";
+        context.Response.Headers.CacheControl = "no-cache";
+        context.Response.Headers["X-Accel-Buffering"] = "no";
+        if (request.IsChat)
+            await WriteEvent(context, Chunk(request, id, now, 0, new JsonObject { ["role"] = "assistant", ["content"] = "" }, null));
+        await foreach (var (row, text) in pieces.Reader.ReadAllAsync(aborted))
+            await WriteEvent(context, Chunk(request, id, now, row, request.IsChat ? new JsonObject { ["content"] = text } : text, null));
+        var results = await done;
+        for (int row = 0; row < results.Count; row++)
+            await WriteEvent(context, Chunk(request, id, now, row, request.IsChat ? new JsonObject() : "", FinishName(results[row].Finish)));
+        if (request.IncludeUsage)
+        {
+            var usage = Envelope(request, id, now, new JsonArray());
+            usage["usage"] = Usage(results);
+            await WriteEvent(context, usage);
+        }
+        await context.Response.WriteAsync("data: [DONE]\n\n", aborted);
+        await context.Response.Body.FlushAsync(aborted);
+    }
+
+    /// <summary>Runs on the queue's thread: encodes and checks the prompts (reporting problems through <paramref name="started"/>), then generates.</summary>
+    private IReadOnlyList<TextCompletion> Generate(OpenAiRequest request, TaskCompletionSource<int[]> started, ChannelWriter<(int, string)> pieces, CancellationToken aborted)
+    {
+        try
+        {
+            IReadOnlyList<IReadOnlyList<long>> prompts;
+            try
+            {
+                aborted.ThrowIfCancellationRequested();
+                prompts = request.IsChat ? [generator.EncodeChat(request.Messages)] : request.Prompts.Select(generator.EncodePrompt).ToArray();
+                CheckLengths(request, prompts);
+            }
+            catch (Exception e)
+            {
+                started.SetException(e);
+                throw;
+            }
+            started.SetResult(prompts.Select(p => p.Count).ToArray());
+            Action<int, string>? onText = request.Stream ? (row, text) => pieces.TryWrite((row, text)) : null;
+            return generator.GenerateBatch(prompts, request.Options, onText, aborted);
+        }
+        finally
+        {
+            pieces.TryComplete();
+        }
+    }
+
+    private void CheckLengths(OpenAiRequest request, IReadOnlyList<IReadOnlyList<long>> prompts)
+    {
+        string param = request.IsChat ? "messages" : "prompt";
+        int context = generator.ContextLength;
+        foreach (var prompt in prompts)
+        {
+            if (prompt.Count >= context)
+                throw new OpenAiException(400, $"This model's maximum context length is {context} tokens. However, your {param} has {prompt.Count} tokens. Please reduce the length of the {param}.",
+                    "invalid_request_error", param, "context_length_exceeded");
+            if (request.MaxTokensGiven && prompt.Count + request.Options.Sampling.MaxNewTokens > context)
+                throw new OpenAiException(400, $"This model's maximum context length is {context} tokens. However, you requested {prompt.Count + request.Options.Sampling.MaxNewTokens} tokens ({prompt.Count} in the {param}, {request.Options.Sampling.MaxNewTokens} for the completion). Please reduce the length of the {param} or the max_tokens.",
+                    "invalid_request_error", param, "context_length_exceeded");
+            BatchGenerator.CheckPrompt(generator.Model.Config, prompt, param);
+        }
+    }
+
+    private JsonObject Response(OpenAiRequest request, string id, long now, IReadOnlyList<TextCompletion> completions)
+    {
+        var choices = new JsonArray();
+        for (int i = 0; i < completions.Count; i++)
+        {
+            var choice = new JsonObject { ["index"] = i };
+            if (request.IsChat) choice["message"] = new JsonObject { ["role"] = "assistant", ["content"] = completions[i].Text };
+            else choice["text"] = completions[i].Text;
+            choice["logprobs"] = null;
+            choice["finish_reason"] = FinishName(completions[i].Finish);
+            choices.Add(choice);
+        }
+        var response = Envelope(request, id, now, choices, chunk: false);
+        response["usage"] = Usage(completions);
+        return response;
+    }
+
+    private JsonObject Chunk(OpenAiRequest request, string id, long now, int row, JsonNode delta, string? finish)
+    {
+        var choice = new JsonObject { ["index"] = row };
+        choice[request.IsChat ? "delta" : "text"] = delta;
+        choice["logprobs"] = null;
+        choice["finish_reason"] = finish;
+        return Envelope(request, id, now, new JsonArray(choice));
+    }
+
+    private JsonObject Envelope(OpenAiRequest request, string id, long now, JsonArray choices, bool chunk = true) => new()
+    {
+        ["id"] = id,
+        ["object"] = request.IsChat ? chunk ? "chat.completion.chunk" : "chat.completion" : "text_completion",
+        ["created"] = now,
+        ["model"] = options.ModelId,
+        ["system_fingerprint"] = null,
+        ["choices"] = choices,
+    };
+
+    private static JsonObject Usage(IReadOnlyList<TextCompletion> completions)
+    {
+        int prompt = completions.Sum(c => c.PromptTokens), completion = completions.Sum(c => c.CompletionTokens);
+        return new JsonObject { ["prompt_tokens"] = prompt, ["completion_tokens"] = completion, ["total_tokens"] = prompt + completion };
+    }
+
+    private static string FinishName(FinishReason finish) => finish == FinishReason.Length ? "length" : "stop";
+
+    private static async Task WriteEvent(HttpContext context, JsonObject payload)
+    {
+        await context.Response.WriteAsync("data: " + payload.ToJsonString() + "\n\n", context.RequestAborted);
+        await context.Response.Body.FlushAsync(context.RequestAborted);
+    }
+
+    private static Task WriteJson(HttpContext context, int status, JsonObject payload)
+    {
+        context.Response.StatusCode = status;
+        context.Response.ContentType = "application/json";
+        return context.Response.WriteAsync(payload.ToJsonString(), context.RequestAborted);
+    }
+
+    private static async Task WriteError(HttpContext context, OpenAiException error)
+    {
+        if (context.Response.HasStarted)
+        {
+            // Mid-stream: the status is already sent, so the error travels as an event.
+            await context.Response.WriteAsync("data: " + error.ToJson().ToJsonString() + "\n\n");
+            return;
+        }
+        if (error.Status == 401) context.Response.Headers.WWWAuthenticate = "Bearer";
+        await WriteJson(context, error.Status, error.ToJson());
+    }
+}
