@@ -26,6 +26,13 @@ public static class Program
         root.Subcommands.Add(PrepareCommand.Create(console));
         root.Subcommands.Add(TokenizeCommand.Create(console));
         var parse = root.Parse(args);
+        if (parse.Errors.Count > 0)
+        {
+            // Bad usage (missing required option, unknown option, wrong value type): exit 2 as DESIGN.md's contract says.
+            foreach (var error in parse.Errors) stderr.WriteLine($"error: {error.Message}");
+            stderr.WriteLine("Run with --help for usage.");
+            return 2;
+        }
         return parse.Invoke(new InvocationConfiguration { Output = stdout, Error = stderr, EnableDefaultExceptionHandler = false });
     }
 }

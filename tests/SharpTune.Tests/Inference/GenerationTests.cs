@@ -101,7 +101,7 @@ public sealed class GenerationTests
     {
         var dir = TestPaths.TempDir();
         File.WriteAllText(Path.Combine(dir, "generation_config.json"), """{"eos_token_id": [128001, 128008, 128009]}""");
-        var config = ModelFamilies.ParseConfig(TinyModels.PresetConfig("llama", j => j["eos_token_id"] = 2), "test");
+        var config = ModelFamilies.ParseConfig(TinyModels.TinyConfig("llama", j => j["eos_token_id"] = 2), "test");
         Assert.Equal([2L, 128001, 128008, 128009], GenerationDefaults.Load(dir, config).EosTokenIds);
         File.WriteAllText(Path.Combine(dir, "generation_config.json"), """{"eos_token_id": "x"}""");
         var bad = Assert.Throws<InvalidInputException>(() => GenerationDefaults.Load(dir, config));

@@ -1,0 +1,37 @@
+namespace SharpTune.Tests.Native;
+
+public sealed class CliUsageTests
+{
+    private static (int Code, string Out, string Err) Run(params string[] args)
+    {
+        var stdout = new StringWriter();
+        var stderr = new StringWriter();
+        int code = SharpTune.Cli.Program.Run(args, stdout, stderr);
+        return (code, stdout.ToString(), stderr.ToString());
+    }
+
+    [Fact]
+    public void MissingRequiredOptionIsBadUsageWithExitCode2()
+    {
+        var (code, _, err) = Run("generate", "--prompt-ids", "1,2");
+        Assert.Equal(2, code);
+        Assert.Contains("error: Option '--model' is required.", err);
+    }
+
+    [Fact]
+    public void UnknownCommandIsBadUsageWithExitCode2()
+    {
+        var (code, _, err) = Run("trian", "x.yaml");
+        Assert.Equal(2, code);
+        Assert.StartsWith("error: ", err);
+    }
+
+    [Fact]
+    public void HelpListsTheCommandsAndExitsZero()
+    {
+        var (code, output, _) = Run("--help");
+        Assert.Equal(0, code);
+        foreach (var command in new[] { "train", "validate", "prepare", "score", "generate", "merge", "init-model", "tokenize", "serve", "chat", "eval" })
+            Assert.Contains("  " + command, output);
+    }
+}
