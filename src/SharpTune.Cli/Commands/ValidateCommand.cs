@@ -31,7 +31,7 @@ public static class ValidateCommand
 
     private static IEnumerable<string> Summary(TrainConfig c)
     {
-        static string N(double x) => x.ToString("G6", CultureInfo.InvariantCulture);
+        static string N(double x) => x.ToString("G6", CultureInfo.InvariantCulture).Replace('E', 'e');
         static string S(Enum e) => ConfigWriter.Scalar(e);
         yield return $"model       {c.BaseModel} ({(ConfigChecks.IsLocalFolder(c.BaseModel!) ? "local folder" : "Hugging Face repo id")})";
         foreach (var (d, i) in c.Datasets.Select((d, i) => (d, i)))
@@ -43,7 +43,7 @@ public static class ValidateCommand
         {
             null => "adapter     none (full fine-tuning)",
             var a => $"adapter     {S(a.Value)} r={c.LoraR} alpha={c.LoraAlpha} dropout={N(c.LoraDropout)}" +
-                     $" targets={(c.LoraTargetLinear ? "all linear" : string.Join(",", c.LoraTargetModules))}" +
+                     $" targets={(c.LoraTargetLinear ? "all linear" : c.LoraTargetModules.Count == 0 ? "(model default)" : string.Join(",", c.LoraTargetModules))}" +
                      (c.PeftUseDora ? " dora" : "") + (c.PeftUseRslora ? " rslora" : "") +
                      (c.LoadIn4bit ? $" 4bit={S(c.Bnb4bitQuantType)}" : "") + (c.LoadIn8bit ? " 8bit" : ""),
         };

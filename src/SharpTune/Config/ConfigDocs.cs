@@ -12,7 +12,7 @@ public static class ConfigDocs
             # Configuration reference
 
             <!-- Generated from src/SharpTune/Config/ConfigSchema.cs. Do not edit by hand; regenerate with
-                 SHARPTUNE_REGEN_DOCS=1 dotnet test tests/SharpTune.Tests --filter FullyQualifiedName~ConfigDocsTests -->
+                 SHARPTUNE_REGEN_DOCS=1 dotnet test tests/SharpTune.Tests --filter FullyQualifiedName~DocsMatchTheKeyTable -->
 
             A run is one YAML file with [axolotl](https://github.com/axolotl-ai-cloud/axolotl)'s key names; most axolotl
             configs load unchanged. Check a config without training:
@@ -68,7 +68,7 @@ public static class ConfigDocs
                 ConfigValueType.Text when k.PatternText != null => k.PatternText,
                 _ => "",
             };
-            string @default = k.Type == ConfigValueType.Ignored ? "" : k.DefaultText ?? ConfigWriter.Scalar(k.Property!.GetValue(defaults));
+            string @default = k.Type == ConfigValueType.Ignored ? "" : k.DefaultText ?? DefaultValue(k.Property!.GetValue(defaults));
             string name = "`" + k.Name + "`" + (k.KeyAliases.Count > 0 ? " (also " + string.Join(", ", k.KeyAliases.Select(a => "`" + a + "`")) + ")" : "");
             sb.Append("| ").Append(name)
               .Append(" | ").Append(Cell(type))
@@ -77,6 +77,8 @@ public static class ConfigDocs
               .Append(" | ").Append(Cell(k.Doc)).Append(" |\n");
         }
     }
+
+    private static string DefaultValue(object? value) => value is string s ? s : ConfigWriter.Scalar(value);
 
     private static string Cell(string text) => text.Replace("|", "\\|").Replace("\n", " ");
 }

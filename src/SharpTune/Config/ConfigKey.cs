@@ -136,7 +136,7 @@ public sealed class ConfigKey
                 string text = (Scalar(node, ctx) ?? throw Invalid(node, ctx)).Trim().ToLowerInvariant();
                 if (ValueAliases.TryGetValue(text, out var alias))
                 {
-                    if (alias.Note != null) ctx.Warn($"{ctx.Where(node)}{ctx.Prefix}{Name}: {text} {alias.Note}");
+                    if (alias.Note != null) ctx.Warn($"{ctx.Source}: {ctx.Prefix}{Name}: {text} {alias.Note}");
                     text = alias.Target;
                 }
                 int i = Choices.ToList().IndexOf(text);
@@ -178,7 +178,7 @@ public sealed class ConfigKey
                 {
                     if (list.Items[i] is not MapNode entry)
                         throw new InvalidInputException(
-                            $"{ctx.Where(list.Items[i])}{ctx.Prefix}{Name}.{i}: {ConfigTree.Show(list.Items[i])} is invalid; expected a mapping with path and type{ctx.FromSet(list.Items[i])}");
+                            $"{ctx.Source}: {ctx.Prefix}{Name}.{i}: {ConfigTree.Show(list.Items[i])} is invalid; expected a mapping with path and type{ctx.FromSet(list.Items[i])}");
                     result.Add(ConfigBinder.BindDataset(entry, ctx.Nested($"{ctx.Prefix}{Name}.{i}.")));
                 }
                 return result;
@@ -192,7 +192,7 @@ public sealed class ConfigKey
         node is ScalarNode s ? s.Text : throw Invalid(node, ctx);
 
     internal InvalidInputException Invalid(ConfigNode node, ParseContext ctx) =>
-        new($"{ctx.Where(node)}{ctx.Prefix}{Name}: {ConfigTree.Show(node)} is invalid; expected {Expected}{ctx.FromSet(node)}");
+        new($"{ctx.Source}: {ctx.Prefix}{Name}: {ConfigTree.Show(node)} is invalid; expected {Expected}{ctx.FromSet(node)}");
 }
 
 /// <summary>How a path-valued key is made independent of the working directory.</summary>
@@ -208,7 +208,6 @@ public enum PathResolution
 /// <summary>Where errors point and where warnings go while a file is bound.</summary>
 internal sealed record ParseContext(string Source, Action<string> Warn, string Prefix = "")
 {
-    public string Where(ConfigNode node) => $"{Source}: ";
     public string FromSet(ConfigNode node) => node.Override != null ? $" (from --set {node.Override})" : "";
     public ParseContext Nested(string prefix) => this with { Prefix = prefix };
 }

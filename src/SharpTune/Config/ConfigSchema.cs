@@ -10,8 +10,9 @@ namespace SharpTune.Config;
 /// </summary>
 public static class ConfigSchema
 {
-    public static IReadOnlyList<ConfigKey> TrainKeys { get; } = BuildTrainKeys();
-    public static IReadOnlyList<ConfigKey> DatasetKeys { get; } = BuildDatasetKeys();
+    private static readonly NumberRange AtLeast1 = NumberRange.AtLeast(1);
+    private static readonly NumberRange AtLeast0 = NumberRange.AtLeast(0);
+    private static readonly NumberRange Positive = NumberRange.Above(0);
 
     /// <summary>Dataset row formats for supervised training.</summary>
     public static IReadOnlyList<string> SftDatasetTypes { get; } =
@@ -27,6 +28,10 @@ public static class ConfigSchema
     /// <summary>Unpaired preference formats (prompt, completion, label) for kto.</summary>
     public static IReadOnlyList<string> UnpairedPreferenceDatasetTypes { get; } = ["kto", "chatml.argilla_chat", "llama3.argilla_chat"];
 
+    // Declared after the lists above: static initializers run in text order and the dataset table reads them.
+    public static IReadOnlyList<ConfigKey> TrainKeys { get; } = BuildTrainKeys();
+    public static IReadOnlyList<ConfigKey> DatasetKeys { get; } = BuildDatasetKeys();
+
     public static IEnumerable<string> AllDatasetTypes =>
         SftDatasetTypes.Concat(PairedPreferenceDatasetTypes).Concat(UnpairedPreferenceDatasetTypes);
 
@@ -35,10 +40,6 @@ public static class ConfigSchema
 
     private static ConfigKey? Find(IReadOnlyList<ConfigKey> keys, string name) =>
         keys.FirstOrDefault(k => k.Name == name) ?? keys.FirstOrDefault(k => k.KeyAliases.Contains(name));
-
-    private static readonly NumberRange AtLeast1 = NumberRange.AtLeast(1);
-    private static readonly NumberRange AtLeast0 = NumberRange.AtLeast(0);
-    private static readonly NumberRange Positive = NumberRange.Above(0);
 
     private static IReadOnlyList<ConfigKey> BuildTrainKeys()
     {

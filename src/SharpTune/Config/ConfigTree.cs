@@ -10,8 +10,6 @@ namespace SharpTune.Config;
 /// </summary>
 internal abstract class ConfigNode
 {
-    /// <summary>1-based line in the file; 0 when unknown (JSON, --set).</summary>
-    public int Line { get; init; }
     /// <summary>The --set argument this node came from; null when it came from the file.</summary>
     public string? Override { get; init; }
 }
@@ -77,18 +75,17 @@ internal static class ConfigTree
 
     private static ConfigNode FromYaml(YamlNode node, string source, string? overrideArg)
     {
-        int line = overrideArg == null ? (int)node.Start.Line : 0;
         switch (node)
         {
             case YamlScalarNode s:
                 bool isNull = s.Style == ScalarStyle.Plain && s.Value is null or "" or "~" or "null" or "Null" or "NULL";
-                return new ScalarNode { Text = isNull ? null : s.Value, Line = line, Override = overrideArg };
+                return new ScalarNode { Text = isNull ? null : s.Value, Override = overrideArg };
             case YamlSequenceNode seq:
-                var list = new ListNode { Line = line, Override = overrideArg };
+                var list = new ListNode { Override = overrideArg };
                 foreach (var item in seq.Children) list.Items.Add(FromYaml(item, source, overrideArg));
                 return list;
             case YamlMappingNode map:
-                var result = new MapNode { Line = line, Override = overrideArg };
+                var result = new MapNode { Override = overrideArg };
                 foreach (var (k, v) in map.Children)
                 {
                     if (k is not YamlScalarNode key || key.Value == null)
@@ -99,7 +96,7 @@ internal static class ConfigTree
                 }
                 return result;
             default:
-                throw new InvalidInputException($"{source}:{line}: unsupported YAML node {node.NodeType}");
+                throw new InvalidInputException($"{source}:{node.Start.Line}: unsupported YAML node {node.NodeType}");
         }
     }
 

@@ -40,7 +40,7 @@ public static class ConfigWriter
         null => "null",
         bool b => b ? "true" : "false",
         int i => i.ToString(CultureInfo.InvariantCulture),
-        double d => d.ToString("R", CultureInfo.InvariantCulture),
+        double d => d.ToString("R", CultureInfo.InvariantCulture).Replace('E', 'e'),
         string s => JsonSerializer.Serialize(s),
         Enum e => ConfigNames.ToSnake(e.ToString()),
         IReadOnlyDictionary<string, string> map =>
