@@ -15,6 +15,7 @@ internal readonly record struct PieceToken(int Id, int Start, int End);
 internal sealed class BpeModel
 {
     private const int CacheLimit = 200_000;
+    private const int CachedWordLength = 128;
 
     private readonly Dictionary<string, int> _vocab;
     private readonly Dictionary<long, (int Rank, int NewId)> _merges;
@@ -26,6 +27,7 @@ internal sealed class BpeModel
     private readonly string _endOfWordSuffix;
     private readonly int[] _byteTokenIds;
     private readonly ConcurrentDictionary<string, PieceToken[]> _cache = new(StringComparer.Ordinal);
+    private int _cachedWords;
 
     public IReadOnlyDictionary<string, int> Vocab => _vocab;
 
@@ -87,7 +89,9 @@ internal sealed class BpeModel
     {
         if (_cache.TryGetValue(word, out var cached)) return cached;
         var result = TokenizeUncached(word);
-        if (_cache.Count < CacheLimit) _cache.TryAdd(word, result);
+        // A counter instead of _cache.Count: ConcurrentDictionary.Count takes every lock, which serializes batch encoding.
+        if (word.Length <= CachedWordLength && Volatile.Read(ref _cachedWords) < CacheLimit && _cache.TryAdd(word, result))
+            Interlocked.Increment(ref _cachedWords);
         return result;
     }
 
@@ -123,28 +127,46 @@ internal sealed class BpeModel
             i += width;
         }
 
-        // Repeatedly merge the lowest-ranked adjacent pair (leftmost on ties), as the reference does.
-        while (ids.Count > 1)
+        return Merge(ids, starts, ends);
+    }
+
+    /// <summary>
+    /// Repeatedly merges the lowest-ranked adjacent pair, leftmost first on equal ranks (as the reference does),
+    /// with a heap over a linked list of symbols so long words (SentencePiece models see whole sentences) stay O(n log n).
+    /// </summary>
+    private PieceToken[] Merge(List<int> ids, List<int> starts, List<int> ends)
+    {
+        var count = ids.Count;
+        if (count <= 1) return count == 0 ? [] : [new PieceToken(ids[0], starts[0], ends[0])];
+        var id = ids.ToArray();
+        var end = ends.ToArray();
+        var prev = new int[count];
+        var next = new int[count];
+        var alive = new bool[count];
+        for (var k = 0; k < count; k++) { prev[k] = k - 1; next[k] = k + 1 < count ? k + 1 : -1; alive[k] = true; }
+
+        var heap = new PriorityQueue<int, (int Rank, int Pos)>();
+        for (var k = 0; k < count - 1; k++)
+            if (_merges.TryGetValue(Pack(id[k], id[k + 1]), out var m)) heap.Enqueue(k, (m.Rank, k));
+
+        while (heap.TryDequeue(out var pos, out var priority))
         {
-            var bestRank = int.MaxValue;
-            var bestIndex = -1;
-            var bestId = 0;
-            for (var k = 0; k < ids.Count - 1; k++)
-            {
-                if (_merges.TryGetValue(Pack(ids[k], ids[k + 1]), out var merge) && merge.Rank < bestRank)
-                {
-                    bestRank = merge.Rank; bestIndex = k; bestId = merge.NewId;
-                }
-            }
-            if (bestIndex < 0) break;
-            ids[bestIndex] = bestId;
-            ends[bestIndex] = ends[bestIndex + 1];
-            ids.RemoveAt(bestIndex + 1); starts.RemoveAt(bestIndex + 1); ends.RemoveAt(bestIndex + 1);
+            var right = next[pos];
+            if (!alive[pos] || right < 0) continue;
+            // Entries go stale when a neighbour merged first; only apply one that still describes this pair.
+            if (!_merges.TryGetValue(Pack(id[pos], id[right]), out var merge) || merge.Rank != priority.Rank) continue;
+            id[pos] = merge.NewId;
+            end[pos] = end[right];
+            alive[right] = false;
+            next[pos] = next[right];
+            if (next[right] >= 0) prev[next[right]] = pos;
+            if (prev[pos] >= 0 && _merges.TryGetValue(Pack(id[prev[pos]], id[pos]), out var left)) heap.Enqueue(prev[pos], (left.Rank, prev[pos]));
+            if (next[pos] >= 0 && _merges.TryGetValue(Pack(id[pos], id[next[pos]]), out var after)) heap.Enqueue(pos, (after.Rank, pos));
         }
 
-        var tokens = new PieceToken[ids.Count];
-        for (var k = 0; k < ids.Count; k++) tokens[k] = new PieceToken(ids[k], starts[k], ends[k]);
-        return tokens;
+        var tokens = new List<PieceToken>(count);
+        for (var k = 0; k >= 0; k = next[k]) tokens.Add(new PieceToken(id[k], starts[k], end[k]));
+        return tokens.ToArray();
     }
 
     private int[]? ByteIds(ReadOnlySpan<char> symbol)

@@ -18,6 +18,7 @@ public sealed class HfTokenizer
     private readonly PostProcessor? _postProcessor;
     private readonly Decoder? _decoder;
     private readonly AddedTokenMatcher _addedTokens;
+    private readonly AddedTokenMatcher? _normalizedAddedTokens;
     private readonly Dictionary<string, AddedToken> _addedByContent;
     private readonly Dictionary<int, string> _idToToken;
     private readonly HashSet<string> _specialTokens;
@@ -35,7 +36,12 @@ public sealed class HfTokenizer
         _postProcessor = postProcessor;
         _decoder = decoder;
         AddedTokens = addedTokens;
-        _addedTokens = new AddedTokenMatcher(addedTokens);
+        // Tokens with normalized=false are found in the raw text; normalized=true ones in each normalized piece,
+        // under their normalized spelling (what the reference tokenizers do).
+        _addedTokens = new AddedTokenMatcher(addedTokens.Where(t => !t.Normalized || normalizer is null));
+        var normalizedTokens = addedTokens.Where(t => t.Normalized && normalizer is not null)
+            .Select(t => t with { Content = normalizer!.Normalize(AlignedText.Identity(t.Content, 0)).Text }).ToList();
+        _normalizedAddedTokens = normalizedTokens.Count > 0 ? new AddedTokenMatcher(normalizedTokens) : null;
         _addedByContent = new Dictionary<string, AddedToken>(StringComparer.Ordinal);
         foreach (var t in addedTokens) _addedByContent[t.Content] = t;
         _idToToken = new Dictionary<int, string>(model.Vocab.Count + addedTokens.Count);
@@ -148,15 +154,21 @@ public sealed class HfTokenizer
             var aligned = AlignedText.Identity(text.Substring(start, end - start), start);
             if (_normalizer is not null) aligned = _normalizer.Normalize(aligned);
             if (aligned.Text.Length == 0) continue;
-            pieces.Clear();
-            if (_preTokenizer is null) pieces.Add(aligned);
-            else _preTokenizer.Split(aligned, s == 0, pieces);
-            foreach (var piece in pieces)
+            var subsections = _normalizedAddedTokens?.Split(aligned.Text) ?? [(0, aligned.Text.Length, null)];
+            foreach (var (subStart, subEnd, subToken) in subsections)
             {
-                foreach (var t in _model.Tokenize(piece.Text))
+                if (subToken is not null) { ids.Add(subToken.Id); offsets.Add((aligned.Map[subStart], aligned.Map[subEnd])); continue; }
+                var part = subsections.Count == 1 ? aligned : AlignedText.Slice(aligned, subStart, subEnd);
+                pieces.Clear();
+                if (_preTokenizer is null) pieces.Add(part);
+                else _preTokenizer.Split(part, s == 0, pieces);
+                foreach (var piece in pieces)
                 {
-                    ids.Add(t.Id);
-                    offsets.Add((piece.Map[t.Start], piece.Map[t.End]));
+                    foreach (var t in _model.Tokenize(piece.Text))
+                    {
+                        ids.Add(t.Id);
+                        offsets.Add((piece.Map[t.Start], piece.Map[t.End]));
+                    }
                 }
             }
         }

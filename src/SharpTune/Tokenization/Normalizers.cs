@@ -16,6 +16,13 @@ internal readonly record struct AlignedText(string Text, int[] Map)
         for (var i = 0; i <= text.Length; i++) map[i] = offset + i;
         return new AlignedText(text, map);
     }
+
+    public static AlignedText Slice(AlignedText text, int start, int end)
+    {
+        var map = new int[end - start + 1];
+        Array.Copy(text.Map, start, map, 0, end - start + 1);
+        return new AlignedText(text.Text.Substring(start, end - start), map);
+    }
 }
 
 internal abstract class Normalizer
@@ -50,7 +57,7 @@ internal static class Pattern
     public static Regex From(JsonElement? config, string file)
     {
         if (config is { } c && c.String("String") is { } literal) return new Regex(Regex.Escape(literal), RegexOptions.CultureInvariant);
-        if (config is { } r && r.String("Regex") is { } regex) return new Regex(regex, RegexOptions.CultureInvariant);
+        if (config is { } r && r.String("Regex") is { } regex) return new Regex(regex, RegexOptions.CultureInvariant | RegexOptions.Compiled);
         throw new InvalidInputException($"{file}: pattern must be {{\"String\": ...}} or {{\"Regex\": ...}}, found {config?.GetRawText() ?? "null"}");
     }
 }

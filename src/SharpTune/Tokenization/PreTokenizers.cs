@@ -43,12 +43,7 @@ internal abstract class PreTokenizer
         _ => throw new InvalidInputException($"{file}: unsupported Split behavior '{value}'; supported: Removed, Isolated, MergedWithPrevious, MergedWithNext, Contiguous"),
     };
 
-    protected static AlignedText Slice(AlignedText text, int start, int end)
-    {
-        var map = new int[end - start + 1];
-        Array.Copy(text.Map, start, map, 0, end - start + 1);
-        return new AlignedText(text.Text.Substring(start, end - start), map);
-    }
+    protected static AlignedText Slice(AlignedText text, int start, int end) => AlignedText.Slice(text, start, end);
 
     /// <summary>
     /// Regex matches by code point. .NET regexes see a supplementary char as two surrogates (category Cs),
@@ -184,7 +179,7 @@ internal sealed class SplitPreTokenizer(Regex regex, SplitBehavior behavior, boo
 
 internal sealed class ByteLevelPreTokenizer(bool addPrefixSpace, bool useRegex) : PreTokenizer
 {
-    internal static readonly Regex Gpt2Pattern = new(@"'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+", RegexOptions.CultureInvariant);
+    internal static readonly Regex Gpt2Pattern = new(@"'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+", RegexOptions.CultureInvariant | RegexOptions.Compiled);
 
     public override void Split(AlignedText piece, bool firstSection, List<AlignedText> output)
     {
@@ -201,6 +196,18 @@ internal sealed class ByteLevelPreTokenizer(bool addPrefixSpace, bool useRegex) 
 
     /// <summary>Rewrites text as one alphabet char per UTF-8 byte; every byte maps to the char it encodes.</summary>
     internal static AlignedText ToBytes(AlignedText piece)
+    {
+        var text = piece.Text;
+        if (!System.Text.Ascii.IsValid(text))
+            return ToBytesSlow(piece);
+        // ASCII: one byte per char, so the offset map is unchanged.
+        return new AlignedText(string.Create(text.Length, text, (span, source) =>
+        {
+            for (var i = 0; i < source.Length; i++) span[i] = ByteLevelAlphabet.ByteToChar[source[i]];
+        }), piece.Map);
+    }
+
+    private static AlignedText ToBytesSlow(AlignedText piece)
     {
         var text = piece.Text;
         var chars = new StringBuilder(text.Length * 2);

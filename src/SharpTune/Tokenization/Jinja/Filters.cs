@@ -190,7 +190,7 @@ internal sealed partial class Interpreter
                 var method = Arg(1, "method") is StringValue m ? m.V : "common";
                 var scale = Math.Pow(10, precision);
                 var x = Compare.Number(operand) * scale;
-                var rounded = method switch { "floor" => Math.Floor(x), "ceil" => Math.Ceiling(x), _ => Math.Round(x, MidpointRounding.AwayFromZero) };
+                var rounded = method switch { "floor" => Math.Floor(x), "ceil" => Math.Ceiling(x), _ => Math.Round(x, MidpointRounding.ToEven) }; // Python round(): halves to even
                 return new FloatValue(rounded / scale);
             }
             case "min":

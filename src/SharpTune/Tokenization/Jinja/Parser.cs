@@ -360,12 +360,21 @@ internal sealed class Parser
             if (negate) ++_current;
             var test = ParsePrimary();
             if (test is not IdentifierNode identifier) throw Error("Expected identifier for the test", test.Position);
-            // Jinja allows arguments to tests: `x is divisibleby(3)`.
-            var args = Is(TokenType.OpenParen) ? ParseArgs(parameters: false) : [];
+            // Jinja allows arguments to tests: `x is divisibleby(3)` or, for one argument, `x is equalto 1`.
+            var args = Is(TokenType.OpenParen) ? ParseArgs(parameters: false)
+                : StartsBareTestArgument() ? [ParseMember(ParsePrimary())] : [];
             operand = new TestNode(operand, negate, identifier.Name, args) { Position = operand.Position };
         }
         return operand;
     }
+
+    private bool StartsBareTestArgument() =>
+        _current < _tokens.Count && _tokens[_current] switch
+        {
+            { Type: TokenType.NumericLiteral or TokenType.StringLiteral } => true,
+            { Type: TokenType.Identifier, Value: var v } => v is not ("and" or "or" or "else" or "if" or "is" or "in" or "not"),
+            _ => false,
+        };
 
     private Node ParseFilter()
     {
