@@ -6,20 +6,7 @@ namespace SharpTune.Data;
 /// <summary>Picks the chat template text a dataset uses: the tokenizer's, a named one, or chat_template_jinja.</summary>
 public static class ChatTemplates
 {
-    /// <summary>ChatML, as axolotl's `chat_template: chatml`.</summary>
-    public const string ChatMl =
-        "{% for message in messages %}{{'<|im_start|>' + message['role'] + '\n' + message['content'] + '<|im_end|>' + '\n'}}{% endfor %}" +
-        "{% if add_generation_prompt %}{{ '<|im_start|>assistant\n' }}{% endif %}";
-
-    /// <summary>Llama 3 instruct, as axolotl's `chat_template: llama3`.</summary>
-    public const string Llama3 =
-        "{% set loop_messages = messages %}{% for message in loop_messages %}{% set content = '<|start_header_id|>' + message['role'] + " +
-        "'<|end_header_id|>\n\n' + message['content'] | trim + '<|eot_id|>' %}{% if loop.index0 == 0 %}{% set content = bos_token + content %}{% endif %}" +
-        "{{ content }}{% endfor %}{% if add_generation_prompt %}{{ '<|start_header_id|>assistant<|end_header_id|>\n\n' }}{% endif %}";
-
-    private static readonly Dictionary<string, string> BuiltIn = new() { ["chatml"] = ChatMl, ["llama3"] = Llama3 };
-
-    /// <param name="name">chat_template value: null / tokenizer_default, tokenizer_default_fallback_NAME, jinja, a name from the tokenizer's list, chatml or llama3.</param>
+    /// <param name="name">chat_template value: null / tokenizer_default, tokenizer_default_fallback_NAME, jinja, a name from the tokenizer's list, or a built-in name (chatml, llama3, ...).</param>
     /// <returns>The template text; null when none is set and <paramref name="required"/> is false.</returns>
     public static string? Resolve(string? name, string? jinja, HfTokenizer tokenizer, string key, bool required)
     {
@@ -38,8 +25,8 @@ public static class ChatTemplates
         if (name.StartsWith("tokenizer_default_fallback_", StringComparison.Ordinal))
             return tokenizer.ChatTemplate ?? Resolve(name["tokenizer_default_fallback_".Length..], jinja, tokenizer, key, required);
         if (tokenizer.NamedChatTemplates.TryGetValue(name, out var named)) return named;
-        if (BuiltIn.TryGetValue(name, out var builtIn)) return builtIn;
-        throw new InvalidInputException($"{key}: chat_template: {name} is unknown; use tokenizer_default, jinja, {string.Join(", ", BuiltIn.Keys)}" +
+        if (BuiltInChatTemplates.Names.Contains(name, StringComparer.OrdinalIgnoreCase)) return BuiltInChatTemplates.Get(name);
+        throw new InvalidInputException($"{key}: chat_template: {name} is unknown; use tokenizer_default, jinja, {string.Join(", ", BuiltInChatTemplates.Names)}" +
                                         (tokenizer.NamedChatTemplates.Count > 0 ? $" or one of the tokenizer's: {string.Join(", ", tokenizer.NamedChatTemplates.Keys)}" : ""));
     }
 }
