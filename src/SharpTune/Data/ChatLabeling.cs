@@ -65,8 +65,19 @@ public sealed class ChatLabeler
         EndOfTurnTokens = eot;
     }
 
-    public string Render(IReadOnlyList<IReadOnlyDictionary<string, object?>> messages, bool addGenerationPrompt) =>
-        _tokenizer.ApplyChatTemplate(messages, addGenerationPrompt, null, _template);
+    /// <summary>Renders with the template; a template error (e.g. "roles must alternate") is reported as a bad row.</summary>
+    public string Render(IReadOnlyList<IReadOnlyDictionary<string, object?>> messages, bool addGenerationPrompt)
+    {
+        try { return _tokenizer.ApplyChatTemplate(messages, addGenerationPrompt, null, _template); }
+        catch (InvalidInputException e) { throw new RowException($"the chat template rejected the conversation: {e.Message}"); }
+    }
+
+    /// <summary>Rendering of a prefix of the conversation, or null when the template refuses it (some insist on a final user turn).</summary>
+    private string? TryRenderPrefix(IReadOnlyList<IReadOnlyDictionary<string, object?>> messages, bool addGenerationPrompt)
+    {
+        try { return _tokenizer.ApplyChatTemplate(messages, addGenerationPrompt, null, _template); }
+        catch (InvalidInputException) { return null; }
+    }
 
     public LabeledText Label(IReadOnlyList<IReadOnlyDictionary<string, object?>> messages)
     {
@@ -85,8 +96,8 @@ public sealed class ChatLabeler
             int from = cursor;
             if (trained[i] && i > 0)
             {
-                string before = Render(messages.Take(i).ToList(), addGenerationPrompt: (string)messages[i]["role"]! == "assistant");
-                if (before.Length > cursor && full.StartsWith(before, StringComparison.Ordinal)) from = before.Length;
+                string? before = TryRenderPrefix(messages.Take(i).ToList(), addGenerationPrompt: (string)messages[i]["role"]! == "assistant");
+                if (before != null && before.Length > cursor && full.StartsWith(before, StringComparison.Ordinal)) from = before.Length;
             }
             (starts[i], ends[i]) = Find(full, content, from);
             if (starts[i] < 0)
