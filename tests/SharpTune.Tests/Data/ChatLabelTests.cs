@@ -72,6 +72,23 @@ public class ChatLabelTests
     }
 
     [Fact]
+    public void Llama2_sentencepiece_answers_and_eos_carry_labels()
+    {
+        var config = MakeConfig(WriteJsonl(Chat(Conversation)), "chat_template", "llama2") with { ChatTemplate = "llama2" };
+        var e = Assert.Single(Prepare(config, Llama2).Train);
+        var runs = LabelledRuns(e);
+        // The template writes content + ' ' + eos: the space token between them is template text, left unlabelled.
+        Assert.Equal(4, runs.Count);
+        // Digits split off the SentencePiece space marker: "▁" (the template's space) stays unlabelled, "6" onwards is trained.
+        Assert.Equal(28705, Llama2.Encode("6 times 7 is 42.", false)[0]);
+        Assert.Equal(Llama2.Encode("6 times 7 is 42.", false).Skip(1).Append(2).Concat(Llama2.Encode("3 plus 4 is 7.", false).Skip(1)).Append(2),
+            e.Labels.Where(l => l != -100));
+        Assert.Equal("3 plus 4 is 7.", Llama2.Decode(runs[2]));
+        Assert.Equal("</s>", Llama2.Decode(runs[3]));
+        Assert.Equal(1, e.InputIds[0]);
+    }
+
+    [Fact]
     public void A_template_that_rejects_the_conversation_is_a_bad_row_with_its_location()
     {
         // Gemma's template requires alternating user/assistant turns.
