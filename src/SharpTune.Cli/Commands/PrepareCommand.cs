@@ -33,8 +33,15 @@ public static class PrepareCommand
             string tokenizerRef = cfg.TokenizerConfig ?? cfg.BaseModel ?? throw new InvalidInputException($"{path}: base_model: missing; the tokenizer comes from it");
             var tokenizer = HfTokenizer.FromDirectory(ModelLocator.Resolve(tokenizerRef));
             var clock = Stopwatch.StartNew();
+            double lastReport = 0;
+            void Progress(long rows)
+            {
+                if (clock.Elapsed.TotalSeconds - lastReport < 5) return;
+                lastReport = clock.Elapsed.TotalSeconds;
+                console.Error.WriteLine($"tokenizing: {rows} rows, {(rows / lastReport).ToString("F0", CultureInfo.InvariantCulture)} rows/s");
+            }
             var data = DataPipeline.Prepare(cfg, tokenizer, configDir, Warn,
-                new DataOptions { SkipBadRows = parse.GetValue(skipBad), Log = m => console.Out.WriteLine(m) });
+                new DataOptions { SkipBadRows = parse.GetValue(skipBad), Log = m => console.Out.WriteLine(m), Progress = Progress });
             double seconds = clock.Elapsed.TotalSeconds;
             var s = data.Stats;
             var inv = CultureInfo.InvariantCulture;

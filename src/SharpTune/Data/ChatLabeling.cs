@@ -6,20 +6,7 @@ namespace SharpTune.Data;
 /// <summary>Picks the chat template text a dataset uses: the tokenizer's, a named one, or chat_template_jinja.</summary>
 public static class ChatTemplates
 {
-    /// <summary>ChatML, as axolotl's `chat_template: chatml`.</summary>
-    public const string ChatMl =
-        "{% for message in messages %}{{'<|im_start|>' + message['role'] + '\n' + message['content'] + '<|im_end|>' + '\n'}}{% endfor %}" +
-        "{% if add_generation_prompt %}{{ '<|im_start|>assistant\n' }}{% endif %}";
-
-    /// <summary>Llama 3 instruct, as axolotl's `chat_template: llama3`.</summary>
-    public const string Llama3 =
-        "{% set loop_messages = messages %}{% for message in loop_messages %}{% set content = '<|start_header_id|>' + message['role'] + " +
-        "'<|end_header_id|>\n\n' + message['content'] | trim + '<|eot_id|>' %}{% if loop.index0 == 0 %}{% set content = bos_token + content %}{% endif %}" +
-        "{{ content }}{% endfor %}{% if add_generation_prompt %}{{ '<|start_header_id|>assistant<|end_header_id|>\n\n' }}{% endif %}";
-
-    private static readonly Dictionary<string, string> BuiltIn = new() { ["chatml"] = ChatMl, ["llama3"] = Llama3 };
-
-    /// <param name="name">chat_template value: null / tokenizer_default, tokenizer_default_fallback_NAME, jinja, a name from the tokenizer's list, chatml or llama3.</param>
+    /// <param name="name">chat_template value: null / tokenizer_default, tokenizer_default_fallback_NAME, jinja, a name from the tokenizer's list, or a built-in name (chatml, llama3, ...).</param>
     /// <returns>The template text; null when none is set and <paramref name="required"/> is false.</returns>
     public static string? Resolve(string? name, string? jinja, HfTokenizer tokenizer, string key, bool required)
     {
@@ -38,8 +25,8 @@ public static class ChatTemplates
         if (name.StartsWith("tokenizer_default_fallback_", StringComparison.Ordinal))
             return tokenizer.ChatTemplate ?? Resolve(name["tokenizer_default_fallback_".Length..], jinja, tokenizer, key, required);
         if (tokenizer.NamedChatTemplates.TryGetValue(name, out var named)) return named;
-        if (BuiltIn.TryGetValue(name, out var builtIn)) return builtIn;
-        throw new InvalidInputException($"{key}: chat_template: {name} is unknown; use tokenizer_default, jinja, {string.Join(", ", BuiltIn.Keys)}" +
+        if (BuiltInChatTemplates.Names.Contains(name, StringComparer.OrdinalIgnoreCase)) return BuiltInChatTemplates.Get(name);
+        throw new InvalidInputException($"{key}: chat_template: {name} is unknown; use tokenizer_default, jinja, {string.Join(", ", BuiltInChatTemplates.Names)}" +
                                         (tokenizer.NamedChatTemplates.Count > 0 ? $" or one of the tokenizer's: {string.Join(", ", tokenizer.NamedChatTemplates.Keys)}" : ""));
     }
 }
@@ -78,8 +65,19 @@ public sealed class ChatLabeler
         EndOfTurnTokens = eot;
     }
 
-    public string Render(IReadOnlyList<IReadOnlyDictionary<string, object?>> messages, bool addGenerationPrompt) =>
-        _tokenizer.ApplyChatTemplate(messages, addGenerationPrompt, null, _template);
+    /// <summary>Renders with the template; a template error (e.g. "roles must alternate") is reported as a bad row.</summary>
+    public string Render(IReadOnlyList<IReadOnlyDictionary<string, object?>> messages, bool addGenerationPrompt)
+    {
+        try { return _tokenizer.ApplyChatTemplate(messages, addGenerationPrompt, null, _template); }
+        catch (InvalidInputException e) { throw new RowException($"the chat template rejected the conversation: {e.Message}"); }
+    }
+
+    /// <summary>Rendering of a prefix of the conversation, or null when the template refuses it (some insist on a final user turn).</summary>
+    private string? TryRenderPrefix(IReadOnlyList<IReadOnlyDictionary<string, object?>> messages, bool addGenerationPrompt)
+    {
+        try { return _tokenizer.ApplyChatTemplate(messages, addGenerationPrompt, null, _template); }
+        catch (InvalidInputException) { return null; }
+    }
 
     public LabeledText Label(IReadOnlyList<IReadOnlyDictionary<string, object?>> messages)
     {
@@ -98,8 +96,8 @@ public sealed class ChatLabeler
             int from = cursor;
             if (trained[i] && i > 0)
             {
-                string before = Render(messages.Take(i).ToList(), addGenerationPrompt: (string)messages[i]["role"]! == "assistant");
-                if (before.Length > cursor && full.StartsWith(before, StringComparison.Ordinal)) from = before.Length;
+                string? before = TryRenderPrefix(messages.Take(i).ToList(), addGenerationPrompt: (string)messages[i]["role"]! == "assistant");
+                if (before != null && before.Length > cursor && full.StartsWith(before, StringComparison.Ordinal)) from = before.Length;
             }
             (starts[i], ends[i]) = Find(full, content, from);
             if (starts[i] < 0)

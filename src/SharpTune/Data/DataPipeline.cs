@@ -16,6 +16,8 @@ public sealed record DataOptions
     public bool UseCache { get; init; } = true;
     /// <summary>Informational messages (cache hit/miss); null = silent.</summary>
     public Action<string>? Log { get; init; }
+    /// <summary>Called after each chunk of rows is tokenized with the rows read so far (all datasets); null = silent.</summary>
+    public Action<long>? Progress { get; init; }
 }
 
 /// <summary>
@@ -165,6 +167,7 @@ public static class DataPipeline
             {
                 var results = new RowResult[chunk.Length];
                 Parallel.For(0, chunk.Length, i => results[i] = Convert(chunk[i], formatter, tokenizer, config, eotIds));
+                options.Progress?.Invoke(totals.Read + read + chunk.Length);
                 for (int i = 0; i < chunk.Length; i++)
                 {
                     var r = results[i];

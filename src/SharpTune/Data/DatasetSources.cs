@@ -243,7 +243,9 @@ public static class DatasetSources
         if (firstLine == null) return false;
         try { if (JsonNode.Parse(firstLine) is not JsonObject) return false; }
         catch (JsonException) { return false; }
-        return true;
+        while (reader.ReadLine() is { } next)
+            if (next.Trim().Length > 0) return true;
+        return false; // one object on one line: a {"data": [...]} document
     }
 
     private static IEnumerable<SourceRow> ReadParquet(string file)

@@ -58,6 +58,46 @@ public class ChatLabelTests
         Assert.Contains("<|im_start|>assistant\n<think>\n\n</think>\n\n3 plus 4 is 7.<|im_end|>", Qwen3.Decode(e.InputIds));
     }
 
+    [Fact]
+    public void Gemma3_model_turns_and_end_of_turn_carry_labels()
+    {
+        var gemma = SharpTune.Tokenization.HfTokenizer.FromDirectory(TokenizerDir("gemma3"));
+        var config = MakeConfig(WriteJsonl(Chat(Conversation)), "chat_template", "gemma3");
+        var e = Assert.Single(Prepare(config, gemma).Train);
+        int endOfTurn = gemma.TokenToId("<end_of_turn>")!.Value;
+        var runs = LabelledRuns(e);
+        Assert.Equal(gemma.Encode("6 times 7 is 42.", false).Append(endOfTurn), runs[0]);
+        Assert.Equal("3 plus 4 is 7.<end_of_turn>", gemma.Decode(runs[1]));
+        Assert.Equal(2, runs.Count);
+    }
+
+    [Fact]
+    public void Llama2_sentencepiece_answers_and_eos_carry_labels()
+    {
+        var config = MakeConfig(WriteJsonl(Chat(Conversation)), "chat_template", "llama2") with { ChatTemplate = "llama2" };
+        var e = Assert.Single(Prepare(config, Llama2).Train);
+        var runs = LabelledRuns(e);
+        // The template writes content + ' ' + eos: the space token between them is template text, left unlabelled.
+        Assert.Equal(4, runs.Count);
+        // Digits split off the SentencePiece space marker: "▁" (the template's space) stays unlabelled, "6" onwards is trained.
+        Assert.Equal(28705, Llama2.Encode("6 times 7 is 42.", false)[0]);
+        Assert.Equal(Llama2.Encode("6 times 7 is 42.", false).Skip(1).Append(2).Concat(Llama2.Encode("3 plus 4 is 7.", false).Skip(1)).Append(2),
+            e.Labels.Where(l => l != -100));
+        Assert.Equal("3 plus 4 is 7.", Llama2.Decode(runs[2]));
+        Assert.Equal("</s>", Llama2.Decode(runs[3]));
+        Assert.Equal(1, e.InputIds[0]);
+    }
+
+    [Fact]
+    public void A_template_that_rejects_the_conversation_is_a_bad_row_with_its_location()
+    {
+        // Gemma's template requires alternating user/assistant turns.
+        var gemma = SharpTune.Tokenization.HfTokenizer.FromDirectory(TokenizerDir("gemma3"));
+        string file = WriteJsonl(Chat(("user", "a"), ("user", "b"), ("assistant", "c")));
+        var error = Assert.Throws<InvalidInputException>(() => Prepare(MakeConfig(file, "chat_template", "gemma3"), gemma));
+        Assert.StartsWith($"{file}:1: the chat template rejected the conversation: ", error.Message);
+    }
+
     [Theory]
     [InlineData(TrainOnEos.Turn, 2)]
     [InlineData(TrainOnEos.Last, 1)]
