@@ -370,6 +370,7 @@ public static class DataPipeline
 
     private static List<T> Weighted<T>(List<T> rows, double weight, long seed)
     {
+        if (rows.Count == 0) return rows;
         int target = (int)Math.Round(weight * rows.Count);
         var result = new List<T>(target);
         while (result.Count + rows.Count <= target) result.AddRange(rows);

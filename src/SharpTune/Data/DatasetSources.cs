@@ -52,6 +52,13 @@ public static class DatasetSources
 
     private static IReadOnlyList<string> FromFolder(string folder, DatasetConfig dataset, string key)
     {
+        // A dataset configuration (name:) is a subfolder in Hugging Face repos: NAME/train-*.parquet or data/NAME/...
+        if (dataset.Name is { Length: > 0 } name)
+        {
+            string? sub = new[] { Path.Combine(folder, name), Path.Combine(folder, "data", name) }.FirstOrDefault(Directory.Exists)
+                ?? throw new InvalidInputException($"{key}.name: {name} has no folder in {folder}; expected {name}/ or data/{name}/");
+            folder = sub;
+        }
         if (dataset.DataFiles.Count > 0)
         {
             var files = new List<string>();

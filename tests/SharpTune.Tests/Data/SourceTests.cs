@@ -133,3 +133,38 @@ public class SourceTests
         Assert.True(peak < new FileInfo(file).Length / 2, $"memory grew by {peak} bytes while reading a {new FileInfo(file).Length}-byte file");
     }
 }
+
+public class MixingTests
+{
+    [Fact]
+    public void Weights_subsample_or_repeat_and_dedup_drops_exact_copies()
+    {
+        string alpaca = Path.Combine(Examples, "alpaca.json"), chat = Path.Combine(Examples, "chat.jsonl");
+        var config = MakeConfig(alpaca, "alpaca") with
+        {
+            Datasets = [new DatasetConfig { Path = alpaca, Type = "alpaca", Weight = 0.25 },
+                        new DatasetConfig { Path = chat, Type = "chat_template", Weight = 2.5 }],
+        };
+        var data = Prepare(config, Llama3);
+        Assert.Equal(30 + 150, data.Train.Count);
+        Assert.Equal(180, data.Stats.RowsRead);
+        Assert.Equal(data.Train.Select(r => r.InputIds.Length), Prepare(config, Llama3, options: new DataOptions { UseCache = false }).Train.Select(r => r.InputIds.Length));
+
+        string dup = WriteJsonl(Chat(("user", "Hi"), ("assistant", "Yo.")), Chat(("user", "Hi"), ("assistant", "Yo.")), Chat(("user", "Hi"), ("assistant", "Hey.")));
+        var deduped = Prepare(MakeConfig(dup, "chat_template"), Llama3, options: new DataOptions { Deduplicate = true });
+        Assert.Equal(2, deduped.Train.Count);
+        Assert.Equal(1, deduped.Stats.DroppedDuplicate);
+    }
+
+    [Fact]
+    public void Dataset_name_selects_the_configuration_subfolder()
+    {
+        string dir = TestPaths.TempDir();
+        Directory.CreateDirectory(Path.Combine(dir, "en"));
+        Directory.CreateDirectory(Path.Combine(dir, "fr"));
+        File.WriteAllText(Path.Combine(dir, "en", "train.jsonl"), "{\"text\": \"hello\"}\n");
+        File.WriteAllText(Path.Combine(dir, "fr", "train.jsonl"), "{\"text\": \"bonjour\"}\n");
+        var files = DatasetSources.ResolveFiles(new DatasetConfig { Path = dir, Name = "fr" }, "/", "datasets[0]");
+        Assert.Equal(Path.Combine(dir, "fr", "train.jsonl"), Assert.Single(files));
+    }
+}
