@@ -53,7 +53,7 @@ letters = "abcdefghijklmnopqrstuvwxyz"
 seen = set()
 rows = []
 while len(rows) < 3000:
-    word = "".join(random.choice(letters) for _ in range(random.randint(3, 6)))
+    word = "".join(random.choice(letters) for _ in range(4))
     if word in seen:
         continue
     seen.add(word)
