@@ -10,6 +10,7 @@ public static class Program
         [QuantizationBench.Mode] = (QuantizationBench.Usage, QuantizationBench.Run),
         [QuantizationBench.ChildMode] = ("(internal) measured child of quant", QuantizationBench.RunChild),
         [ModelBench.Mode] = (ModelBench.Usage, ModelBench.Run),
+        [TokenizerBench.Mode] = (TokenizerBench.Usage, TokenizerBench.Run),
     };
 
     public static int Main(string[] args)
