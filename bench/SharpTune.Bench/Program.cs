@@ -11,6 +11,7 @@ public static class Program
         [QuantizationBench.ChildMode] = ("(internal) measured child of quant", QuantizationBench.RunChild),
         [ModelBench.Mode] = (ModelBench.Usage, ModelBench.Run),
         [TokenizerBench.Mode] = (TokenizerBench.Usage, TokenizerBench.Run),
+        [GenerateBench.Mode] = (GenerateBench.Usage, GenerateBench.Run),
     };
 
     public static int Main(string[] args)
