@@ -12,6 +12,9 @@ public static class Program
         [ModelBench.Mode] = (ModelBench.Usage, ModelBench.Run),
         [TokenizerBench.Mode] = (TokenizerBench.Usage, TokenizerBench.Run),
         [GenerateBench.Mode] = (GenerateBench.Usage, GenerateBench.Run),
+        [TrainBench.Mode] = (TrainBench.Usage, TrainBench.Run),
+        [DataBench.Mode] = (DataBench.Usage, DataBench.Run),
+        [TrainBench.ChildMode] = ("(internal) measured child of train", TrainBench.RunChild),
     };
 
     public static int Main(string[] args)
