@@ -10,6 +10,11 @@ public static class Program
         [QuantizationBench.Mode] = (QuantizationBench.Usage, QuantizationBench.Run),
         [QuantizationBench.ChildMode] = ("(internal) measured child of quant", QuantizationBench.RunChild),
         [ModelBench.Mode] = (ModelBench.Usage, ModelBench.Run),
+        [TokenizerBench.Mode] = (TokenizerBench.Usage, TokenizerBench.Run),
+        [GenerateBench.Mode] = (GenerateBench.Usage, GenerateBench.Run),
+        [TrainBench.Mode] = (TrainBench.Usage, TrainBench.Run),
+        [DataBench.Mode] = (DataBench.Usage, DataBench.Run),
+        [TrainBench.ChildMode] = ("(internal) measured child of train", TrainBench.RunChild),
     };
 
     public static int Main(string[] args)

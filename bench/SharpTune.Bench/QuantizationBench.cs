@@ -142,7 +142,7 @@ public static class QuantizationBench
         ResetPeakRss();
         var before = ReadStatusBytes("VmRSS");
         var clock = Stopwatch.StartNew();
-        using var model = ModelIO.Load(dir, ScalarType.Float32, settings);
+        using var model = settings is null ? ModelIO.Load(dir, ScalarType.Float32) : QuantizedModelLoader.Load(dir, ScalarType.Float32, settings);
         var seconds = clock.Elapsed.TotalSeconds;
         var peak = ReadStatusBytes("VmHWM");
         var after = ReadStatusBytes("VmRSS");

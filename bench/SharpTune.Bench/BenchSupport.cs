@@ -1,0 +1,50 @@
+using System.Diagnostics;
+using System.Globalization;
+
+namespace SharpTune.Bench;
+
+/// <summary>What several benchmarks share: the repository root, memory lines of /proc, machine load, child processes.</summary>
+public static class BenchSupport
+{
+    /// <summary>The directory holding SharpTune.sln, searched upward from the working directory and then from the binary.</summary>
+    public static string RepoRoot()
+    {
+        foreach (var start in new[] { Directory.GetCurrentDirectory(), AppContext.BaseDirectory })
+            for (var dir = new DirectoryInfo(start); dir is not null; dir = dir.Parent)
+                if (File.Exists(Path.Combine(dir.FullName, "SharpTune.sln"))) return dir.FullName;
+        throw new InvalidOperationException("SharpTune.sln not found above the working directory; run from inside the repository");
+    }
+
+    /// <summary>A memory line of /proc/self/status in MiB (Linux); NaN elsewhere.</summary>
+    public static double ResidentMiB(string key)
+    {
+        const string path = "/proc/self/status";
+        if (!File.Exists(path)) return double.NaN;
+        var line = File.ReadLines(path).FirstOrDefault(l => l.StartsWith(key + ":", StringComparison.Ordinal));
+        if (line is null) return double.NaN;
+        var kb = long.Parse(line[(key.Length + 1)..].Trim().Split(' ')[0], CultureInfo.InvariantCulture);
+        return kb / 1024.0;
+    }
+
+    /// <summary>The machine's load the figures were taken under: the benches share cores with other work.</summary>
+    public static string LoadLine()
+    {
+        var load = File.Exists("/proc/loadavg") ? string.Join(' ', File.ReadAllText("/proc/loadavg").Split(' ').Take(3)) : "unknown";
+        return $"machine: {Environment.ProcessorCount} logical cores, load average {load} (1/5/15 min)";
+    }
+
+    /// <summary>Runs this benchmark program again with the given arguments and returns the child's stdout lines (stderr passes through).</summary>
+    public static (int ExitCode, IReadOnlyList<string> Lines) RunSelf(params string[] args)
+    {
+        var self = Environment.ProcessPath ?? throw new InvalidOperationException("no process path");
+        var start = new ProcessStartInfo(self) { UseShellExecute = false, RedirectStandardOutput = true };
+        if (Path.GetFileNameWithoutExtension(self) == "dotnet")
+            start.ArgumentList.Add(typeof(BenchSupport).Assembly.Location);
+        foreach (var a in args) start.ArgumentList.Add(a);
+        using var child = Process.Start(start) ?? throw new InvalidOperationException("child did not start");
+        var lines = new List<string>();
+        while (child.StandardOutput.ReadLine() is { } line) lines.Add(line);
+        child.WaitForExit();
+        return (child.ExitCode, lines);
+    }
+}
