@@ -63,12 +63,15 @@ public static class TrainingJob
         return config.AutoResumeFromCheckpoints ? Checkpointer.Latest(config.OutputDir) : null;
     }
 
+    private static string OneLine(string text) => string.Join(" | ", text.Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries));
+
     /// <summary>Greedy completions of held-out rows' prompts (tokens before the first label) against their labelled answer.</summary>
     private static void ReportExactMatch(string when, CausalLM model, HfTokenizer tokenizer, IReadOnlyList<TokenizedExample> examples, TextWriter console)
     {
         var result = ExactMatch.Evaluate(model, tokenizer, examples);
         console.WriteLine($"held-out exact match {when}: {result.Correct}/{result.Total} ({100.0 * result.Correct / Math.Max(1, result.Total):F1}%)");
-        if (result.Sample is { } sample) console.WriteLine($"  sample: {sample.Prompt.TrimEnd()} → {sample.Generated.Trim()} (expected {sample.Expected.Trim()})");
+        if (result.Sample is { } sample)
+            console.WriteLine($"  sample: {OneLine(sample.Prompt)} → {OneLine(sample.Generated)} (expected {OneLine(sample.Expected)})");
     }
 }
 
