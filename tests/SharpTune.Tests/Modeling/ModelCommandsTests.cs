@@ -1,3 +1,4 @@
+using static SharpTune.Tests.CliRunner;
 using System.Text.Json.Nodes;
 using SharpTune.Modeling;
 using SharpTune.SafeTensors;
@@ -9,13 +10,6 @@ public sealed class ModelCommandsTests
 {
     private readonly HfFixture fixture = new("llama");
 
-    private static (int Code, string Out, string Err) Run(params string[] args)
-    {
-        var stdout = new StringWriter();
-        var stderr = new StringWriter();
-        int code = SharpTune.Cli.Program.Run(args, stdout, stderr);
-        return (code, stdout.ToString(), stderr.ToString());
-    }
 
     private static readonly string[] TinyLlamaKeys =
     [

@@ -1,14 +1,8 @@
+using static SharpTune.Tests.CliRunner;
 namespace SharpTune.Tests.Native;
 
 public sealed class CliUsageTests
 {
-    private static (int Code, string Out, string Err) Run(params string[] args)
-    {
-        var stdout = new StringWriter();
-        var stderr = new StringWriter();
-        int code = SharpTune.Cli.Program.Run(args, stdout, stderr);
-        return (code, stdout.ToString(), stderr.ToString());
-    }
 
     [Fact]
     public void MissingRequiredOptionIsBadUsageWithExitCode2()

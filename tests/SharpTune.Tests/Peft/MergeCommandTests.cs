@@ -1,3 +1,4 @@
+using static SharpTune.Tests.CliRunner;
 using SharpTune.Inference;
 using SharpTune.Modeling;
 using SharpTune.Tests.Modeling;
@@ -8,13 +9,6 @@ public sealed class MergeCommandTests
 {
     private readonly HfFixture fixture = new("llama_lora");
 
-    private static (int Code, string Out, string Err) Run(params string[] args)
-    {
-        var stdout = new StringWriter();
-        var stderr = new StringWriter();
-        int code = SharpTune.Cli.Program.Run(args, stdout, stderr);
-        return (code, stdout.ToString(), stderr.ToString());
-    }
 
     [Fact]
     public void MergedFolderScoresLikeBasePlusAdapter()

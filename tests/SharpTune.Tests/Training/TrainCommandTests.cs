@@ -1,3 +1,4 @@
+using static SharpTune.Tests.CliRunner;
 using System.Text.Json.Nodes;
 using SharpTune.SafeTensors;
 
@@ -8,13 +9,6 @@ public sealed class TrainCommandTests
 {
     private static string Example(string name) => Path.Combine(TestPaths.RepoRoot, "examples", name);
 
-    private static (int Code, string Out, string Err) Run(params string[] args)
-    {
-        var stdout = new StringWriter();
-        var stderr = new StringWriter();
-        int code = SharpTune.Cli.Program.Run(args, stdout, stderr);
-        return (code, stdout.ToString(), stderr.ToString());
-    }
 
     [Fact]
     public void LoraRunWritesPeftAdapterMergedModelCheckpointsAndMetrics()
