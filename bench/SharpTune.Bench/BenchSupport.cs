@@ -26,6 +26,30 @@ public static class BenchSupport
         return kb / 1024.0;
     }
 
+    /// <summary>A memory line of /proc/self/status in bytes (Linux).</summary>
+    public static long StatusBytes(string key)
+    {
+        foreach (var line in File.ReadLines("/proc/self/status"))
+        {
+            if (!line.StartsWith(key + ":", StringComparison.Ordinal)) continue;
+            return long.Parse(line[(key.Length + 1)..].Trim().Split(' ')[0], CultureInfo.InvariantCulture) * 1024;
+        }
+        throw new InvalidOperationException($"/proc/self/status has no {key} line");
+    }
+
+    /// <summary>Writing 5 to clear_refs resets VmHWM to the current RSS (Linux ≥ 4.0), so a peak covers only what follows.</summary>
+    public static void ResetPeakRss()
+    {
+        try
+        {
+            File.WriteAllText("/proc/self/clear_refs", "5");
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            Console.WriteLine($"note: could not reset VmHWM ({e.Message}); the peak includes start-up");
+        }
+    }
+
     /// <summary>The machine's load the figures were taken under: the benches share cores with other work.</summary>
     public static string LoadLine()
     {

@@ -36,7 +36,7 @@ public static class ModelBench
         ModelIO.InitializeRandom(model, 1);
         long parameters = model.parameters().Sum(p => p.numel());
         Console.WriteLine($"model: llama hidden 512, 8 layers, intermediate 1536, vocab 32000, heads 8/4 kv: {parameters / 1e6:F1}M parameters, float32, {get_num_threads()} torch threads");
-        Console.WriteLine($"rss after build: {ResidentMiB("VmRSS"):F0} MiB");
+        Console.WriteLine($"rss after build: {BenchSupport.ResidentMiB("VmRSS"):F0} MiB");
         double machineGflops = MatmulGflops();
         Console.WriteLine($"calibration: fp32 1024x1024 matmul {machineGflops:F1} GFLOP/s on this machine now (the figures below scale with it)");
 
@@ -62,7 +62,7 @@ public static class ModelBench
         double flopsPerToken = 6.0 * matrixParameters + 12.0 * 8 * 512 * seq / 2;
         double tokensPerSecond = steps * seq / trainSeconds;
         Console.WriteLine($"forward+backward: seq {seq}, {steps} steps, {tokensPerSecond:F0} tokens/s ({trainSeconds / steps:F2} s/step, ~{tokensPerSecond * flopsPerToken / 1e9:F1} GFLOP/s achieved)");
-        Console.WriteLine($"peak RSS (VmHWM): {ResidentMiB("VmHWM"):F0} MiB");
+        Console.WriteLine($"peak RSS (VmHWM): {BenchSupport.ResidentMiB("VmHWM"):F0} MiB");
 
         // Generation: same prompt, greedy, with and without the KV cache.
         model.eval();
@@ -83,7 +83,7 @@ public static class ModelBench
         Console.WriteLine($"  kv cache:   {cachedRate:F1} tokens/s ({cached.Seconds:F2} s)");
         Console.WriteLine($"  no cache:   {recomputedRate:F1} tokens/s ({recomputed.Seconds:F2} s)");
         Console.WriteLine($"  ratio (cache / no cache): {cachedRate / recomputedRate:F2}x; same ids: {cached.Ids.SequenceEqual(recomputed.Ids)}");
-        Console.WriteLine($"peak RSS (VmHWM) at end: {ResidentMiB("VmHWM"):F0} MiB");
+        Console.WriteLine($"peak RSS (VmHWM) at end: {BenchSupport.ResidentMiB("VmHWM"):F0} MiB");
         return cached.Ids.SequenceEqual(recomputed.Ids) ? 0 : 1;
     }
 
@@ -99,14 +99,4 @@ public static class ModelBench
         return repeats * 2.0 * 1024 * 1024 * 1024 / watch.Elapsed.TotalSeconds / 1e9;
     }
 
-    /// <summary>A memory line of /proc/self/status in MiB (Linux); NaN elsewhere.</summary>
-    private static double ResidentMiB(string key)
-    {
-        const string path = "/proc/self/status";
-        if (!File.Exists(path)) return double.NaN;
-        var line = File.ReadLines(path).FirstOrDefault(l => l.StartsWith(key + ":", StringComparison.Ordinal));
-        if (line is null) return double.NaN;
-        var kb = long.Parse(line[(key.Length + 1)..].Trim().Split(' ')[0], CultureInfo.InvariantCulture);
-        return kb / 1024.0;
-    }
 }

@@ -139,13 +139,13 @@ public static class QuantizationBench
         WarmUp();
         GC.Collect();
         GC.WaitForPendingFinalizers();
-        ResetPeakRss();
-        var before = ReadStatusBytes("VmRSS");
+        BenchSupport.ResetPeakRss();
+        var before = BenchSupport.StatusBytes("VmRSS");
         var clock = Stopwatch.StartNew();
         using var model = settings is null ? ModelIO.Load(dir, ScalarType.Float32) : QuantizedModelLoader.Load(dir, ScalarType.Float32, settings);
         var seconds = clock.Elapsed.TotalSeconds;
-        var peak = ReadStatusBytes("VmHWM");
-        var after = ReadStatusBytes("VmRSS");
+        var peak = BenchSupport.StatusBytes("VmHWM");
+        var after = BenchSupport.StatusBytes("VmRSS");
 
         long linearFp32 = 0, linear = 0;
         foreach (var (name, module) in model.named_modules())
@@ -171,26 +171,4 @@ public static class QuantizationBench
         _ = (d4.sum() + d8.sum()).item<float>();
     }
 
-    /// <summary>Writing 5 to clear_refs resets VmHWM to the current RSS (Linux ≥ 4.0), so the peak covers only loading.</summary>
-    private static void ResetPeakRss()
-    {
-        try
-        {
-            File.WriteAllText("/proc/self/clear_refs", "5");
-        }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
-        {
-            Console.WriteLine($"note: could not reset VmHWM ({e.Message}); the peak includes start-up");
-        }
-    }
-
-    private static long ReadStatusBytes(string field)
-    {
-        foreach (var line in File.ReadLines("/proc/self/status"))
-        {
-            if (!line.StartsWith(field + ":", StringComparison.Ordinal)) continue;
-            return long.Parse(line[(field.Length + 1)..].Trim().Split(' ')[0], CultureInfo.InvariantCulture) * 1024;
-        }
-        throw new InvalidOperationException($"/proc/self/status has no {field}");
-    }
 }

@@ -86,8 +86,8 @@ public static class SafeTensorsLoadBench
         WarmUp();
         GC.Collect();
         GC.WaitForPendingFinalizers();
-        ResetPeakRss();
-        var before = ReadStatusBytes("VmRSS");
+        BenchSupport.ResetPeakRss();
+        var before = BenchSupport.StatusBytes("VmRSS");
 
         var clock = Stopwatch.StartNew();
         var loaded = new List<Tensor>();
@@ -102,8 +102,8 @@ public static class SafeTensorsLoadBench
             }
         }
         var seconds = clock.Elapsed.TotalSeconds;
-        var peak = ReadStatusBytes("VmHWM");
-        var after = ReadStatusBytes("VmRSS");
+        var peak = BenchSupport.StatusBytes("VmHWM");
+        var after = BenchSupport.StatusBytes("VmRSS");
 
         var sum = loaded.Sum(t => t.sum(type: ScalarType.Float64).item<double>());
         var ratio = (double)(peak - before) / weightBytes;
@@ -139,27 +139,4 @@ public static class SafeTensorsLoadBench
         }
     }
 
-    /// <summary>Writing 5 to clear_refs resets VmHWM to the current RSS (Linux ≥ 4.0), so the peak covers only loading.</summary>
-    private static void ResetPeakRss()
-    {
-        try
-        {
-            File.WriteAllText("/proc/self/clear_refs", "5");
-        }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
-        {
-            Console.WriteLine($"note: could not reset VmHWM ({e.Message}); the peak includes start-up");
-        }
-    }
-
-    private static long ReadStatusBytes(string field)
-    {
-        foreach (var line in File.ReadLines("/proc/self/status"))
-        {
-            if (!line.StartsWith(field + ":", StringComparison.Ordinal)) continue;
-            var kilobytes = long.Parse(line[(field.Length + 1)..].Trim().Split(' ')[0], CultureInfo.InvariantCulture);
-            return kilobytes * 1024;
-        }
-        throw new InvalidOperationException($"/proc/self/status has no {field}");
-    }
 }

@@ -204,9 +204,9 @@ public static partial class SafeTensorsWriter
             {
                 if (!firstEntry) json.Append(',');
                 firstEntry = false;
-                AppendSerdeString(json, key);
+                AppendJsonString(json, key, escapeNonAscii: false);
                 json.Append(':');
-                AppendSerdeString(json, value);
+                AppendJsonString(json, value, escapeNonAscii: false);
             }
             json.Append('}');
             first = false;
@@ -216,7 +216,7 @@ public static partial class SafeTensorsWriter
         {
             if (!first) json.Append(',');
             first = false;
-            AppendSerdeString(json, tensor.Name);
+            AppendJsonString(json, tensor.Name, escapeNonAscii: false);
             json.Append(":{\"dtype\":\"").Append(tensor.DType.ToString()).Append("\",\"shape\":[");
             json.AppendJoin(',', tensor.Shape.Select(d => d.ToString(CultureInfo.InvariantCulture)));
             json.Append("],\"data_offsets\":[").Append(offset.ToString(CultureInfo.InvariantCulture)).Append(',');
@@ -232,8 +232,11 @@ public static partial class SafeTensorsWriter
         return result;
     }
 
-    /// <summary>A JSON string as serde_json writes it: UTF-8 kept, only quote, backslash and control characters escaped.</summary>
-    private static void AppendSerdeString(StringBuilder json, string text)
+    /// <summary>
+    /// A JSON string escaped the way the Python stack writes it: serde_json (safetensors headers) keeps UTF-8 and escapes
+    /// only quote, backslash and control characters; json.dumps (index files, ensure_ascii) also escapes past 0x7e.
+    /// </summary>
+    private static void AppendJsonString(StringBuilder json, string text, bool escapeNonAscii)
     {
         json.Append('"');
         foreach (var c in text)
@@ -248,31 +251,7 @@ public static partial class SafeTensorsWriter
                 case '\r': json.Append("\\r"); break;
                 case '\t': json.Append("\\t"); break;
                 default:
-                    if (c < 0x20) json.Append("\\u").Append(((int)c).ToString("x4", CultureInfo.InvariantCulture));
-                    else json.Append(c);
-                    break;
-            }
-        }
-        json.Append('"');
-    }
-
-    /// <summary>A JSON string as Python's json.dumps writes it by default (ensure_ascii: everything past 0x7e as \uXXXX).</summary>
-    private static void AppendPythonString(StringBuilder json, string text)
-    {
-        json.Append('"');
-        foreach (var c in text)
-        {
-            switch (c)
-            {
-                case '"': json.Append("\\\""); break;
-                case '\\': json.Append("\\\\"); break;
-                case '\b': json.Append("\\b"); break;
-                case '\f': json.Append("\\f"); break;
-                case '\n': json.Append("\\n"); break;
-                case '\r': json.Append("\\r"); break;
-                case '\t': json.Append("\\t"); break;
-                default:
-                    if (c < 0x20 || c > 0x7e) json.Append("\\u").Append(((int)c).ToString("x4", CultureInfo.InvariantCulture));
+                    if (c < 0x20 || (escapeNonAscii && c > 0x7e)) json.Append("\\u").Append(((int)c).ToString("x4", CultureInfo.InvariantCulture));
                     else json.Append(c);
                     break;
             }
@@ -290,9 +269,9 @@ public static partial class SafeTensorsWriter
         {
             json.Append(first ? "\n    " : ",\n    ");
             first = false;
-            AppendPythonString(json, tensor);
+            AppendJsonString(json, tensor, escapeNonAscii: true);
             json.Append(": ");
-            AppendPythonString(json, file);
+            AppendJsonString(json, file, escapeNonAscii: true);
         }
         json.Append(first ? "}\n}\n" : "\n  }\n}\n");
         return json.ToString();
