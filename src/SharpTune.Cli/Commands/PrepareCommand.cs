@@ -58,6 +58,8 @@ public static class PrepareCommand
                                       $"{plan.BatchesPerEpoch} micro-batches per epoch");
                 console.Out.WriteLine($"packing          efficiency {(100 * plan.PackingEfficiency).ToString("F1", inv)}% (non-pad tokens / rows × sequence_len)");
             }
+            else if (data.UnpairedTrain.Count > 0)
+                console.Out.WriteLine($"kto examples     train {data.UnpairedTrain.Count} ({data.UnpairedTrain.Count(e => e.Desirable)} desirable), eval {data.UnpairedEval.Count}");
             else console.Out.WriteLine($"preference pairs train {data.PreferenceTrain.Count}, eval {data.PreferenceEval.Count}");
             console.Out.WriteLine($"cache key        {s.CacheKey}");
             if (parse.GetValue(export) is { } exportPath) Export(exportPath, data, plan, tokenizer, console);
@@ -85,6 +87,16 @@ public static class PrepareCommand
                         ["segment_ids"] = row.SegmentIds,
                         ["text"] = tokenizer.Decode(row.InputIds),
                     }));
+                }
+            else if (data.UnpairedTrain.Count > 0)
+                foreach (var example in data.UnpairedTrain)
+                {
+                    writer.WriteLine(JsonSerializer.Serialize(new Dictionary<string, object>
+                    {
+                        ["prompt_ids"] = example.PromptIds, ["completion_ids"] = example.CompletionIds, ["label"] = example.Desirable,
+                        ["prompt"] = tokenizer.Decode(example.PromptIds), ["completion"] = tokenizer.Decode(example.CompletionIds),
+                    }));
+                    written++;
                 }
             else
                 foreach (var pair in data.PreferenceTrain)

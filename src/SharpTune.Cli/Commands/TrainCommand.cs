@@ -31,7 +31,7 @@ public static class TrainCommand
                 var outcome = TrainProgress.Run(console, (progress, output) => TrainingJob.Run(trainConfig, Path.GetDirectoryName(Path.GetFullPath(path))!, output,
                     warning => console.Error.WriteLine($"warning: {warning}"), parse.GetValue(resume), parse.GetResult(resume) is not null, cancel.Token, progress));
                 console.Out.WriteLine($"done: {outcome.Steps} steps, final loss {outcome.FinalLoss:F4}" +
-                                      (outcome.FinalEval is { } e ? $", eval loss {e.Loss:F4} (perplexity {e.Perplexity:F2})" : "") +
+                                      (outcome.FinalEval is { } e ? $", eval loss {e.Loss:F4}" + (e.Perplexity is { } p ? $" (perplexity {p:F2})" : "") : "") +
                                       $"; saved to {outcome.AdapterDir ?? outcome.OutputDir}" + (outcome.MergedDir is { } m ? $", merged model in {m}" : ""));
                 return 0;
             }

@@ -53,36 +53,49 @@ public static class DataPipeline
             ApplyWeight(Process(d, trainFiles[i], $"datasets[{i}]", config, tokenizer, preference, options, warn, totals), d.Weight, config.Seed + i)).ToList();
         var trainRows = trainSets.SelectMany(s => s.Rows).ToList();
         var trainPairs = trainSets.SelectMany(s => s.Pairs).ToList();
+        var trainUnpaired = trainSets.SelectMany(s => s.Unpaired).ToList();
         if (config.ShuffleMergedDatasets && config.Datasets.Count > 1)
         {
             trainRows = Shuffle(trainRows, config.Seed);
             trainPairs = Shuffle(trainPairs, config.Seed);
+            trainUnpaired = Shuffle(trainUnpaired, config.Seed);
         }
         List<TokenizedExample> evalRows;
         List<PreferenceExample> evalPairs;
+        List<UnpairedExample[]> evalUnpaired;
         if (config.TestDatasets.Count > 0)
         {
             var testSets = config.TestDatasets.Select((d, i) =>
                 Process(d, testFiles[i], $"test_datasets[{i}]", config, tokenizer, preference, options, warn, totals)).ToList();
             evalRows = testSets.SelectMany(s => s.Rows).ToList();
             evalPairs = testSets.SelectMany(s => s.Pairs).ToList();
+            evalUnpaired = testSets.SelectMany(s => s.Unpaired).ToList();
         }
         else
         {
             (trainRows, evalRows) = Split(trainRows, config.ValSetSize, config.Seed);
             (trainPairs, evalPairs) = Split(trainPairs, config.ValSetSize, config.Seed);
+            // Split by source row, so the two halves of an unpaired preference pair stay on the same side.
+            (trainUnpaired, evalUnpaired) = Split(trainUnpaired, config.ValSetSize, config.Seed);
         }
-        int trainCount = preference ? trainPairs.Count : trainRows.Count;
+        bool unpaired = config.Rl == RlType.Kto;
+        int Count(List<TokenizedExample> rows, List<PreferenceExample> pairs, List<UnpairedExample[]> groups) =>
+            unpaired ? groups.Sum(g => g.Length) : preference ? pairs.Count : rows.Count;
+        int trainCount = Count(trainRows, trainPairs, trainUnpaired), evalCount = Count(evalRows, evalPairs, evalUnpaired);
         if (trainCount == 0)
-            throw new InvalidInputException($"datasets: no training rows left after the validation split (val_set_size {config.ValSetSize} of {trainCount + (preference ? evalPairs.Count : evalRows.Count)} rows)");
+            throw new InvalidInputException($"datasets: no training rows left after the validation split (val_set_size {config.ValSetSize} of {trainCount + evalCount} rows)");
 
         var stats = totals.ToStats() with
         {
             TrainRows = trainCount,
-            EvalRows = preference ? evalPairs.Count : evalRows.Count,
+            EvalRows = evalCount,
             CacheKey = key,
         };
-        var prepared = new PreparedData(trainRows, evalRows, trainPairs, evalPairs, stats);
+        var prepared = new PreparedData(trainRows, evalRows, trainPairs, evalPairs, stats)
+        {
+            UnpairedTrain = trainUnpaired.SelectMany(g => g).ToList(),
+            UnpairedEval = evalUnpaired.SelectMany(g => g).ToList(),
+        };
         if (options.UseCache)
         {
             PreparedCache.Save(cacheRoot, key, prepared);
@@ -141,11 +154,15 @@ public static class DataPipeline
         };
     }
 
-    private sealed record DatasetRows(List<TokenizedExample> Rows, List<PreferenceExample> Pairs);
+    /// <summary>A dataset's kept rows; unpaired examples are grouped by source row (a paired row gives two).</summary>
+    private sealed record DatasetRows(List<TokenizedExample> Rows, List<PreferenceExample> Pairs, List<UnpairedExample[]> Unpaired);
 
     private enum Outcome { Kept, TooLong, NoTrainable, Bad }
 
-    private sealed record RowResult(Outcome Outcome, TokenizedExample? Example, PreferenceExample? Pair, string? Text, int[]? PretrainIds, string? Error, bool Truncated, int Length);
+    private sealed record RowResult(Outcome Outcome, TokenizedExample? Example, PreferenceExample? Pair, string? Text, int[]? PretrainIds, string? Error, bool Truncated, int Length)
+    {
+        public UnpairedExample[]? Unpaired { get; init; }
+    }
 
     private static DatasetRows Process(DatasetConfig dataset, IReadOnlyList<string> files, string key, TrainConfig config, HfTokenizer tokenizer,
         bool preference, DataOptions options, Action<string> warn, Counters totals)
@@ -154,6 +171,7 @@ public static class DataPipeline
         var eotIds = new HashSet<int>(EndOfTurnIds(tokenizer));
         var rows = new List<TokenizedExample>();
         var pairs = new List<PreferenceExample>();
+        var unpaired = new List<UnpairedExample[]>();
         var pretrainBuffer = new List<int>();
         var seen = options.Deduplicate ? new Dictionary<int, List<int>>() : null;
         long read = 0, tooLong = 0, noTrainable = 0, bad = 0, truncated = 0, duplicates = 0;
@@ -200,6 +218,7 @@ public static class DataPipeline
                         }
                     }
                     else if (r.Pair != null) pairs.Add(r.Pair);
+                    else if (r.Unpaired != null) unpaired.Add(r.Unpaired);
                     else if (seen != null && IsDuplicate(r.Example!, rows, seen)) duplicates++;
                     else rows.Add(r.Example!);
                 }
@@ -221,13 +240,13 @@ public static class DataPipeline
         if (noTrainable > 0)
         {
             string message = $"{where}: {noTrainable} of {read} row(s) have no trainable tokens (every label is -100) and were dropped; first: {firstNoTrainable}";
-            if (rows.Count == 0 && pairs.Count == 0)
+            if (rows.Count == 0 && pairs.Count == 0 && unpaired.Count == 0)
                 throw new InvalidInputException($"{message}; the whole dataset has nothing to learn from: with train_on_inputs: false only the turns of " +
                     $"roles_to_train ({string.Join(", ", dataset.RolesToTrain.Count > 0 ? dataset.RolesToTrain : ["assistant"])}) are trained — check the message roles, roles:, field_messages and message_property_mappings");
             warn(message);
         }
         if (read == 0) throw new InvalidInputException($"{where}: no rows in {string.Join(", ", files)}");
-        if (rows.Count == 0 && pairs.Count == 0)
+        if (rows.Count == 0 && pairs.Count == 0 && unpaired.Count == 0)
             throw new InvalidInputException($"{where}: none of the {read} row(s) is usable ({tooLong} longer than sequence_len {config.SequenceLen}, {bad} malformed)");
 
         totals.Read += read;
@@ -236,7 +255,7 @@ public static class DataPipeline
         totals.NoTrainable += noTrainable;
         totals.Bad += bad;
         totals.Duplicate += duplicates;
-        totals.Kept += rows.Count + pairs.Count;
+        totals.Kept += rows.Count + pairs.Count + unpaired.Sum(g => g.Length);
         foreach (var r in rows)
         {
             totals.Tokens += r.InputIds.Length;
@@ -247,7 +266,12 @@ public static class DataPipeline
             totals.Tokens += p.PromptIds.Length + p.ChosenIds.Length + p.RejectedIds.Length;
             totals.Trainable += p.ChosenIds.Length + p.RejectedIds.Length;
         }
-        return new DatasetRows(rows, pairs);
+        foreach (var u in unpaired.SelectMany(g => g))
+        {
+            totals.Tokens += u.PromptIds.Length + u.CompletionIds.Length;
+            totals.Trainable += u.CompletionIds.Length;
+        }
+        return new DatasetRows(rows, pairs, unpaired);
     }
 
     private static RowResult Convert(SourceRow row, RowFormatter formatter, HfTokenizer tokenizer, TrainConfig config, HashSet<int> eotIds)
@@ -264,6 +288,21 @@ public static class DataPipeline
                     if (tokenizer.EosTokenId is { } eos && (ids.Count == 0 || ids[^1] != eos)) ids.Add(eos);
                     return new RowResult(Outcome.Kept, null, null, null, ids.ToArray(), null, false, ids.Count);
                 }
+                case RowFormatKind.Preference when config.Rl == RlType.Kto:
+                {
+                    var texts = formatter.Unpaired(row.Value);
+                    var prompts = texts.Select(t => tokenizer.Encode(t.Prompt, t.PromptAddsSpecialTokens).ToArray()).ToArray();
+                    var completions = texts.Select(t => EndWithEos(tokenizer.Encode(t.Completion, false), tokenizer, eotIds)).ToArray();
+                    int length = Enumerable.Range(0, texts.Count).Max(i => prompts[i].Length + completions[i].Length);
+                    bool cut = length > limit;
+                    if (cut && !truncate) return new RowResult(Outcome.TooLong, null, null, null, null, null, false, length);
+                    var examples = Enumerable.Range(0, texts.Count).Select(i =>
+                    {
+                        var (prompt, completion) = cut ? CutToLimit(prompts[i], [completions[i]], limit) : (prompts[i], [completions[i]]);
+                        return new UnpairedExample(prompt, completion[0], texts[i].Desirable);
+                    }).ToArray();
+                    return new RowResult(Outcome.Kept, null, null, null, null, null, cut, length) { Unpaired = examples };
+                }
                 case RowFormatKind.Preference:
                 {
                     var texts = formatter.Preference(row.Value);
@@ -271,15 +310,12 @@ public static class DataPipeline
                     var chosen = EndWithEos(tokenizer.Encode(texts.Chosen, false), tokenizer, eotIds);
                     var rejected = EndWithEos(tokenizer.Encode(texts.Rejected, false), tokenizer, eotIds);
                     int length = prompt.Length + Math.Max(chosen.Length, rejected.Length);
-                    bool cut = false;
-                    if (length > limit)
+                    bool cut = length > limit;
+                    if (cut && !truncate) return new RowResult(Outcome.TooLong, null, null, null, null, null, false, length);
+                    if (cut)
                     {
-                        if (!truncate) return new RowResult(Outcome.TooLong, null, null, null, null, null, false, length);
-                        // Keep the end of the prompt (closest to the answer) and the start of each answer.
-                        if (prompt.Length > limit / 2) prompt = prompt[^(limit / 2)..];
-                        chosen = chosen[..Math.Min(chosen.Length, limit - prompt.Length)];
-                        rejected = rejected[..Math.Min(rejected.Length, limit - prompt.Length)];
-                        cut = true;
+                        var (shortPrompt, answers) = CutToLimit(prompt, [chosen, rejected], limit);
+                        (prompt, chosen, rejected) = (shortPrompt, answers[0], answers[1]);
                     }
                     return new RowResult(Outcome.Kept, null, new PreferenceExample(prompt, chosen, rejected), null, null, null, cut, length);
                 }
@@ -340,6 +376,13 @@ public static class DataPipeline
             if (tokenizer.TokenToId(token) is { } id) yield return id;
     }
 
+    /// <summary>Keeps the end of the prompt (closest to the answer, at most half the limit) and the start of each answer.</summary>
+    private static (int[] Prompt, int[][] Answers) CutToLimit(int[] prompt, int[][] answers, int limit)
+    {
+        if (prompt.Length > limit / 2) prompt = prompt[^(limit / 2)..];
+        return (prompt, answers.Select(a => a[..Math.Min(a.Length, limit - prompt.Length)]).ToArray());
+    }
+
     private static int[] EndWithEos(IReadOnlyList<int> ids, HfTokenizer tokenizer, HashSet<int> eotIds)
     {
         var list = ids.ToList();
@@ -365,7 +408,7 @@ public static class DataPipeline
     {
         if (weight is not { } w || w == 1) return rows;
         if (w <= 0) throw new InvalidInputException($"datasets: weight {w}; expected a number > 0");
-        return new DatasetRows(Weighted(rows.Rows, w, seed), Weighted(rows.Pairs, w, seed));
+        return new DatasetRows(Weighted(rows.Rows, w, seed), Weighted(rows.Pairs, w, seed), Weighted(rows.Unpaired, w, seed));
     }
 
     private static List<T> Weighted<T>(List<T> rows, double weight, long seed)

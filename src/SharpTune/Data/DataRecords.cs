@@ -23,13 +23,20 @@ public sealed record TokenizedExample(int[] InputIds, int[] Labels)
 /// </summary>
 public sealed record PreferenceExample(int[] PromptIds, int[] ChosenIds, int[] RejectedIds);
 
-/// <summary>What preparation produced: supervised rows or preference pairs (one kind per run), split into train and eval.</summary>
+/// <summary>One unpaired (KTO) example: a completion of the prompt labelled desirable or undesirable.</summary>
+public sealed record UnpairedExample(int[] PromptIds, int[] CompletionIds, bool Desirable);
+
+/// <summary>What preparation produced: supervised rows, preference pairs or unpaired (KTO) examples (one kind per run), split into train and eval.</summary>
 public sealed record PreparedData(
     IReadOnlyList<TokenizedExample> Train,
     IReadOnlyList<TokenizedExample> Eval,
     IReadOnlyList<PreferenceExample> PreferenceTrain,
     IReadOnlyList<PreferenceExample> PreferenceEval,
-    DataStats Stats);
+    DataStats Stats)
+{
+    public IReadOnlyList<UnpairedExample> UnpairedTrain { get; init; } = [];
+    public IReadOnlyList<UnpairedExample> UnpairedEval { get; init; } = [];
+}
 
 /// <summary>Counts over everything read (train and eval sources together), as `sharptune prepare` prints them.</summary>
 public sealed record DataStats

@@ -6,8 +6,8 @@ using System.Text.Json;
 namespace SharpTune.Data;
 
 /// <summary>
-/// Tokenized datasets on disk under dataset_prepared_path/KEY/: data.bin (little-endian: "STDATA01", kind, then for each of
-/// train/eval a count, int64 offsets and int32 token arrays) and stats.json. Written to a temp folder and renamed, so a
+/// Tokenized datasets on disk under dataset_prepared_path/KEY/: data.bin (little-endian: "STDATA01", kind (0 rows, 1 pairs,
+/// 2 unpaired), then for each of train/eval ragged arrays: a count, int64 offsets and int32 values) and stats.json. Written to a temp folder and renamed, so a
 /// cache folder is either complete or absent.
 /// </summary>
 public static class PreparedCache
@@ -50,6 +50,12 @@ public static class PreparedCache
             var eval = ReadExamples(reader);
             return new PreparedData(train, eval, [], [], stats with { FromCache = true });
         }
+        if (kind == 2)
+        {
+            var utrain = ReadUnpaired(reader);
+            var ueval = ReadUnpaired(reader);
+            return new PreparedData([], [], [], [], stats with { FromCache = true }) { UnpairedTrain = utrain, UnpairedEval = ueval };
+        }
         var ptrain = ReadPairs(reader);
         var peval = ReadPairs(reader);
         return new PreparedData([], [], ptrain, peval, stats with { FromCache = true });
@@ -69,16 +75,22 @@ public static class PreparedCache
             {
                 writer.Write(Encoding.ASCII.GetBytes(Magic));
                 bool pairs = prepared.PreferenceTrain.Count > 0 || prepared.PreferenceEval.Count > 0;
-                writer.Write(pairs ? 1 : 0);
-                if (!pairs)
+                bool unpaired = prepared.UnpairedTrain.Count > 0 || prepared.UnpairedEval.Count > 0;
+                writer.Write(unpaired ? 2 : pairs ? 1 : 0);
+                if (unpaired)
                 {
-                    WriteExamples(writer, prepared.Train);
-                    WriteExamples(writer, prepared.Eval);
+                    WriteUnpaired(writer, prepared.UnpairedTrain);
+                    WriteUnpaired(writer, prepared.UnpairedEval);
                 }
-                else
+                else if (pairs)
                 {
                     WritePairs(writer, prepared.PreferenceTrain);
                     WritePairs(writer, prepared.PreferenceEval);
+                }
+                else
+                {
+                    WriteExamples(writer, prepared.Train);
+                    WriteExamples(writer, prepared.Eval);
                 }
             }
             File.WriteAllText(Path.Combine(temp, "stats.json"), JsonSerializer.Serialize(prepared.Stats with { FromCache = false }));
@@ -118,6 +130,21 @@ public static class PreparedCache
         var chosen = ReadRagged(r);
         var rejected = ReadRagged(r);
         return prompt.Select((p, i) => new PreferenceExample(p, chosen[i], rejected[i])).ToList();
+    }
+
+    private static void WriteUnpaired(BinaryWriter w, IReadOnlyList<UnpairedExample> rows)
+    {
+        WriteRagged(w, rows.Select(r => r.PromptIds).ToList());
+        WriteRagged(w, rows.Select(r => r.CompletionIds).ToList());
+        WriteRagged(w, [rows.Select(r => r.Desirable ? 1 : 0).ToArray()]);
+    }
+
+    private static List<UnpairedExample> ReadUnpaired(BinaryReader r)
+    {
+        var prompt = ReadRagged(r);
+        var completion = ReadRagged(r);
+        var desirable = ReadRagged(r)[0];
+        return prompt.Select((p, i) => new UnpairedExample(p, completion[i], desirable[i] == 1)).ToList();
     }
 
     private static void WriteRagged(BinaryWriter w, IReadOnlyList<int[]> rows)

@@ -14,6 +14,9 @@ public sealed record LabeledText(string Text, IReadOnlyList<(int Start, int End)
 /// <summary>A preference row rendered to text: the prompt and the two completions (each ending with the end-of-turn token).</summary>
 public sealed record PreferenceTexts(string Prompt, string Chosen, string Rejected, bool PromptAddsSpecialTokens);
 
+/// <summary>An unpaired (KTO) row rendered to text: the prompt, one completion (ending with the end-of-turn token) and its label.</summary>
+public sealed record UnpairedTexts(string Prompt, string Completion, bool Desirable, bool PromptAddsSpecialTokens);
+
 /// <summary>The row formats a `type:` may name.</summary>
 public enum RowFormatKind { Alpaca, ShareGpt, ChatTemplate, Completion, Pretrain, InputOutput, Preference }
 
@@ -67,7 +70,7 @@ public sealed class RowFormatter
         string t = (type ?? "").Trim().ToLowerInvariant();
         if (preference)
         {
-            if (t is "chat_template" or "preference" or "dpo" or "orpo" or "simpo" || t.StartsWith("chat_template.") || t.StartsWith("chatml.")
+            if (t is "chat_template" or "preference" or "dpo" or "orpo" or "simpo" or "kto" || t.StartsWith("chat_template.") || t.StartsWith("chatml.")
                 || t.StartsWith("llama3.") || t.StartsWith("user_defined"))
                 return RowFormatKind.Preference;
             throw new InvalidInputException($"{key}.type: {type ?? "(missing)"} is not a preference format; rl needs one of chat_template.default, chatml.intel, chatml.prompt_pairs, llama3.prompt_pairs, preference");
@@ -217,34 +220,73 @@ public sealed class RowFormatter
         const string needs = "preference rows need chosen and rejected (strings with a prompt, or message lists)";
         if (!row.ContainsKey(chosenField)) throw new RowException($"missing field \"{chosenField}\" ({needs}); found keys: {Keys(row)}");
         if (!row.ContainsKey(rejectedField)) throw new RowException($"missing field \"{rejectedField}\" ({needs}); found keys: {Keys(row)}");
-        string? system = OptionalString(row, _dataset.FieldSystem ?? "system");
-        var prompt = new List<IReadOnlyDictionary<string, object?>>();
-        if (system is { Length: > 0 }) prompt.Add(Message("system", system));
-        string promptField = _dataset.FieldInstruction ?? (row.ContainsKey("prompt") ? "prompt" : row.ContainsKey("question") ? "question" : "prompt");
-        switch (row[promptField])
-        {
-            case JsonArray list: prompt.AddRange(ToMessages(list, promptField)); break;
-            case JsonValue v when v.GetValueKind() == JsonValueKind.String: prompt.Add(Message("user", v.GetValue<string>())); break;
-            case null when row[chosenField] is JsonArray: break;
-            case null: throw new RowException($"missing field \"{promptField}\" ({needs}); found keys: {Keys(row)}");
-            case var other: throw new RowException($"field \"{promptField}\" is {DatasetSources.Describe(other)}; expected a string or a list of messages");
-        }
+        var (prompt, promptField) = PromptMessages(row, chosenField, needs);
         var chosen = Completion(row[chosenField], chosenField, prompt);
         var rejected = Completion(row[rejectedField], rejectedField, prompt);
         if (chosen.Prompt.Count != rejected.Prompt.Count)
             throw new RowException($"\"{chosenField}\" and \"{rejectedField}\" share {chosen.Prompt.Count} vs {rejected.Prompt.Count} prompt messages; expected the same conversation up to the last answer");
+        if (chosen.Answer == rejected.Answer)
+            throw new RowException($"\"{chosenField}\" and \"{rejectedField}\" are the same answer (\"{DatasetSources.Shorten(chosen.Answer, 60)}\"); a preference pair needs two different answers");
         var promptMessages = chosen.Prompt;
         if (promptMessages.Count == 0) throw new RowException($"no prompt: \"{promptField}\" is missing and \"{chosenField}\" holds only the answer");
-        if (_chat == null)
-        {
-            // No chat template: plain text prompt and answers, as TRL does for non-conversational rows.
-            string plain = string.Concat(promptMessages.Select(m => (string)m["content"]!));
-            return new PreferenceTexts(plain, chosen.Answer, rejected.Answer, PromptAddsSpecialTokens: true);
-        }
-        string promptText = _chat.Render(promptMessages, addGenerationPrompt: true);
-        return new PreferenceTexts(promptText, _chat.CompletionText(promptMessages, promptText, chosen.Answer),
-            _chat.CompletionText(promptMessages, promptText, rejected.Answer), PromptAddsSpecialTokens: false);
+        var (promptText, addsSpecialTokens) = RenderPrompt(promptMessages);
+        return new PreferenceTexts(promptText, CompletionText(promptMessages, promptText, chosen.Answer),
+            CompletionText(promptMessages, promptText, rejected.Answer), addsSpecialTokens);
     }
+
+    /// <summary>
+    /// A KTO row: prompt + completion + label (true = desirable), as TRL's KTOTrainer reads them. A paired row
+    /// (chosen/rejected) is unpaired into a desirable and an undesirable example, as TRL's unpair_preference_dataset does.
+    /// </summary>
+    public IReadOnlyList<UnpairedTexts> Unpaired(JsonNode? node)
+    {
+        var row = AsObject(node);
+        string chosenField = _dataset.FieldChosen ?? "chosen";
+        if (row.ContainsKey(chosenField) && !row.ContainsKey("completion"))
+        {
+            var pair = Preference(row);
+            return [new(pair.Prompt, pair.Chosen, true, pair.PromptAddsSpecialTokens), new(pair.Prompt, pair.Rejected, false, pair.PromptAddsSpecialTokens)];
+        }
+        const string needs = "KTO rows need prompt, completion and label (true = desirable), or chosen and rejected";
+        if (!row.ContainsKey("completion")) throw new RowException($"missing field \"completion\" ({needs}); found keys: {Keys(row)}");
+        bool desirable = row["label"] switch
+        {
+            JsonValue v when v.GetValueKind() is JsonValueKind.True or JsonValueKind.False => v.GetValue<bool>(),
+            JsonValue v when v.GetValueKind() == JsonValueKind.Number && v.ToJsonString() is "0" or "1" => v.ToJsonString() == "1",
+            null when !row.ContainsKey("label") => throw new RowException($"missing field \"label\" ({needs}); found keys: {Keys(row)}"),
+            var other => throw new RowException($"field \"label\" is {DatasetSources.Describe(other)}; expected true (desirable) or false (undesirable)"),
+        };
+        var (prompt, promptField) = PromptMessages(row, "completion", needs);
+        var completion = Completion(row["completion"], "completion", prompt);
+        if (completion.Prompt.Count == 0) throw new RowException($"no prompt: \"{promptField}\" is missing and \"completion\" holds only the answer");
+        var (promptText, addsSpecialTokens) = RenderPrompt(completion.Prompt);
+        return [new(promptText, CompletionText(completion.Prompt, promptText, completion.Answer), desirable, addsSpecialTokens)];
+    }
+
+    /// <summary>The system message and the prompt field (a string or messages; may be absent when the answer field is a conversation).</summary>
+    private (List<IReadOnlyDictionary<string, object?>> Messages, string Field) PromptMessages(JsonObject row, string answerField, string needs)
+    {
+        string? system = OptionalString(row, _dataset.FieldSystem ?? "system");
+        var prompt = new List<IReadOnlyDictionary<string, object?>>();
+        if (system is { Length: > 0 }) prompt.Add(Message("system", system));
+        string promptField = _dataset.FieldInstruction ?? (row.ContainsKey("prompt") ? "prompt" : row.ContainsKey("question") ? "question" : row.ContainsKey("instruction") ? "instruction" : "prompt");
+        switch (row[promptField])
+        {
+            case JsonArray list: prompt.AddRange(ToMessages(list, promptField)); break;
+            case JsonValue v when v.GetValueKind() == JsonValueKind.String: prompt.Add(Message("user", v.GetValue<string>())); break;
+            case null when row[answerField] is JsonArray: break;
+            case null: throw new RowException($"missing field \"{promptField}\" ({needs}); found keys: {Keys(row)}");
+            case var other: throw new RowException($"field \"{promptField}\" is {DatasetSources.Describe(other)}; expected a string or a list of messages");
+        }
+        return (prompt, promptField);
+    }
+
+    /// <summary>With a chat template: the rendered conversation up to the assistant's turn; without: the plain prompt text, as TRL does for non-conversational rows.</summary>
+    private (string Text, bool AddsSpecialTokens) RenderPrompt(IReadOnlyList<IReadOnlyDictionary<string, object?>> messages) =>
+        _chat == null ? (string.Concat(messages.Select(m => (string)m["content"]!)), true) : (_chat.Render(messages, addGenerationPrompt: true), false);
+
+    private string CompletionText(IReadOnlyList<IReadOnlyDictionary<string, object?>> messages, string promptText, string answer) =>
+        _chat == null ? answer : _chat.CompletionText(messages, promptText, answer);
 
     private (List<IReadOnlyDictionary<string, object?>> Prompt, string Answer) Completion(JsonNode? value, string field,
         List<IReadOnlyDictionary<string, object?>> prompt)

@@ -5,7 +5,8 @@ namespace SharpTune.Training;
 
 /// <summary>One micro-batch: the model inputs and the labels (-100 = not trained).</summary>
 /// <param name="Reference">for preference batches: the reference model's summed log-probs per row, when precomputed.</param>
-public sealed record LabeledBatch(ForwardBatch Inputs, Tensor Labels, Tensor? Reference = null) : IDisposable
+/// <param name="Desirable">for KTO batches: per example, whether its completion is desirable.</param>
+public sealed record LabeledBatch(ForwardBatch Inputs, Tensor Labels, Tensor? Reference = null, Tensor? Desirable = null) : IDisposable
 {
     /// <summary>Tokens that carry a loss after the causal shift.</summary>
     public long TrainedTokens => Labels[.., 1..].ne(CausalLmLoss.IgnoreIndex).sum().item<long>();
@@ -18,6 +19,7 @@ public sealed record LabeledBatch(ForwardBatch Inputs, Tensor Labels, Tensor? Re
         Inputs.SegmentIds?.Dispose();
         Labels.Dispose();
         Reference?.Dispose();
+        Desirable?.Dispose();
     }
 }
 

@@ -35,10 +35,12 @@ public sealed class MetricsLog(string outputDir, TextWriter console) : ITrainerC
 
     public void OnEval(TrainState state, EvalResult result)
     {
-        var json = new JsonObject { ["step"] = result.Step, ["eval_loss"] = result.Loss, ["eval_perplexity"] = result.Perplexity, ["eval_tokens"] = result.Tokens };
+        var json = new JsonObject { ["step"] = result.Step, ["eval_loss"] = result.Loss };
+        if (result.Perplexity is { } perplexity) json["eval_perplexity"] = perplexity;
+        json["eval_tokens"] = result.Tokens;
         foreach (var (name, value) in result.Metrics) json["eval_" + name] = value;
         Append(json);
-        console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"eval  {result.Step,5}  loss {result.Loss:F4}  perplexity {result.Perplexity:F2}"));
+        console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"eval  {result.Step,5}  loss {result.Loss:F4}{(result.Perplexity is { } p ? $"  perplexity {p:F2}" : "")}"));
     }
 
     public void OnSave(TrainState state) => SaveCheckpoint?.Invoke(state);

@@ -12,11 +12,15 @@ public interface ITrainingObjective
     /// <summary>How many units this batch contributes to the step's normaliser (known before any forward).</summary>
     long Units(LabeledBatch batch);
     ObjectiveOutput Compute(CausalLM model, LabeledBatch batch);
+    /// <summary>Whether the loss is a mean next-token NLL, so that exp(loss) is a perplexity.</summary>
+    bool LossIsTokenNll => false;
 }
 
 /// <summary>Next-token cross-entropy over labelled tokens, computed chunk-wise from the hidden states.</summary>
 public sealed class CausalLmObjective(int chunkTokens = 1024) : ITrainingObjective
 {
+    public bool LossIsTokenNll => true;
+
     public long Units(LabeledBatch batch) => batch.TrainedTokens;
 
     public ObjectiveOutput Compute(CausalLM model, LabeledBatch batch)

@@ -6,14 +6,16 @@ using static TorchSharp.torch;
 namespace SharpTune.Training;
 
 /// <summary>The preference objective and its hyper-parameters, as TRL names them.</summary>
-public sealed record PreferenceSettings(string Kind, double Beta, string DpoLossType = "sigmoid", double LabelSmoothing = 0, double OrpoAlpha = 0.1, double SimpoGamma = 0.5)
+public sealed record PreferenceSettings(string Kind, double Beta, string DpoLossType = "sigmoid", double LabelSmoothing = 0, double OrpoAlpha = 0.1, double SimpoGamma = 0.5,
+    double DesirableWeight = 1, double UndesirableWeight = 1)
 {
     public static PreferenceSettings From(TrainConfig config) => config.Rl switch
     {
         RlType.Dpo => new("dpo", config.RlBeta, config.DpoLossType.ToString().ToLowerInvariant(), config.DpoLabelSmoothing),
         RlType.Orpo => new("orpo", config.OrpoAlpha, OrpoAlpha: config.OrpoAlpha),
         RlType.Simpo => new("simpo", config.RlBeta, LabelSmoothing: config.DpoLabelSmoothing, SimpoGamma: config.SimpoGamma),
-        _ => throw new InvalidInputException($"rl: {config.Rl} is not supported by this build; supported: dpo, orpo, simpo"),
+        RlType.Kto => new("kto", config.RlBeta, DesirableWeight: config.KtoDesirableWeight, UndesirableWeight: config.KtoUndesirableWeight),
+        _ => throw new InvalidInputException($"rl: {config.Rl} is not supported by this build; supported: dpo, orpo, simpo, kto"),
     };
 
     /// <summary>IPO, ORPO and SimPO compare per-token average log-probs; sigmoid/hinge DPO compare sums.</summary>
@@ -53,6 +55,24 @@ public static class PreferenceLosses
         var losses = -nn.functional.logsigmoid(logits * beta) * (1 - labelSmoothing) - nn.functional.logsigmoid(logits * -beta) * labelSmoothing;
         return (losses, (averageChosen * beta).detach(), (averageRejected * beta).detach());
     }
+
+    /// <summary>
+    /// KTO (Ethayarajh et al. 2024, TRL's KTOTrainer): desirable w_d·(1 − σ(β·(r − z))), undesirable w_u·(1 − σ(β·(z − r))),
+    /// r = log π(y|x) − log ref(y|x) (sums), z = max(0, mean of the KL rows' log-ratios), without gradient.
+    /// </summary>
+    public static (Tensor Losses, Tensor Rewards) Kto(Tensor policy, Tensor reference, Tensor desirable, Tensor klBaseline,
+        double beta, double desirableWeight, double undesirableWeight)
+    {
+        var logRatios = policy - reference;
+        var z = klBaseline.detach();
+        var desirableLosses = (1 - nn.functional.sigmoid((logRatios - z) * beta)) * desirableWeight;
+        var undesirableLosses = (1 - nn.functional.sigmoid((z - logRatios) * beta)) * undesirableWeight;
+        return (where(desirable, desirableLosses, undesirableLosses), (logRatios * beta).detach());
+    }
+
+    /// <summary>KTO's reference point z: the batch mean of log π − log ref over mismatched (prompt, completion) rows, clamped at 0.</summary>
+    public static Tensor KlBaseline(Tensor policyMismatched, Tensor referenceMismatched) =>
+        (policyMismatched - referenceMismatched).mean().clamp_min(0).detach();
 }
 
 /// <summary>
@@ -103,7 +123,7 @@ public sealed class PreferenceObjective(PreferenceSettings settings) : ITraining
     }
 
     /// <summary>Per row: summed log-prob of its labelled tokens, their count, and the chosen rows' summed NLL.</summary>
-    private static (Tensor Sums, Tensor Counts, Tensor ChosenNll) SequenceLogProbs(CausalLM model, LabeledBatch batch)
+    internal static (Tensor Sums, Tensor Counts, Tensor ChosenNll) SequenceLogProbs(CausalLM model, LabeledBatch batch)
     {
         var logits = model.Forward(batch.Inputs);
         var tokenLogProbs = CausalLmLoss.TokenLogProbs(logits, batch.Labels);
@@ -114,11 +134,11 @@ public sealed class PreferenceObjective(PreferenceSettings settings) : ITraining
     }
 
     /// <summary>The frozen base: adapters switched off, no gradient.</summary>
-    private static Tensor ReferenceLogProbs(CausalLM model, LabeledBatch batch)
+    internal static Tensor ReferenceLogProbs(CausalLM model, LabeledBatch batch)
     {
         var layers = model.modules().OfType<LinearLayer>().Where(l => l.Adapter is not null).ToList();
         if (layers.Count == 0)
-            throw new InvalidOperationException("DPO without adapters needs precomputed reference log-probs (precompute_ref_log_probs)");
+            throw new InvalidOperationException("DPO/KTO without adapters needs precomputed reference log-probs (precompute_ref_log_probs)");
         using var noGrad = no_grad();
         foreach (var l in layers) l.AdapterEnabled = false;
         try
@@ -140,22 +160,26 @@ public sealed class PreferenceObjective(PreferenceSettings settings) : ITraining
 }
 
 /// <summary>
-/// Preference pairs as batches: rows [prompt+chosen …, prompt+rejected …], right-padded, labels only on completions.
-/// Optionally carries precomputed reference log-probs (full fine-tune DPO, or precompute_ref_log_probs).
+/// Batches of two rows per example, right-padded, labels only on the completions: all first rows of the picked
+/// examples, then all second rows. Optionally carries reference log-prob sums computed once before training.
 /// </summary>
-public sealed class PreferenceBatchSource(IReadOnlyList<PreferenceExample> pairs, int microBatchSize, int padTokenId, long seed, bool shuffle) : IBatchSource
+public abstract class TwoRowBatchSource(int count, int microBatchSize, int padTokenId, long seed, bool shuffle) : IBatchSource
 {
     private float[]? referenceSums;
 
-    public int BatchesPerEpoch => (pairs.Count + microBatchSize - 1) / microBatchSize;
+    public int BatchesPerEpoch => (count + microBatchSize - 1) / microBatchSize;
+
+    /// <summary>Row 0 or 1 of example i as (prompt, completion) token ids.</summary>
+    protected abstract (int[] Prompt, int[] Completion) Row(int example, int row);
+
+    /// <summary>Per-example flags the objective needs besides the tokens (KTO: desirable), or null.</summary>
+    protected virtual Tensor? Flags(int[] picked) => null;
 
     public LabeledBatch Batch(int epoch, int index)
     {
-        var order = Order(epoch);
-        var picked = order.Skip(index * microBatchSize).Take(microBatchSize).ToArray();
-        var rows = picked.Select(i => (pairs[i].PromptIds, pairs[i].ChosenIds))
-            .Concat(picked.Select(i => (pairs[i].PromptIds, pairs[i].RejectedIds))).ToList();
-        int width = rows.Max(r => r.PromptIds.Length + r.Item2.Length);
+        var picked = Picked(epoch, index);
+        var rows = picked.Select(i => Row(i, 0)).Concat(picked.Select(i => Row(i, 1))).ToList();
+        int width = rows.Max(r => r.Prompt.Length + r.Completion.Length);
         var ids = new long[rows.Count * width];
         var labels = new long[rows.Count * width];
         var mask = new long[rows.Count * width];
@@ -172,14 +196,14 @@ public sealed class PreferenceBatchSource(IReadOnlyList<PreferenceExample> pairs
             }
         }
         long[] shape = [rows.Count, width];
-        Tensor? reference = referenceSums is null ? null : tensor(picked.Select(i => referenceSums[i]).Concat(picked.Select(i => referenceSums[pairs.Count + i])).ToArray());
-        return new LabeledBatch(new ForwardBatch(tensor(ids, shape), tensor(mask, shape)), tensor(labels, shape), reference);
+        Tensor? reference = referenceSums is null ? null : tensor(picked.Select(i => referenceSums[i]).Concat(picked.Select(i => referenceSums[count + i])).ToArray());
+        return new LabeledBatch(new ForwardBatch(tensor(ids, shape), tensor(mask, shape)), tensor(labels, shape), reference, Flags(picked));
     }
 
-    /// <summary>Scores every pair once with the reference model (the starting policy) and attaches the sums to later batches.</summary>
+    /// <summary>Scores every row once with the reference model (the starting policy) and attaches the sums to later batches.</summary>
     public void PrecomputeReference(CausalLM model)
     {
-        var sums = new float[2 * pairs.Count];
+        var sums = new float[2 * count];
         referenceSums = null;
         model.eval();
         for (int b = 0; b < BatchesPerEpoch; b++)
@@ -187,17 +211,28 @@ public sealed class PreferenceBatchSource(IReadOnlyList<PreferenceExample> pairs
             using var scope = NewDisposeScope();
             using var batch = Batch(0, b);
             var values = PreferenceObjective.PrecomputeReference(model, batch).data<float>().ToArray();
-            var picked = Order(0).Skip(b * microBatchSize).Take(microBatchSize).ToArray();
+            var picked = Picked(0, b);
             for (int k = 0; k < picked.Length; k++)
             {
                 sums[picked[k]] = values[k];
-                sums[pairs.Count + picked[k]] = values[picked.Length + k];
+                sums[count + picked[k]] = values[picked.Length + k];
             }
         }
         model.train();
         referenceSums = sums;
     }
 
-    private int[] Order(int epoch) =>
-        shuffle ? SeededShuffle.Permutation(pairs.Count, seed * 1_000_003L + epoch) : Enumerable.Range(0, pairs.Count).ToArray();
+    private int[] Picked(int epoch, int index)
+    {
+        var order = shuffle ? SeededShuffle.Permutation(count, seed * 1_000_003L + epoch) : Enumerable.Range(0, count).ToArray();
+        return order.Skip(index * microBatchSize).Take(microBatchSize).ToArray();
+    }
+}
+
+/// <summary>Preference pairs as batches: rows [prompt+chosen …, prompt+rejected …] (one forward for both).</summary>
+public sealed class PreferenceBatchSource(IReadOnlyList<PreferenceExample> pairs, int microBatchSize, int padTokenId, long seed, bool shuffle)
+    : TwoRowBatchSource(pairs.Count, microBatchSize, padTokenId, seed, shuffle)
+{
+    protected override (int[] Prompt, int[] Completion) Row(int example, int row) =>
+        (pairs[example].PromptIds, row == 0 ? pairs[example].ChosenIds : pairs[example].RejectedIds);
 }

@@ -28,7 +28,8 @@ public interface ITrainerCallbacks
 }
 
 public sealed record StepLog(int Step, double Loss, double GradNorm, double LearningRate, double TokensPerSecond, long TokensSeen, double Epoch, IReadOnlyDictionary<string, double> Metrics);
-public sealed record EvalResult(int Step, double Loss, double Perplexity, long Tokens, IReadOnlyDictionary<string, double> Metrics);
+/// <param name="Perplexity">exp(loss) when the loss is a token NLL; null for preference objectives.</param>
+public sealed record EvalResult(int Step, double Loss, double? Perplexity, long Tokens, IReadOnlyDictionary<string, double> Metrics);
 
 /// <summary>Progress that a checkpoint captures; the loop resumes from any of these exactly.</summary>
 public sealed class TrainState
@@ -138,7 +139,7 @@ public sealed class Trainer(CausalLM model, IReadOnlyList<TrainableParameter> tr
         lossSinceLog?.Dispose();
     }
 
-    /// <summary>Loss over every eval batch, normalised by all eval tokens (not a mean of batch means).</summary>
+    /// <summary>Loss and metrics over every eval batch, normalised by all eval units (tokens, pairs), not a mean of batch means.</summary>
     public EvalResult Evaluate()
     {
         model.eval();
@@ -151,15 +152,18 @@ public sealed class Trainer(CausalLM model, IReadOnlyList<TrainableParameter> tr
             {
                 using var scope = NewDisposeScope();
                 using var batch = eval.Batch(0, i);
-                units += objective.Units(batch);
+                long batchUnits = objective.Units(batch);
+                units += batchUnits;
                 var output = objective.Compute(model, batch);
                 sum += output.LossSum.item<float>();
-                foreach (var (name, value) in output.Metrics) metricSums[name] = metricSums.GetValueOrDefault(name) + value.item<float>() / eval.BatchesPerEpoch;
+                // Batch metrics are means over the batch: weight them by its units, so that e.g. an accuracy is the fraction over the whole set.
+                foreach (var (name, value) in output.Metrics) metricSums[name] = metricSums.GetValueOrDefault(name) + (double)value.item<float>() * batchUnits;
             }
         }
         model.train();
         double loss = sum / Math.Max(units, 1);
-        return new EvalResult(State.Step, loss, Math.Exp(loss), units, metricSums);
+        var metrics = metricSums.ToDictionary(m => m.Key, m => m.Value / Math.Max(units, 1));
+        return new EvalResult(State.Step, loss, objective.LossIsTokenNll ? Math.Exp(loss) : null, units, metrics);
     }
 
     /// <summary>Micro-batch i of optimizer step `step`, walking epochs in order.</summary>

@@ -17,16 +17,30 @@ public static class TrainingJob
         var data = DataPipeline.Prepare(config, tokenizer, configDir, warn, new DataOptions { Log = console.WriteLine });
         console.WriteLine($"data: {data.Stats.TrainRows} train rows, {data.Stats.EvalRows} eval rows, {data.Stats.TrainableTokens:N0} trainable tokens");
         int padId = tokenizer.PadTokenId ?? tokenizer.EosTokenId ?? 0;
-        IBatchSource train, eval;
+        IBatchSource train;
         IBatchSource? evalOrNull = null;
         ITrainingObjective objective;
-        if (config.Rl is { } rl)
+        if (config.Rl is RlType.Kto)
         {
-            var settings = PreferenceSettings.From(config);
+            if (data.UnpairedTrain.Count < 2)
+                throw new InvalidInputException($"rl: kto needs at least 2 training examples (the KL reference point pairs prompts with other examples' completions); got {data.UnpairedTrain.Count}");
+            var kto = new KtoBatchSource(data.UnpairedTrain, config.MicroBatchSize, padId, config.Seed, shuffle: true);
+            var (desirable, undesirable) = kto.Counts;
+            double balance = config.KtoDesirableWeight * desirable / Math.Max(config.KtoUndesirableWeight * undesirable, 1e-9);
+            if (desirable > 0 && undesirable > 0 && balance is < 1 or > 4.0 / 3)
+                warn($"kto: kto_desirable_weight × {desirable} desirable / (kto_undesirable_weight × {undesirable} undesirable) = {balance:F2}; " +
+                     "the KTO paper advises weights that put this ratio in [1, 4/3]");
+            train = kto;
+            if (data.UnpairedEval.Count > 0)
+                evalOrNull = new KtoBatchSource(data.UnpairedEval, config.EvalBatchSize ?? config.MicroBatchSize, padId, config.Seed, shuffle: false);
+            objective = new KtoObjective(PreferenceSettings.From(config));
+        }
+        else if (config.Rl is not null)
+        {
             train = new PreferenceBatchSource(data.PreferenceTrain, config.MicroBatchSize, padId, config.Seed, shuffle: true);
-            eval = new PreferenceBatchSource(data.PreferenceEval, config.EvalBatchSize ?? config.MicroBatchSize, padId, config.Seed, shuffle: false);
-            if (data.PreferenceEval.Count > 0) evalOrNull = eval;
-            objective = new PreferenceObjective(settings);
+            if (data.PreferenceEval.Count > 0)
+                evalOrNull = new PreferenceBatchSource(data.PreferenceEval, config.EvalBatchSize ?? config.MicroBatchSize, padId, config.Seed, shuffle: false);
+            objective = new PreferenceObjective(PreferenceSettings.From(config));
         }
         else
         {
@@ -37,13 +51,13 @@ public static class TrainingJob
         }
         var resumeFrom = ResolveResume(config, resumeArgument, resumeRequested);
         var run = new TrainingRun(config, modelDir, console) { Progress = progress };
-        if (config.Rl == RlType.Dpo && (config.Adapter is null || config.PrecomputeRefLogProbs))
+        if (config.Rl is RlType.Dpo or RlType.Kto && (config.Adapter is null || config.PrecomputeRefLogProbs))
         {
-            // Full fine-tune has no adapter to switch off: score every pair once with the starting model instead of keeping a frozen copy.
+            // Full fine-tune has no adapter to switch off: score every row once with the starting model instead of keeping a frozen copy.
             run.ModelReady = model =>
             {
-                ((PreferenceBatchSource)train).PrecomputeReference(model);
-                if (evalOrNull is PreferenceBatchSource evalPairs) evalPairs.PrecomputeReference(model);
+                ((TwoRowBatchSource)train).PrecomputeReference(model);
+                if (evalOrNull is TwoRowBatchSource evalRows) evalRows.PrecomputeReference(model);
             };
         }
         var examples = config.Rl is null && config.EvalExactMatchSamples > 0 ? data.Eval.Take(config.EvalExactMatchSamples).ToList() : [];

@@ -71,4 +71,60 @@ public sealed class PreferenceTests
         Assert.Equal(new long[] { -100, -100, 7, 2, -100, -100, -100, 8, 9, 2 }, batch.Labels.data<long>().ToArray());
         Assert.Equal(new long[] { 1, 1, 1, 1, 0, 1, 1, 1, 1, 1 }, batch.Inputs.AttentionMask!.data<long>().ToArray());
     }
+
+    [Fact]
+    public void KtoMatchesHandComputedValues()
+    {
+        // z = mean((−8 − −8.5), (−9 − −9.2)) = 0.35; desirable r = 1, undesirable r = −0.5; β = 0.1, w_d = 1, w_u = 1.5
+        var z = PreferenceLosses.KlBaseline(T(-8f, -9f), T(-8.5f, -9.2f));
+        Assert.Equal(0.35, z.item<float>(), 1e-6);
+        var (losses, rewards) = PreferenceLosses.Kto(T(-5f, -7f), T(-6f, -6.5f), tensor(new[] { true, false }), z, 0.1, 1.0, 1.5);
+        var values = losses.data<float>().ToArray();
+        Assert.Equal(1 - Sigmoid(0.1 * (1 - 0.35)), values[0], 1e-6);
+        Assert.Equal(1.5 * (1 - Sigmoid(0.1 * (0.35 + 0.5))), values[1], 1e-6);
+        Assert.Equal(new[] { 0.1f, -0.05f }, rewards.data<float>().ToArray().Select(v => MathF.Round(v, 6)));
+        // The reference point never goes below zero.
+        Assert.Equal(0, PreferenceLosses.KlBaseline(T(-9f), T(-8f)).item<float>());
+    }
+
+    [Fact]
+    public void KtoAtStepZeroWithLoraIsOneHalfPerExampleAndRewardsAreZero()
+    {
+        using var model = ModelIO.Load(Path.Combine(TestPaths.Fixtures, "hf-tiny", "llama"));
+        Lora.Inject(model, new LoraSettings { R = 4, Alpha = 8, TargetModules = ["q_proj", "v_proj"] }, seed: 1);
+        var examples = new[]
+        {
+            new UnpairedExample([5, 6, 7], [8, 9, 2], true),
+            new UnpairedExample([20, 21], [30, 2], false),
+            new UnpairedExample([40], [41, 42, 2], false),
+        };
+        using var batch = new KtoBatchSource(examples, 3, 0, 1, shuffle: false).Batch(0, 0);
+        var output = new KtoObjective(new PreferenceSettings("kto", 0.1, DesirableWeight: 1.0, UndesirableWeight: 2.0)).Compute(model, batch);
+        Assert.Equal(0.5 * 1 + 0.5 * 2 + 0.5 * 2, output.LossSum.item<float>(), 1e-6);
+        Assert.Equal(0, output.Metrics["kl"].item<float>());
+        Assert.Equal(0, output.Metrics["rewards/chosen"].item<float>());
+        Assert.Equal(0, output.Metrics["rewards/rejected"].item<float>());
+        Assert.True(output.Metrics["logps/chosen"].item<float>() < 0);
+    }
+
+    [Fact]
+    public void KtoBatchesPairEachPromptWithAnotherPromptsCompletionForTheKlRows()
+    {
+        var examples = new[]
+        {
+            new UnpairedExample([5, 6], [7, 2], true),
+            new UnpairedExample([5, 6], [3, 2], false),  // same prompt as the first: skipped as its KL partner
+            new UnpairedExample([8], [9, 10, 2], false),
+        };
+        using var batch = new KtoBatchSource(examples, 3, 0, 1, shuffle: false).Batch(0, 0);
+        Assert.Equal(new long[]
+        {
+            5, 6, 7, 2, 0,   5, 6, 3, 2, 0,   8, 9, 10, 2, 0,     // the examples
+            5, 6, 9, 10, 2,  5, 6, 9, 10, 2,  8, 7, 2, 0, 0,      // KL rows: prompt i + the next other prompt's completion
+        }, batch.Inputs.InputIds.data<long>().ToArray());
+        Assert.Equal(new long[] { -100, -100, 9, 10, 2 }, batch.Labels[3].data<long>().ToArray());
+        Assert.Equal(new[] { true, false, false }, batch.Desirable!.data<bool>().ToArray());
+    }
+
+    private static double Sigmoid(double x) => 1 / (1 + Math.Exp(-x));
 }

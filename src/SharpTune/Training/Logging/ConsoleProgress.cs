@@ -30,7 +30,7 @@ public static class ProgressText
         var extra = string.Concat(result.Metrics.OrderBy(m => m.Key, StringComparer.Ordinal)
             .Select(m => string.Create(CultureInfo.InvariantCulture, $"  {m.Key} {m.Value:0.0000}")));
         return string.Create(CultureInfo.InvariantCulture,
-            $"eval  step {result.Step.ToString(CultureInfo.InvariantCulture).PadLeft(width)}/{totalSteps}  loss {result.Loss:0.0000}  perplexity {result.Perplexity:0.00}{extra}");
+            $"eval  step {result.Step.ToString(CultureInfo.InvariantCulture).PadLeft(width)}/{totalSteps}  loss {result.Loss:0.0000}{(result.Perplexity is { } p ? $"  perplexity {p:0.00}" : "")}{extra}");
     }
 
     /// <summary><c>--:--</c> when unknown, <c>mm:ss</c> under an hour, <c>h:mm:ss</c> under a day, <c>Nd hh:mm:ss</c> beyond.

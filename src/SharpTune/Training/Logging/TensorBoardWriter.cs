@@ -68,7 +68,8 @@ public sealed class TensorBoardWriter : ITrainerCallbacks, IDisposable
 
     public void OnEval(TrainState state, EvalResult result)
     {
-        var scalars = new List<(string, double)> { ("eval/loss", result.Loss), ("eval/perplexity", result.Perplexity) };
+        var scalars = new List<(string, double)> { ("eval/loss", result.Loss) };
+        if (result.Perplexity is { } perplexity) scalars.Add(("eval/perplexity", perplexity));
         scalars.AddRange(result.Metrics.OrderBy(m => m.Key, StringComparer.Ordinal).Select(m => ("eval/" + m.Key, m.Value)));
         WriteScalars(result.Step, scalars);
     }
