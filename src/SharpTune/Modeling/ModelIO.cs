@@ -10,10 +10,13 @@ namespace SharpTune.Modeling;
 public static class ModelIO
 {
     /// <summary>Builds the model from config.json and copies every parameter from the checkpoint, one tensor at a time.</summary>
-    public static CausalLM Load(string modelDir, ScalarType dtype = ScalarType.Float32)
+    public static CausalLM Load(string modelDir, ScalarType dtype = ScalarType.Float32, Device? device = null)
     {
         var config = ModelFamilies.LoadConfig(modelDir);
         var model = new CausalLM(config, dtype);
+        // Move the still-uninitialised parameters first (their host pages were never touched), then copy each
+        // checkpoint tensor straight into its device parameter: the host never holds the whole model.
+        if (device is not null && device.type != DeviceType.CPU) model.to(device);
         using var checkpoint = SafeTensorsCheckpoint.Open(modelDir);
         LoadParameters(model, checkpoint, modelDir, strict: true);
         model.eval();

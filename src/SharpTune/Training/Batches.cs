@@ -11,6 +11,17 @@ public sealed record LabeledBatch(ForwardBatch Inputs, Tensor Labels, Tensor? Re
     /// <summary>Tokens that carry a loss after the causal shift.</summary>
     public long TrainedTokens => Labels[.., 1..].ne(CausalLmLoss.IgnoreIndex).sum().item<long>();
 
+    /// <summary>This batch on <paramref name="device"/> (itself when already there or null); the host copy is disposed.</summary>
+    public LabeledBatch MoveTo(Device? device)
+    {
+        if (device is null || Labels.device == device) return this;
+        var moved = new LabeledBatch(
+            new ForwardBatch(Inputs.InputIds.to(device), Inputs.AttentionMask?.to(device), Inputs.PositionIds?.to(device), Inputs.SegmentIds?.to(device)),
+            Labels.to(device), Reference?.to(device), Desirable?.to(device));
+        Dispose();
+        return moved;
+    }
+
     public void Dispose()
     {
         Inputs.InputIds.Dispose();

@@ -35,6 +35,8 @@ public sealed class Checkpointer(string outputDir, int? saveTotalLimit)
             ["tokens_seen"] = state.TokensSeen,
             ["best_metric"] = state.BestEvalLoss,
             ["evals_without_improvement"] = state.EvalsWithoutImprovement,
+            ["loss_scale"] = state.LossScale,
+            ["loss_scale_clean_steps"] = state.LossScaleCleanSteps,
             ["log_history"] = new JsonArray(state.LogHistory.Select(entry => (JsonNode)new JsonObject(entry.Select(kv => KeyValuePair.Create(kv.Key, (JsonNode?)kv.Value)))).ToArray()),
         });
         using (var rng = get_rng_state()) SafeTensorsWriter.Save(Path.Combine(temp, "rng_state.safetensors"), [KeyValuePair.Create("cpu", rng)]);
@@ -56,6 +58,8 @@ public sealed class Checkpointer(string outputDir, int? saveTotalLimit)
         state.TokensSeen = json["tokens_seen"]!.GetValue<long>();
         state.BestEvalLoss = json["best_metric"]?.GetValue<double>();
         state.EvalsWithoutImprovement = json["evals_without_improvement"]!.GetValue<int>();
+        state.LossScale = json["loss_scale"]?.GetValue<double>();
+        state.LossScaleCleanSteps = json["loss_scale_clean_steps"]?.GetValue<int>() ?? 0;
         state.LogHistory.Clear();
         foreach (var entry in json["log_history"]!.AsArray())
             state.LogHistory.Add(entry!.AsObject().ToDictionary(kv => kv.Key, kv => kv.Value!.GetValue<double>()));

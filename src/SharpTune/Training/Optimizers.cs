@@ -12,7 +12,8 @@ public sealed record TrainableParameter(string Name, Parameter Parameter, bool D
 
 /// <summary>
 /// An optimizer whose whole state is named float32 tensors (saved to optimizer.safetensors) plus a step count, so a
-/// resumed run continues bit-for-bit.
+/// resumed run continues bit-for-bit. Parameters held in bf16/fp16 are updated through a float32 master copy (state
+/// slot "master"), which is then rounded into the parameter: small updates accumulate instead of rounding away.
 /// </summary>
 public abstract class Optimizer(IReadOnlyList<TrainableParameter> parameters, double weightDecay)
 {
@@ -22,7 +23,11 @@ public abstract class Optimizer(IReadOnlyList<TrainableParameter> parameters, do
 
     public long StepCount { get; private set; }
 
-    public void Step(double lr)
+    /// <summary>false updates low-precision parameters in place (bf16: full), without float32 master weights.</summary>
+    public bool MasterWeights { get; init; } = true;
+
+    /// <param name="gradMultiplier">a scalar on the parameters' device applied to the float32 gradients (clipping and loss-scale undo), or null.</param>
+    public void Step(double lr, Tensor? gradMultiplier = null)
     {
         StepCount++;
         using var scope = NewDisposeScope();
@@ -30,11 +35,17 @@ public abstract class Optimizer(IReadOnlyList<TrainableParameter> parameters, do
         foreach (var p in Parameters)
         {
             if (p.Parameter.grad is not { } grad) continue;
-            Update(p, grad.to(ScalarType.Float32), lr);
+            var grad32 = grad.to(ScalarType.Float32);
+            if (gradMultiplier is not null) grad32 = grad32 * gradMultiplier;
+            bool viaMaster = MasterWeights && p.Parameter.dtype != ScalarType.Float32;
+            var weight = viaMaster ? Master(p) : p.Parameter;
+            Update(p, weight, grad32, lr);
+            if (viaMaster) p.Parameter.copy_(weight);
         }
     }
 
-    protected abstract void Update(TrainableParameter p, Tensor grad, double lr);
+    /// <summary>One update of <paramref name="weight"/> (the parameter, or its float32 master) from its float32 gradient.</summary>
+    protected abstract void Update(TrainableParameter p, Tensor weight, Tensor grad, double lr);
 
     /// <summary>The named state tensor, created as zeros of the given shape on first use.</summary>
     protected Tensor State(TrainableParameter p, string slot, long[]? shape = null)
@@ -48,9 +59,21 @@ public abstract class Optimizer(IReadOnlyList<TrainableParameter> parameters, do
         return value;
     }
 
-    protected static void DecoupledDecay(TrainableParameter p, double lr, double weightDecay)
+    /// <summary>The float32 master copy of a low-precision parameter, taken from the parameter on first use.</summary>
+    private Tensor Master(TrainableParameter p)
     {
-        if (p.Decay && weightDecay != 0) p.Parameter.mul_(1 - lr * weightDecay);
+        var key = p.Name + ".master";
+        if (!state.TryGetValue(key, out var value))
+        {
+            value = p.Parameter.detach().to(ScalarType.Float32, copy: true).DetachFromDisposeScope();
+            state[key] = value;
+        }
+        return value;
+    }
+
+    protected static void DecoupledDecay(TrainableParameter p, Tensor weight, double lr, double weightDecay)
+    {
+        if (p.Decay && weightDecay != 0) weight.mul_(1 - lr * weightDecay);
     }
 
     public void ZeroGrad()
@@ -66,12 +89,12 @@ public abstract class Optimizer(IReadOnlyList<TrainableParameter> parameters, do
         StepCount = stepCount;
     }
 
-    public static Optimizer Create(string kind, IReadOnlyList<TrainableParameter> parameters, double weightDecay, double beta1, double beta2, double epsilon) => kind switch
+    public static Optimizer Create(string kind, IReadOnlyList<TrainableParameter> parameters, double weightDecay, double beta1, double beta2, double epsilon, bool masterWeights = true) => kind switch
     {
-        "adamw_torch" or "adamw_torch_fused" or "adamw_hf" or "adamw" => new AdamW(parameters, weightDecay, beta1, beta2, epsilon),
-        "sgd" => new Sgd(parameters, weightDecay),
-        "lion" => new Lion(parameters, weightDecay, beta1, beta2),
-        "adafactor" => new Adafactor(parameters, weightDecay),
+        "adamw_torch" or "adamw_torch_fused" or "adamw_hf" or "adamw" => new AdamW(parameters, weightDecay, beta1, beta2, epsilon) { MasterWeights = masterWeights },
+        "sgd" => new Sgd(parameters, weightDecay) { MasterWeights = masterWeights },
+        "lion" => new Lion(parameters, weightDecay, beta1, beta2) { MasterWeights = masterWeights },
+        "adafactor" => new Adafactor(parameters, weightDecay) { MasterWeights = masterWeights },
         _ => throw new InvalidInputException($"optimizer: '{kind}' is not supported; allowed: adamw_torch, adamw_torch_fused, adamw_hf, adamw, sgd, lion, adafactor"),
     };
 }
@@ -80,40 +103,40 @@ public abstract class Optimizer(IReadOnlyList<TrainableParameter> parameters, do
 public sealed class AdamW(IReadOnlyList<TrainableParameter> parameters, double weightDecay, double beta1, double beta2, double epsilon)
     : Optimizer(parameters, weightDecay)
 {
-    protected override void Update(TrainableParameter p, Tensor grad, double lr)
+    protected override void Update(TrainableParameter p, Tensor weight, Tensor grad, double lr)
     {
         var m = State(p, "exp_avg");
         var v = State(p, "exp_avg_sq");
-        DecoupledDecay(p, lr, WeightDecay);
+        DecoupledDecay(p, weight, lr, WeightDecay);
         m.mul_(beta1).add_(grad, alpha: 1 - beta1);
         v.mul_(beta2).addcmul_(grad, grad, value: 1 - beta2);
         double biasCorrection1 = 1 - Math.Pow(beta1, StepCount);
         double biasCorrection2 = 1 - Math.Pow(beta2, StepCount);
         var denominator = (v.sqrt() / Math.Sqrt(biasCorrection2)).add_(epsilon);
         var update = m / denominator * (lr / biasCorrection1);
-        p.Parameter.sub_(update.to(p.Parameter.dtype));
+        weight.sub_(update.to(weight.dtype));
     }
 }
 
 /// <summary>Plain SGD (what transformers' "sgd" optim builds: no momentum), with decoupled weight decay.</summary>
 public sealed class Sgd(IReadOnlyList<TrainableParameter> parameters, double weightDecay) : Optimizer(parameters, weightDecay)
 {
-    protected override void Update(TrainableParameter p, Tensor grad, double lr)
+    protected override void Update(TrainableParameter p, Tensor weight, Tensor grad, double lr)
     {
-        DecoupledDecay(p, lr, WeightDecay);
-        p.Parameter.sub_((grad * lr).to(p.Parameter.dtype));
+        DecoupledDecay(p, weight, lr, WeightDecay);
+        weight.sub_((grad * lr).to(weight.dtype));
     }
 }
 
 /// <summary>Lion (Chen et al. 2023): sign of the interpolated momentum, decoupled weight decay.</summary>
 public sealed class Lion(IReadOnlyList<TrainableParameter> parameters, double weightDecay, double beta1, double beta2) : Optimizer(parameters, weightDecay)
 {
-    protected override void Update(TrainableParameter p, Tensor grad, double lr)
+    protected override void Update(TrainableParameter p, Tensor weight, Tensor grad, double lr)
     {
         var m = State(p, "exp_avg");
-        DecoupledDecay(p, lr, WeightDecay);
+        DecoupledDecay(p, weight, lr, WeightDecay);
         var direction = (m * beta1 + grad * (1 - beta1)).sign();
-        p.Parameter.sub_((direction * lr).to(p.Parameter.dtype));
+        weight.sub_((direction * lr).to(weight.dtype));
         m.mul_(beta2).add_(grad, alpha: 1 - beta2);
     }
 }
@@ -126,7 +149,7 @@ public sealed class Adafactor(IReadOnlyList<TrainableParameter> parameters, doub
 {
     private const double Eps1 = 1e-30, ClipThreshold = 1.0, DecayRate = -0.8;
 
-    protected override void Update(TrainableParameter p, Tensor grad, double lr)
+    protected override void Update(TrainableParameter p, Tensor weight, Tensor grad, double lr)
     {
         double beta2t = 1.0 - Math.Pow(StepCount, DecayRate);
         var squared = grad * grad + Eps1;
@@ -148,9 +171,10 @@ public sealed class Adafactor(IReadOnlyList<TrainableParameter> parameters, doub
             v.mul_(beta2t).add_(squared, alpha: 1 - beta2t);
             update = v.rsqrt() * grad;
         }
-        double rms = update.pow(2).mean().sqrt().item<float>();
-        update = update / Math.Max(1.0, rms / ClipThreshold) * lr;
-        if (p.Decay && WeightDecay != 0) p.Parameter.add_(p.Parameter * (-WeightDecay * lr));
-        p.Parameter.sub_(update.to(p.Parameter.dtype));
+        // max(1, RMS/threshold) as a tensor: no read-back to the host inside the step.
+        var rms = update.pow(2).mean().sqrt();
+        update = update / (rms / ClipThreshold).clamp_min(1.0) * lr;
+        if (p.Decay && WeightDecay != 0) weight.add_(weight * (-WeightDecay * lr));
+        weight.sub_(update.to(weight.dtype));
     }
 }

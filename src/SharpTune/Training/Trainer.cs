@@ -17,6 +17,10 @@ public sealed record TrainerSettings
     public int? EarlyStoppingPatience { get; init; }
     public double? LossWatchdogThreshold { get; init; }
     public int LossWatchdogPatience { get; init; } = 3;
+    /// <summary>Where batches are moved before the forward pass (the model's device).</summary>
+    public Device? Device { get; init; }
+    /// <summary>fp16: the dynamic loss scale; null without loss scaling.</summary>
+    public DynamicLossScaler? LossScaler { get; init; }
 }
 
 /// <summary>What the loop reports out: one record per logging step, per evaluation, per checkpoint.</summary>
@@ -39,6 +43,9 @@ public sealed class TrainState
     public double? BestEvalLoss { get; set; }
     public int EvalsWithoutImprovement { get; set; }
     public List<Dictionary<string, double>> LogHistory { get; } = [];
+    /// <summary>fp16 runs: the loss scale and its count of clean steps since the last change.</summary>
+    public double? LossScale { get; set; }
+    public int LossScaleCleanSteps { get; set; }
 }
 
 /// <summary>
@@ -58,13 +65,17 @@ public sealed class Trainer(CausalLM model, IReadOnlyList<TrainableParameter> tr
         var metricsSinceLog = new Dictionary<string, Tensor>();
         int stepsSinceLog = 0, watchdogStrikes = 0;
         Tensor? lastGradNorm = null;
+        var scaler = settings.LossScaler;
+        if (scaler is not null && State.LossScale is { } resumedScale) scaler.Restore(resumedScale, State.LossScaleCleanSteps);
         model.train();
         while (State.Step < settings.TotalSteps && !cancel.IsCancellationRequested)
         {
             int step = State.Step;
             // Token-normalised accumulation: every micro-batch's summed loss is divided by the tokens of the whole step.
             var batches = Enumerable.Range(0, settings.GradientAccumulationSteps).Select(i => NextBatch(step, i)).ToList();
+            // Units are counted on the host-side batches, before they move to the device: no device read-back.
             long units = batches.Sum(objective.Units);
+            batches = batches.Select(b => b.MoveTo(settings.Device)).ToList();
             using (var stepScope = NewDisposeScope())
             {
                 foreach (var batch in batches)
@@ -72,7 +83,12 @@ public sealed class Trainer(CausalLM model, IReadOnlyList<TrainableParameter> tr
                     using var scope = NewDisposeScope();
                     var output = objective.Compute(model, batch);
                     using var scaled = output.LossSum / Math.Max(units, 1);
-                    scaled.backward();
+                    if (scaler is null) scaled.backward();
+                    else
+                    {
+                        using var lossScaled = scaled * scaler.Scale;
+                        lossScaled.backward();
+                    }
                     Accumulate(ref lossSinceLog, scaled.detach());
                     foreach (var (name, value) in output.Metrics)
                     {
@@ -83,9 +99,13 @@ public sealed class Trainer(CausalLM model, IReadOnlyList<TrainableParameter> tr
                     batch.Dispose();
                 }
                 lastGradNorm?.Dispose();
-                lastGradNorm = ClipGradients(settings.MaxGradNorm).DetachFromDisposeScope();
-                optimizer.Step(settings.Schedule.At(step));
+                var (norm, multiplier) = ClipGradients(settings.MaxGradNorm, scaler?.Scale ?? 1.0);
+                lastGradNorm = norm.DetachFromDisposeScope();
+                // fp16 only: a step with inf/NaN gradients is skipped and the scale backs off (one read-back per step, as GradScaler).
+                bool stepAllowed = scaler is null || scaler.Update(isfinite(norm).item<bool>());
+                if (stepAllowed) optimizer.Step(settings.Schedule.At(step), multiplier);
                 optimizer.ZeroGrad();
+                if (scaler is not null) (State.LossScale, State.LossScaleCleanSteps) = (scaler.Scale, scaler.CleanSteps);
             }
             State.Step = step + 1;
             State.TokensSeen += batches.Count == 0 ? 0 : units;
@@ -151,8 +171,9 @@ public sealed class Trainer(CausalLM model, IReadOnlyList<TrainableParameter> tr
             for (int i = 0; i < eval!.BatchesPerEpoch; i++)
             {
                 using var scope = NewDisposeScope();
-                using var batch = eval.Batch(0, i);
-                long batchUnits = objective.Units(batch);
+                var hostBatch = eval.Batch(0, i);
+                long batchUnits = objective.Units(hostBatch);
+                using var batch = hostBatch.MoveTo(settings.Device);
                 units += batchUnits;
                 var output = objective.Compute(model, batch);
                 sum += output.LossSum.item<float>();
@@ -173,18 +194,17 @@ public sealed class Trainer(CausalLM model, IReadOnlyList<TrainableParameter> tr
         return train.Batch((int)(global / train.BatchesPerEpoch), (int)(global % train.BatchesPerEpoch));
     }
 
-    /// <summary>torch.nn.utils.clip_grad_norm_: scale all gradients by min(1, max/(norm+1e-6)); returns the pre-clip norm.</summary>
-    private Tensor ClipGradients(double maxNorm)
+    /// <summary>
+    /// torch.nn.utils.clip_grad_norm_ on float32 gradients: the pre-clip norm of the unscaled gradients, and the factor
+    /// min(1, max/(norm+1e-6)) / lossScale that the optimizer applies to its float32 copy of each gradient.
+    /// </summary>
+    private (Tensor Norm, Tensor Multiplier) ClipGradients(double maxNorm, double lossScale)
     {
         var grads = trainable.Select(p => p.Parameter.grad).Where(g => g is not null).Select(g => g!).ToList();
-        if (grads.Count == 0) return zeros(1);
-        var norm = stack(grads.Select(g => g.to(ScalarType.Float32).norm()).ToArray()).norm();
-        if (maxNorm > 0)
-        {
-            var coefficient = (maxNorm / (norm + 1e-6)).clamp(max: 1.0);
-            foreach (var g in grads) g.mul_(coefficient.to(g.dtype));
-        }
-        return norm;
+        if (grads.Count == 0) return (zeros(1), ones(1));
+        var norm = stack(grads.Select(g => g.to(ScalarType.Float32).norm()).ToArray()).norm() / lossScale;
+        var multiplier = maxNorm > 0 ? (maxNorm / (norm + 1e-6)).clamp(max: 1.0) / lossScale : ones_like(norm) / lossScale;
+        return (norm, multiplier);
     }
 
     private static void Accumulate(ref Tensor? total, Tensor value)

@@ -2,6 +2,7 @@ using SharpTune.Config;
 using SharpTune.Modeling;
 using SharpTune.Peft;
 using SharpTune.Training.Logging;
+using TorchSharp;
 using static TorchSharp.torch;
 
 namespace SharpTune.Training;
@@ -27,9 +28,11 @@ public sealed class TrainingRun(TrainConfig config, string modelDir, TextWriter 
     public TrainOutcome Run(IBatchSource train, IBatchSource? eval, ITrainingObjective objective, string? resumeFrom = null, CancellationToken cancel = default)
     {
         manual_seed(config.Seed);
+        var device = Native.ComputeDevice.Resolve(config.Device);
+        var precision = TrainingPrecision.Resolve(config, device);
         var outputDir = config.OutputDir;
         Directory.CreateDirectory(outputDir);
-        using var model = LoadModel(out var lora);
+        using var model = LoadModel(precision.ComputeDType, device, out var lora);
         ModelReady?.Invoke(model);
         if (config.GradientCheckpointing) GradientCheckpointing.Enable(model);
         if (config.NeftuneNoiseAlpha is { } alpha) model.Model.EmbeddingTransform = Neftune.Noise(alpha);
@@ -37,7 +40,7 @@ public sealed class TrainingRun(TrainConfig config, string modelDir, TextWriter 
             .Where(p => p.parameter.requires_grad)
             .Select(p => new TrainableParameter(p.name, p.parameter, TrainableParameter.DecayApplies(p.name)))
             .ToList();
-        var optimizer = Optimizer.Create(OptimizerName(config.Optimizer), trainable, config.WeightDecay, config.AdamBeta1, config.AdamBeta2, config.AdamEpsilon);
+        var optimizer = Optimizer.Create(OptimizerName(config.Optimizer), trainable, config.WeightDecay, config.AdamBeta1, config.AdamBeta2, config.AdamEpsilon, precision.MasterWeights);
         int stepsPerEpoch = Math.Max(1, train.BatchesPerEpoch / config.GradientAccumulationSteps);
         int totalSteps = config.MaxSteps is > 0 ? config.MaxSteps.Value : (int)Math.Ceiling(config.NumEpochs * train.BatchesPerEpoch / config.GradientAccumulationSteps);
         var schedule = new LrSchedule(SchedulerName(config.LrScheduler), config.LearningRate,
@@ -54,6 +57,8 @@ public sealed class TrainingRun(TrainConfig config, string modelDir, TextWriter 
             EarlyStoppingPatience = config.EarlyStoppingPatience,
             LossWatchdogThreshold = config.LossWatchdogThreshold,
             LossWatchdogPatience = config.LossWatchdogPatience,
+            Device = device,
+            LossScaler = precision.LossScaling ? new DynamicLossScaler() : null,
         };
         var checkpointer = new Checkpointer(outputDir, config.SaveTotalLimit);
         var logs = new List<StepLog>();
@@ -88,7 +93,7 @@ public sealed class TrainingRun(TrainConfig config, string modelDir, TextWriter 
             console.WriteLine($"resumed from {resumeFrom} at step {trainer.State.Step}");
         }
         console.WriteLine($"training {trainable.Sum(p => p.Parameter.numel()):N0} of {model.parameters().Sum(p => p.numel()):N0} parameters for {totalSteps} steps " +
-                          $"({train.BatchesPerEpoch} micro-batches per epoch, accumulation {config.GradientAccumulationSteps})");
+                          $"({train.BatchesPerEpoch} micro-batches per epoch, accumulation {config.GradientAccumulationSteps}) on {Native.ComputeDevice.Describe(device)}, {precision.Describe()}");
         RunHook(BeforeTraining, model);
         Progress?.Begin(totalSteps, trainer.State.Step);
         trainer.Run(cancel);
@@ -117,11 +122,16 @@ public sealed class TrainingRun(TrainConfig config, string modelDir, TextWriter 
         return new TrainOutcome(trainer.State.Step, logs.LastOrDefault()?.Loss, lastEval, outputDir, adapterDir, mergedDir, logs);
     }
 
-    /// <summary>fp32 master weights; with LoRA the frozen base and fp32 adapters, only adapters and modules_to_save train.</summary>
-    private CausalLM LoadModel(out LoraSettings? lora)
+    /// <summary>
+    /// The model in the compute dtype on the device. Full fine-tune: every parameter trains (low-precision ones through
+    /// the optimizer's float32 masters); LoRA: the frozen base plus float32 adapters and modules_to_save.
+    /// </summary>
+    private CausalLM LoadModel(ScalarType computeDType, Device device, out LoraSettings? lora)
     {
         var quantization = Peft.Quantization.QuantizationSettings.FromConfig(config);
-        var model = quantization is null ? ModelIO.Load(modelDir, ScalarType.Float32) : Peft.Quantization.QuantizedModelLoader.Load(modelDir, ScalarType.Float32, quantization);
+        if (quantization is not null && device.type != DeviceType.CPU)
+            throw new InvalidInputException($"load_in_4bit / load_in_8bit: the quantized kernels of this build run on the CPU only; use device: cpu, or LoRA on the bf16 model (adapter: lora) on {Native.ComputeDevice.Describe(device)}");
+        var model = quantization is null ? ModelIO.Load(modelDir, computeDType, device) : Peft.Quantization.QuantizedModelLoader.Load(modelDir, computeDType, quantization);
         lora = null;
         if (config.Adapter is null)
         {
@@ -131,6 +141,7 @@ public sealed class TrainingRun(TrainConfig config, string modelDir, TextWriter 
         if (config.LoraModelDir is { } existing)
         {
             lora = Lora.Apply(model, existing);
+            model.to(device);
             return model;
         }
         lora = new LoraSettings
@@ -145,6 +156,7 @@ public sealed class TrainingRun(TrainConfig config, string modelDir, TextWriter 
             BaseModelNameOrPath = config.BaseModel ?? "",
         };
         Lora.Inject(model, lora, config.Seed);
+        model.to(device);
         return model;
     }
 
