@@ -21,9 +21,10 @@ public static class ChatCommand
         var repetition = new Option<double>("--repetition-penalty") { Description = "Penalty > 1 discourages repeating seen tokens.", DefaultValueFactory = _ => 1.0 };
         var seed = new Option<long?>("--seed") { Description = "Seed for sampling." };
         var stop = new Option<string[]>("--stop") { Description = "Stop string (repeatable)." };
+        var device = ModelLoading.DeviceOption();
         var command = new Command("chat", "Chat with a model in the terminal (/reset clears the history, /exit quits).")
         {
-            model, adapter, tokenizer, system, maxNew, temperature, topK, topP, minP, repetition, seed, stop,
+            model, adapter, device, tokenizer, system, maxNew, temperature, topK, topP, minP, repetition, seed, stop,
         };
         console.Bind(command, parse =>
         {
@@ -41,7 +42,7 @@ public static class ChatCommand
                 }.Validated(),
                 StopStrings = parse.GetValue(stop) ?? [],
             };
-            var generator = ServedModel.Load(parse.GetValue(model)!, parse.GetValue(adapter), parse.GetValue(tokenizer));
+            var generator = ServedModel.Load(parse.GetValue(model)!, parse.GetValue(adapter), parse.GetValue(tokenizer), parse.GetValue(device));
             using var weights = generator.Model;
             if (generator.Tokenizer.ChatTemplate is null)
                 throw new InvalidInputException($"{parse.GetValue(model)}: the tokenizer has no chat_template; use `sharptune generate --prompt` for plain text");

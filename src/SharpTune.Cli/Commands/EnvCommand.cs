@@ -1,4 +1,5 @@
 using System.CommandLine;
+using SharpTune.Native;
 using static TorchSharp.torch;
 
 namespace SharpTune.Cli.Commands;
@@ -6,18 +7,56 @@ namespace SharpTune.Cli.Commands;
 /// <summary>`sharptune env`: what the native tensor library and the machine offer.</summary>
 public static class EnvCommand
 {
+    private static readonly string[] InterestingCpuFlags = ["avx2", "avx512f", "avx512_bf16", "amx_tile", "amx_bf16", "fma"];
+
     public static Command Create(CliConsole console)
     {
-        var command = new Command("env", "Print the libtorch build, device and CPU features SharpTune sees.");
+        var command = new Command("env", "Print the libtorch build, device, GPUs and CPU features SharpTune sees.");
         console.Bind(command, _ =>
         {
+            bool hasCuda = cuda.is_available();   // loads libtorch, so its path shows in the memory map below
+            var (libtorchDir, libtorchVersion) = Libtorch();
             console.Out.WriteLine($"sharptune      {typeof(InvalidInputException).Assembly.GetName().Version}");
             console.Out.WriteLine($"torchsharp     {typeof(TorchSharp.torch).Assembly.GetName().Version}");
-            console.Out.WriteLine($"cuda           {(cuda.is_available() ? $"available ({cuda.device_count()} device(s))" : "not available")}");
+            console.Out.WriteLine($"libtorch       {libtorchVersion ?? "version unknown"} ({libtorchDir ?? "path unknown"}){(Environment.GetEnvironmentVariable("SHARPTUNE_LIBTORCH") is { Length: > 0 } env ? $"; SHARPTUNE_LIBTORCH={env}" : "")}");
+            console.Out.WriteLine($"device         {ComputeDevice.Describe(ComputeDevice.Resolve("auto"))} (device: auto)");
+            console.Out.WriteLine($"cuda           {(hasCuda ? $"available ({cuda.device_count()} device(s))" : "not available")}");
+            for (int i = 0; hasCuda && i < cuda.device_count(); i++)
+            {
+                var memory = Nvml.MemoryOf(i);
+                console.Out.WriteLine($"  cuda:{i}       {Nvml.NameOf(i) ?? "name unknown (no NVML)"}" +
+                                      (memory is { } m ? $", {m.Total / (double)(1L << 30):F1} GiB ({m.Used / (double)(1L << 30):F1} GiB in use)" : ""));
+            }
+            console.Out.WriteLine($"bf16           {(hasCuda ? "cuda: bf16: auto trains in bf16" : CpuFeatures.HasAmxBf16() ? "cpu has AMX-BF16: bf16: auto trains in bf16" : $"cpu {(CpuFeatures.HasBf16Units() ? "has AVX512-BF16 but no AMX" : "lacks bf16 units")}: bf16: auto trains in fp32")}");
             console.Out.WriteLine($"threads        {get_num_threads()}");
-            console.Out.WriteLine($"cpu bf16 units {(Native.CpuFeatures.HasBf16Units() ? "yes" : "no")}");
+            var flags = CpuFeatures.Flags();
+            console.Out.WriteLine($"cpu            {CpuFeatures.ModelName() ?? "unknown"}; {string.Join(" ", InterestingCpuFlags.Select(f => flags.Contains(f) ? f : "-" + f))}");
             return 0;
         });
         return command;
+    }
+
+    /// <summary>The folder libtorch_cpu.so was loaded from (this process's memory map) and its version where it says.</summary>
+    private static (string? Dir, string? Version) Libtorch()
+    {
+        const string maps = "/proc/self/maps";
+        if (!File.Exists(maps)) return (null, null);
+        var path = File.ReadLines(maps).Select(l => l.Split(' ', StringSplitOptions.RemoveEmptyEntries).LastOrDefault())
+            .FirstOrDefault(p => p is not null && p.EndsWith("/libtorch_cpu.so", StringComparison.Ordinal));
+        if (path is null) return (null, null);
+        string dir = Path.GetDirectoryName(path)!;
+        // A PyTorch install: torch/lib/../version.py says `__version__ = '2.11.0+cu130'`.
+        string versionPy = Path.Combine(dir, "..", "version.py");
+        if (File.Exists(versionPy))
+        {
+            var line = File.ReadLines(versionPy).FirstOrDefault(l => l.StartsWith("__version__", StringComparison.Ordinal));
+            if (line is not null) return (dir, line.Split('\'', '"')[1]);
+        }
+        // The NuGet package: ~/.nuget/packages/libtorch-cpu-linux-x64/2.10.0/...
+        var parts = path.Split('/');
+        int at = Array.FindIndex(parts, p => p.StartsWith("libtorch-", StringComparison.Ordinal));
+        if (at >= 0 && at + 1 < parts.Length) return (dir, $"{parts[at + 1]} ({parts[at]})");
+        // A copy in the build output: the version TorchSharp was built against.
+        return (dir, $"{__version__} (TorchSharp's libtorch)");
     }
 }

@@ -26,9 +26,10 @@ public static class GenerateCommand
         var repetition = new Option<double>("--repetition-penalty") { Description = "Penalty > 1 discourages repeating seen tokens.", DefaultValueFactory = _ => 1.0 };
         var seed = new Option<long?>("--seed") { Description = "Seed for sampling." };
         var outputIds = new Option<bool>("--output-ids") { Description = "Print the new token ids as a JSON array on stdout." };
+        var device = ModelLoading.DeviceOption();
         var command = new Command("generate", "Generate a continuation of a prompt with the KV cache.")
         {
-            model, adapter, promptIds, prompt, chat, system, stop, tokenizer, maxNew, temperature, topK, topP, minP, repetition, seed, outputIds,
+            model, adapter, device, promptIds, prompt, chat, system, stop, tokenizer, maxNew, temperature, topK, topP, minP, repetition, seed, outputIds,
         };
         console.Bind(command, parse =>
         {
@@ -50,13 +51,13 @@ public static class GenerateCommand
             if (idsText is not null)
             {
                 var ids = ParseIds(idsText);
-                using var lm = ModelLoading.Load(parse.GetValue(model)!, parse.GetValue(adapter));
+                using var lm = ModelLoading.Load(parse.GetValue(model)!, parse.GetValue(adapter), parse.GetValue(device));
                 var eos = GenerationDefaults.Load(ModelLocator.Resolve(parse.GetValue(model)!), lm.Config).EosTokenIds;
                 var produced = TokenGenerator.Generate(lm, ids, sampling with { EosTokenIds = eos });
                 console.Out.WriteLine(parse.GetValue(outputIds) ? "[" + string.Join(",", produced) + "]" : string.Join(" ", produced));
                 return 0;
             }
-            var generator = ServedModel.Load(parse.GetValue(model)!, parse.GetValue(adapter), parse.GetValue(tokenizer));
+            var generator = ServedModel.Load(parse.GetValue(model)!, parse.GetValue(adapter), parse.GetValue(tokenizer), parse.GetValue(device));
             using var weights = generator.Model;
             var systemText = parse.GetValue(system);
             var prompts = texts.Length > 0

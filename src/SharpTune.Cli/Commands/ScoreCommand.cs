@@ -15,12 +15,13 @@ public static class ScoreCommand
         var adapter = new Option<string?>("--adapter") { Description = "PEFT LoRA adapter folder to apply on top of the model." };
         var input = new Option<string>("--input") { Description = "JSON file: {\"input_ids\": [[...]], \"labels\"?: [[...]], \"attention_mask\"?: [[...]]}.", Required = true };
         var output = new Option<string>("--output") { Description = "Where to write {loss, logprob_sum_per_row, n_label_tokens_per_row, last_logits}.", Required = true };
-        var command = new Command("score", "Compute the causal-LM loss and log-probs of token rows in float32.") { model, adapter, input, output };
+        var device = ModelLoading.DeviceOption();
+        var command = new Command("score", "Compute the causal-LM loss and log-probs of token rows in float32.") { model, adapter, input, output, device };
         console.Bind(command, parse =>
         {
             var inputPath = parse.GetValue(input)!;
             var request = ReadRequest(inputPath);
-            using var lm = ModelLoading.Load(parse.GetValue(model)!, parse.GetValue(adapter));
+            using var lm = ModelLoading.Load(parse.GetValue(model)!, parse.GetValue(adapter), parse.GetValue(device));
             var result = Scorer.Score(lm, request);
             var json = new JsonObject
             {

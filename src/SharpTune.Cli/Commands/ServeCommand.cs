@@ -17,9 +17,10 @@ public static class ServeCommand
         var name = new Option<string?>("--model-name") { Description = "Model id reported by /v1/models; default the folder name." };
         var maxTokens = new Option<int>("--max-tokens-cap") { Description = "Largest max_tokens a request may ask for.", DefaultValueFactory = _ => 2048 };
         var maxBody = new Option<long>("--max-body-bytes") { Description = "Largest request body in bytes.", DefaultValueFactory = _ => 1 << 20 };
+        var device = ModelLoading.DeviceOption();
         var command = new Command("serve", "Serve a model over an OpenAI-compatible HTTP API (/v1/chat/completions, /v1/completions, /v1/models).")
         {
-            model, adapter, tokenizer, host, port, apiKey, name, maxTokens, maxBody,
+            model, adapter, device, tokenizer, host, port, apiKey, name, maxTokens, maxBody,
         };
         console.Bind(command, parse =>
         {
@@ -33,7 +34,7 @@ public static class ServeCommand
                 MaxTokensCap = parse.GetValue(maxTokens),
                 MaxRequestBodyBytes = parse.GetValue(maxBody),
             }.Validated();
-            var generator = ServedModel.Load(modelArg, parse.GetValue(adapter), parse.GetValue(tokenizer));
+            var generator = ServedModel.Load(modelArg, parse.GetValue(adapter), parse.GetValue(tokenizer), parse.GetValue(device));
             using var weights = generator.Model;
             var server = new OpenAiServer(generator, options, console.Error);
             try

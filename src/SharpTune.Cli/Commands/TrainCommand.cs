@@ -12,11 +12,13 @@ public static class TrainCommand
         var config = new Argument<string>("config") { Description = "YAML or JSON config (axolotl keys; see docs/config.md)." };
         var set = new Option<string[]>("--set") { Description = "Override a key: --set learning_rate=1e-4 (repeatable; dotted keys for datasets.0.path).", AllowMultipleArgumentsPerToken = false };
         var resume = new Option<string?>("--resume") { Description = "Resume from a checkpoint folder, or from the newest checkpoint in output_dir when no folder is given.", Arity = ArgumentArity.ZeroOrOne };
-        var command = new Command("train", "Fine-tune or pretrain a model as the config says: data, training loop, checkpoints, export.") { config, set, resume };
+        var device = new Option<string?>("--device") { Description = "Compute device, overriding the config's device key: auto, cpu, cuda or cuda:N." };
+        var command = new Command("train", "Fine-tune or pretrain a model as the config says: data, training loop, checkpoints, export.") { config, set, resume, device };
         console.Bind(command, parse =>
         {
             var path = parse.GetValue(config)!;
-            var trainConfig = ConfigLoader.Load(path, parse.GetValue(set) ?? [], warning => console.Error.WriteLine($"warning: {warning}"));
+            string[] overrides = [.. parse.GetValue(set) ?? [], .. parse.GetValue(device) is { } d ? new[] { $"device={d}" } : []];
+            var trainConfig = ConfigLoader.Load(path, overrides, warning => console.Error.WriteLine($"warning: {warning}"));
             ConfigChecks.CheckFiles(trainConfig, path);
             using var cancel = new CancellationTokenSource();
             ConsoleCancelEventHandler onCancel = (_, e) =>

@@ -111,10 +111,11 @@ public static class BatchGenerator
                 positions[r * length + t - start] = fedMask[r][t] == 0 ? 1 : position;
             }
         }
-        var idsTensor = tensor(ids, [rows, length]);
-        var maskTensor = tensor(mask, [rows, total]);
-        var positionTensor = tensor(positions, [rows, length]);
+        var idsTensor = tensor(ids, [rows, length]).to(model.Device);
+        var maskTensor = tensor(mask, [rows, total]).to(model.Device);
+        var positionTensor = tensor(positions, [rows, length]).to(model.Device);
         var hidden = model.Hidden(new ForwardBatch(idsTensor, maskTensor, positionTensor, Cache: cache));
-        return model.Logits(hidden[.., -1, ..]);
+        // Sampling runs on the host over (B, V): one small copy per step.
+        return model.Logits(hidden[.., -1, ..]).cpu();
     }
 }

@@ -15,17 +15,19 @@ public static class Scorer
     {
         using var scope = NewDisposeScope();
         using var noGrad = no_grad();
-        var (ids, labels, mask) = Batch(request, model.Config.VocabSize);
+        var (hostIds, hostLabels, hostMask) = Batch(request, model.Config.VocabSize);
+        var (ids, labels, mask) = (hostIds.to(model.Device), hostLabels.to(model.Device), hostMask.to(model.Device));
         var logits = model.Forward(new ForwardBatch(ids, mask));
         var (sum, count) = CausalLmLoss.SumAndCount(logits, labels);
         double loss = count == 0 ? double.NaN : sum.item<float>() / (double)count;
         var tokenLogProbs = CausalLmLoss.TokenLogProbs(logits, labels, ScalarType.Float64);
-        var perRow = tokenLogProbs.sum(1).data<double>().ToArray();
-        var counts = labels[.., 1..].ne(CausalLmLoss.IgnoreIndex).sum(1).data<long>().ToArray();
+        var perRow = tokenLogProbs.sum(1).cpu().data<double>().ToArray();
+        var counts = hostLabels[.., 1..].ne(CausalLmLoss.IgnoreIndex).sum(1).data<long>().ToArray();
         // The last real (unpadded) position of each row.
         var lastIndex = mask.sum(1) - 1;
         var last = logits.gather(1, lastIndex.view(-1, 1, 1).expand(-1, 1, logits.shape[2])).squeeze(1);
-        var lastRows = Enumerable.Range(0, (int)last.shape[0]).Select(r => last[r].data<float>().ToArray()).ToArray();
+        var hostLast = last.cpu();
+        var lastRows = Enumerable.Range(0, (int)hostLast.shape[0]).Select(r => hostLast[r].data<float>().ToArray()).ToArray();
         return new ScoreResult(loss, perRow, counts, lastRows);
     }
 

@@ -55,9 +55,9 @@ public static class TokenGenerator
         {
             using var scope = NewDisposeScope();
             var input = cache is null || step == 0 ? all : [all[^1]];
-            using var ids = tensor(input.ToArray(), [1, input.Count]);
+            using var ids = tensor(input.ToArray(), [1, input.Count]).to(model.Device);
             var hidden = model.Hidden(new ForwardBatch(ids, Cache: cache));
-            var logits = model.Logits(hidden[.., -1, ..]).squeeze(0);   // (V) float32
+            var logits = model.Logits(hidden[.., -1, ..]).squeeze(0).cpu();   // (V) float32, on the host for sampling
             long next = Choose(logits, all, options, generator);
             all.Add(next);
             produced.Add(next);

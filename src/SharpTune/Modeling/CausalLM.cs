@@ -25,6 +25,9 @@ public sealed class CausalLM : nn.Module
     public ScalarType DType { get; }
     public DecoderModel Model => model;
 
+    /// <summary>Where the weights live; inputs are moved here and small results (last-position logits) read back.</summary>
+    public Device Device => model.EmbedTokens.Weight.device;
+
     /// <summary>The output projection weight (V, H): lm_head, or the embedding table when tied.</summary>
     public Tensor OutputWeight => lm_head?.Weight ?? model.EmbedTokens.Weight;
 

@@ -1,4 +1,5 @@
 using SharpTune.Hub;
+using TorchSharp;
 using SharpTune.Inference;
 using SharpTune.Modeling;
 using SharpTune.Tokenization;
@@ -10,12 +11,15 @@ public static class ServedModel
 {
     /// <param name="modelNameOrPath">a model folder or a repo id in the HF cache.</param>
     /// <param name="tokenizerDir">where tokenizer.json lives; default the model folder.</param>
-    public static TextGenerator Load(string modelNameOrPath, string? adapterDir = null, string? tokenizerDir = null)
+    /// <param name="device">auto, cpu, cuda or cuda:N (see <see cref="Native.ComputeDevice"/>).</param>
+    public static TextGenerator Load(string modelNameOrPath, string? adapterDir = null, string? tokenizerDir = null, string? device = null)
     {
+        var target = Native.ComputeDevice.Resolve(device, "--device");
         var dir = ModelLocator.Resolve(modelNameOrPath);
         var tokenizer = HfTokenizer.FromDirectory(tokenizerDir ?? dir);
         var model = ModelIO.Load(dir);
         if (adapterDir is not null) Peft.Lora.Apply(model, adapterDir);
+        model.to(target);
         return new TextGenerator(model, tokenizer, GenerationDefaults.Load(dir, model.Config));
     }
 }

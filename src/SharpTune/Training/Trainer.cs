@@ -21,6 +21,8 @@ public sealed record TrainerSettings
     public Device? Device { get; init; }
     /// <summary>fp16: the dynamic loss scale; null without loss scaling.</summary>
     public DynamicLossScaler? LossScaler { get; init; }
+    /// <summary>Figures read at each logging step besides the objective's (e.g. GPU memory), merged into the step's metrics.</summary>
+    public Func<IReadOnlyDictionary<string, double>>? SampleMetrics { get; init; }
 }
 
 /// <summary>What the loop reports out: one record per logging step, per evaluation, per checkpoint.</summary>
@@ -117,6 +119,7 @@ public sealed class Trainer(CausalLM model, IReadOnlyList<TrainableParameter> tr
                 // The only place the loop reads values back from the device.
                 double loss = lossSinceLog!.item<float>() / stepsSinceLog;
                 var metrics = metricsSinceLog.ToDictionary(m => m.Key, m => (double)m.Value.item<float>() / stepsSinceLog);
+                foreach (var (name, value) in settings.SampleMetrics?.Invoke() ?? new Dictionary<string, double>()) metrics[name] = value;
                 double seconds = Math.Max(clock.Elapsed.TotalSeconds, 1e-9);
                 var log = new StepLog(State.Step, loss, lastGradNorm!.item<float>(), settings.Schedule.At(step),
                     (State.TokensSeen - tokensAtLastLog) / seconds, State.TokensSeen, (double)State.Step * settings.GradientAccumulationSteps / train.BatchesPerEpoch, metrics);

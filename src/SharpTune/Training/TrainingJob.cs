@@ -12,6 +12,7 @@ public static class TrainingJob
 {
     public static TrainOutcome Run(TrainConfig config, string configDir, TextWriter console, Action<string> warn, string? resumeArgument, bool resumeRequested, CancellationToken cancel = default, Logging.IProgressCallbacks? progress = null)
     {
+        Native.ComputeDevice.Resolve(config.Device);   // a missing GPU is reported before any data work
         var modelDir = ModelLocator.Resolve(config.BaseModel ?? throw new InvalidInputException("base_model: missing; name a model folder or a repo id in the HF cache"));
         var tokenizer = HfTokenizer.FromDirectory(config.TokenizerConfig is { } t ? ModelLocator.Resolve(t) : modelDir);
         var data = DataPipeline.Prepare(config, tokenizer, configDir, warn, new DataOptions { Log = console.WriteLine });

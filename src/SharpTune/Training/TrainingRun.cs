@@ -59,6 +59,7 @@ public sealed class TrainingRun(TrainConfig config, string modelDir, TextWriter 
             LossWatchdogPatience = config.LossWatchdogPatience,
             Device = device,
             LossScaler = precision.LossScaling ? new DynamicLossScaler() : null,
+            SampleMetrics = device.type == DeviceType.CUDA ? GpuMemorySampler(device.index) : null,
         };
         var checkpointer = new Checkpointer(outputDir, config.SaveTotalLimit);
         var logs = new List<StepLog>();
@@ -158,6 +159,19 @@ public sealed class TrainingRun(TrainConfig config, string modelDir, TextWriter 
         Lora.Inject(model, lora, config.Seed);
         model.to(device);
         return model;
+    }
+
+    /// <summary>gpu_mem_used_gib (NVML: allocator reserve + CUDA context) now and its peak over the logging steps so far.</summary>
+    private static Func<IReadOnlyDictionary<string, double>> GpuMemorySampler(int index)
+    {
+        double peak = 0;
+        return () =>
+        {
+            if (Native.Nvml.MemoryOf(Math.Max(index, 0)) is not { } memory) return new Dictionary<string, double>();
+            double used = Math.Round(memory.Used / (double)(1L << 30), 2);
+            peak = Math.Max(peak, used);
+            return new Dictionary<string, double> { ["gpu_mem_used_gib"] = used, ["gpu_mem_peak_gib"] = peak };
+        };
     }
 
     private static IReadOnlyDictionary<string, Tensor> AdapterTensors(CausalLM model) =>

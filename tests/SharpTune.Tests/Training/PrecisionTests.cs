@@ -104,9 +104,9 @@ public sealed class PrecisionTests
         Assert.Equal(new TrainingPrecision(ScalarType.BFloat16, false, false), TrainingPrecision.Resolve(new TrainConfig { Bf16 = Bf16Mode.Full }, cpu));
         Assert.Equal(new TrainingPrecision(ScalarType.Float16, true, true), TrainingPrecision.Resolve(new TrainConfig { Bf16 = Bf16Mode.False, Fp16 = true }, cpu));
         Assert.Equal(TrainingPrecision.Float32, TrainingPrecision.Resolve(new TrainConfig { Bf16 = Bf16Mode.False }, cpu));
-        // auto on a CPU: bf16 only with bf16 units (elsewhere bf16 matmul can be ~100× slower than fp32).
+        // auto on a CPU: bf16 only with AMX-BF16 (elsewhere bf16 matmul can be ~100× slower than fp32).
         var auto = TrainingPrecision.Resolve(new TrainConfig { Bf16 = Bf16Mode.Auto }, cpu);
-        Assert.Equal(CpuFeatures.HasBf16Units() ? ScalarType.BFloat16 : ScalarType.Float32, auto.ComputeDType);
+        Assert.Equal(CpuFeatures.HasAmxBf16() ? ScalarType.BFloat16 : ScalarType.Float32, auto.ComputeDType);
         var e = Assert.Throws<InvalidInputException>(() => TrainingPrecision.Resolve(new TrainConfig { Bf16 = Bf16Mode.True, Fp16 = true }, cpu));
         Assert.Equal("fp16: true and bf16: true both set; choose one (bf16 needs no loss scaling)", e.Message);
     }
