@@ -2,6 +2,7 @@ using SharpTune.Config;
 using SharpTune.Modeling;
 using SharpTune.Native;
 using SharpTune.Peft;
+using SharpTune.SafeTensors;
 using SharpTune.Tests.Modeling;
 using SharpTune.Training;
 using TorchSharp;
@@ -123,5 +124,38 @@ public sealed class PrecisionTests
             var e = Assert.Throws<InvalidInputException>(() => ComputeDevice.Resolve("cuda:1"));
             Assert.StartsWith("device: cuda:1 requested but CUDA is not available to this libtorch", e.Message);
         }
+    }
+
+    [Fact]
+    public void Bf16FullFineTuneResumesExactlyWithItsFloat32Masters()
+    {
+        string tinyLlama = Path.Combine(TestPaths.Fixtures, "hf-tiny", "llama");
+        var rows = ListBatchSource.CountingRows(8, 12, 256, seed: 3);
+        TrainConfig Config(string dir, int steps) => new()
+        {
+            OutputDir = dir, MaxSteps = steps, MicroBatchSize = 2, GradientAccumulationSteps = 1, LearningRate = 1e-3,
+            LrScheduler = LrSchedulerType.Constant, Optimizer = OptimizerType.AdamwTorch, Bf16 = Bf16Mode.True, Seed = 5,
+            LoggingSteps = 1, SaveSteps = 2,
+        };
+        var straight = TestPaths.TempDir();
+        var interrupted = TestPaths.TempDir();
+        var full = new TrainingRun(Config(straight, 4), tinyLlama, TextWriter.Null).Run(new ListBatchSource(rows, 2), null, new CausalLmObjective());
+        new TrainingRun(Config(interrupted, 2), tinyLlama, TextWriter.Null).Run(new ListBatchSource(rows, 2), null, new CausalLmObjective());
+        var resumed = new TrainingRun(Config(interrupted, 4), tinyLlama, TextWriter.Null)
+            .Run(new ListBatchSource(rows, 2), null, new CausalLmObjective(), Path.Combine(interrupted, "checkpoint-2"));
+
+        for (int i = 0; i < 2; i++) Assert.Equal(full.Logs[2 + i].Loss, resumed.Logs[i].Loss);
+        using var optimizerState = SafeTensorsCheckpoint.Open(Path.Combine(interrupted, "checkpoint-2", "optimizer.safetensors"));
+        using (var master = optimizerState.Load("model.layers.0.mlp.up_proj.weight.master")) Assert.Equal(ScalarType.Float32, master.dtype);
+        using var a = SafeTensorsCheckpoint.Open(Path.Combine(straight, "model.safetensors"));
+        using var b = SafeTensorsCheckpoint.Open(Path.Combine(interrupted, "model.safetensors"));
+        using var before = SafeTensorsCheckpoint.Open(Path.Combine(tinyLlama, "model.safetensors"));
+        const string key = "model.layers.1.self_attn.o_proj.weight";
+        using var straightWeight = a.Load(key);
+        using var resumedWeight = b.Load(key);
+        Assert.Equal(ScalarType.BFloat16, straightWeight.dtype);   // saved in the compute dtype, like the run's model
+        Assert.True(straightWeight.equal(resumedWeight).all().item<bool>()));
+        using var original = before.Load(key, ScalarType.BFloat16);
+        Assert.False(straightWeight.equal(original).all().item<bool>());
     }
 }
