@@ -154,7 +154,7 @@ public sealed class PrecisionTests
         using var straightWeight = a.Load(key);
         using var resumedWeight = b.Load(key);
         Assert.Equal(ScalarType.BFloat16, straightWeight.dtype);   // saved in the compute dtype, like the run's model
-        Assert.True(straightWeight.equal(resumedWeight).all().item<bool>()));
+        Assert.True(straightWeight.equal(resumedWeight).all().item<bool>());
         using var original = before.Load(key, ScalarType.BFloat16);
         Assert.False(straightWeight.equal(original).all().item<bool>());
     }
