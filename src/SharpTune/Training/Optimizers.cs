@@ -11,8 +11,8 @@ public sealed record TrainableParameter(string Name, Parameter Parameter, bool D
 }
 
 /// <summary>
-/// An optimizer whose whole state is named float32 tensors (saved to optimizer.safetensors) plus a step count, so a
-/// resumed run continues bit-for-bit. Parameters held in bf16/fp16 are updated through a float32 master copy (state
+/// An optimizer whose whole state is named tensors (float32, except for bf16: full) saved to optimizer.safetensors plus
+/// a step count, so a resumed run continues bit-for-bit. Parameters held in bf16/fp16 are updated through a float32 master copy (state
 /// slot "master"), which is then rounded into the parameter: small updates accumulate instead of rounding away.
 /// </summary>
 public abstract class Optimizer(IReadOnlyList<TrainableParameter> parameters, double weightDecay)
@@ -23,7 +23,10 @@ public abstract class Optimizer(IReadOnlyList<TrainableParameter> parameters, do
 
     public long StepCount { get; private set; }
 
-    /// <summary>false updates low-precision parameters in place (bf16: full), without float32 master weights.</summary>
+    /// <summary>
+    /// false updates low-precision parameters in place (bf16: full), without float32 master weights, and keeps their
+    /// state (moments) in the parameter's dtype as torch's optimizers do: an 8B AdamW then needs 32 GB of moments, not 64.
+    /// </summary>
     public bool MasterWeights { get; init; } = true;
 
     /// <param name="gradMultiplier">a scalar on the parameters' device applied to the float32 gradients (clipping and loss-scale undo), or null.</param>
@@ -53,7 +56,8 @@ public abstract class Optimizer(IReadOnlyList<TrainableParameter> parameters, do
         var key = p.Name + "." + slot;
         if (!state.TryGetValue(key, out var value))
         {
-            value = zeros(shape ?? p.Parameter.shape, ScalarType.Float32, p.Parameter.device).DetachFromDisposeScope();
+            var dtype = MasterWeights ? ScalarType.Float32 : p.Parameter.dtype;
+            value = zeros(shape ?? p.Parameter.shape, dtype, p.Parameter.device).DetachFromDisposeScope();
             state[key] = value;
         }
         return value;

@@ -71,6 +71,14 @@ public sealed class PrecisionTests
             pure.Step(1e-4);
         }
         Assert.Equal(1.0, inPlace[0].to(ScalarType.Float32).item<float>());   // every update rounded away
+
+        // bf16: full keeps AdamW moments in the parameter's dtype, as torch does; with masters they are float32.
+        var pureBf16 = new Parameter(ones(4, dtype: ScalarType.BFloat16));
+        var adam = new SharpTune.Training.AdamW([new TrainableParameter("w", pureBf16, Decay: false)], 0, 0.9, 0.999, 1e-8) { MasterWeights = false };
+        pureBf16.grad = full(4, 0.5, dtype: ScalarType.BFloat16);
+        adam.Step(1e-2);
+        Assert.Equal(ScalarType.BFloat16, adam.StateTensors["w.exp_avg_sq"].dtype);
+        Assert.Equal(0.98828125f, pureBf16[0].to(ScalarType.Float32).item<float>());   // 1 − lr·m̂/√v̂ = 0.99, nearest bf16
     }
 
     [Fact]
