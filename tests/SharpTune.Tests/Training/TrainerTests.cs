@@ -116,6 +116,40 @@ public sealed class TrainerTests
     }
 
     [Fact]
+    public void CancellingMidRunLeavesACheckpointThatResumesToTheSameResult()
+    {
+        // What Ctrl-C does: the token is cancelled while step 3 runs; the loop finishes that step, checkpoints, stops.
+        var rows = ListBatchSource.CountingRows(8, 12, 256, seed: 4);
+        var interrupted = TestPaths.TempDir();
+        var straight = TestPaths.TempDir();
+        using var cancel = new CancellationTokenSource();
+        var source = new CancellingSource(new ListBatchSource(rows, 2), cancelAtCall: 3, cancel);
+        var stopped = new TrainingRun(Config(interrupted, 6, 2, 1, lora: true), TinyLlama, TextWriter.Null)
+            .Run(source, null, new CausalLmObjective(), cancel: cancel.Token);
+        Assert.Equal(3, stopped.Steps);
+        Assert.Equal(new[] { "checkpoint-3" }, Directory.GetDirectories(interrupted, "checkpoint-*").Select(Path.GetFileName).ToArray());
+
+        var resumed = new TrainingRun(Config(interrupted, 6, 2, 1, lora: true), TinyLlama, TextWriter.Null)
+            .Run(new ListBatchSource(rows, 2), null, new CausalLmObjective(), Path.Combine(interrupted, "checkpoint-3"));
+        var full = new TrainingRun(Config(straight, 6, 2, 1, lora: true), TinyLlama, TextWriter.Null)
+            .Run(new ListBatchSource(rows, 2), null, new CausalLmObjective());
+        Assert.Equal(6, resumed.Steps);
+        for (int i = 0; i < 3; i++) Assert.Equal(full.Logs[3 + i].Loss, resumed.Logs[i].Loss);
+    }
+
+    private sealed class CancellingSource(IBatchSource inner, int cancelAtCall, CancellationTokenSource cancel) : IBatchSource
+    {
+        private int calls;
+        public int BatchesPerEpoch => inner.BatchesPerEpoch;
+
+        public LabeledBatch Batch(int epoch, int index)
+        {
+            if (++calls == cancelAtCall) cancel.Cancel();
+            return inner.Batch(epoch, index);
+        }
+    }
+
+    [Fact]
     public void LoraTrainingLowersTheLossOnALearnablePattern()
     {
         var rows = ListBatchSource.CountingRows(16, 16, 256, seed: 3);
