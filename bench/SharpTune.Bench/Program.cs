@@ -15,6 +15,8 @@ public static class Program
         [TrainBench.Mode] = (TrainBench.Usage, TrainBench.Run),
         [DataBench.Mode] = (DataBench.Usage, DataBench.Run),
         [TrainBench.ChildMode] = ("(internal) measured child of train", TrainBench.RunChild),
+        [GpuTrainBench.Mode] = (GpuTrainBench.Usage, GpuTrainBench.Run),
+        [GpuTrainBench.ChildMode] = ("(internal) measured child of gpu-train", GpuTrainBench.RunChild),
     };
 
     public static int Main(string[] args)
