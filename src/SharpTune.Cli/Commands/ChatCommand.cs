@@ -13,35 +13,16 @@ public static class ChatCommand
         var adapter = new Option<string?>("--adapter") { Description = "PEFT LoRA adapter folder to apply on top of the model." };
         var tokenizer = new Option<string?>("--tokenizer") { Description = "Tokenizer folder; default the model folder." };
         var system = new Option<string?>("--system") { Description = "System message at the start of the conversation." };
-        var maxNew = new Option<int>("--max-new-tokens") { Description = "Longest reply in tokens.", DefaultValueFactory = _ => 512 };
-        var temperature = new Option<double?>("--temperature") { Description = "Sampling temperature; omit or 0 for greedy." };
-        var topK = new Option<int?>("--top-k") { Description = "Keep the k most likely tokens." };
-        var topP = new Option<double?>("--top-p") { Description = "Nucleus sampling threshold." };
-        var minP = new Option<double?>("--min-p") { Description = "Drop tokens below min_p × the top token's probability." };
-        var repetition = new Option<double>("--repetition-penalty") { Description = "Penalty > 1 discourages repeating seen tokens.", DefaultValueFactory = _ => 1.0 };
-        var seed = new Option<long?>("--seed") { Description = "Seed for sampling." };
-        var stop = new Option<string[]>("--stop") { Description = "Stop string (repeatable)." };
+        var sampling = new SamplingOptions(defaultMaxNewTokens: 512);
         var device = ModelLoading.DeviceOption();
         var command = new Command("chat", "Chat with a model in the terminal (/reset clears the history, /exit quits).")
         {
-            model, adapter, device, tokenizer, system, maxNew, temperature, topK, topP, minP, repetition, seed, stop,
+            model, adapter, device, tokenizer, system,
         };
+        sampling.AddTo(command);
         console.Bind(command, parse =>
         {
-            var options = new TextGenerationOptions
-            {
-                Sampling = new GenerationOptions
-                {
-                    MaxNewTokens = parse.GetValue(maxNew),
-                    Temperature = parse.GetValue(temperature),
-                    TopK = parse.GetValue(topK),
-                    TopP = parse.GetValue(topP),
-                    MinP = parse.GetValue(minP),
-                    RepetitionPenalty = parse.GetValue(repetition),
-                    Seed = parse.GetValue(seed),
-                }.Validated(),
-                StopStrings = parse.GetValue(stop) ?? [],
-            };
+            var options = sampling.Text(parse);
             var generator = ServedModel.Load(parse.GetValue(model)!, parse.GetValue(adapter), parse.GetValue(tokenizer), parse.GetValue(device));
             using var weights = generator.Model;
             if (generator.Tokenizer.ChatTemplate is null)

@@ -16,21 +16,15 @@ public static class GenerateCommand
         var prompt = new Option<string[]>("--prompt") { Description = "Text prompt (tokenized with BOS); repeat for a left-padded batch." };
         var chat = new Option<string[]>("--chat") { Description = "User message sent through the chat template; repeat for a batch." };
         var system = new Option<string?>("--system") { Description = "System message for --chat." };
-        var stop = new Option<string[]>("--stop") { Description = "Stop string (repeatable): generation ends when the text contains it; it is cut off." };
         var tokenizer = new Option<string?>("--tokenizer") { Description = "Tokenizer folder; default the model folder." };
-        var maxNew = new Option<int>("--max-new-tokens") { Description = "How many tokens to generate at most.", DefaultValueFactory = _ => 128 };
-        var temperature = new Option<double?>("--temperature") { Description = "Sampling temperature; omit or 0 for greedy." };
-        var topK = new Option<int?>("--top-k") { Description = "Keep the k most likely tokens." };
-        var topP = new Option<double?>("--top-p") { Description = "Nucleus sampling: keep the smallest set with this much probability." };
-        var minP = new Option<double?>("--min-p") { Description = "Drop tokens below min_p × the top token's probability." };
-        var repetition = new Option<double>("--repetition-penalty") { Description = "Penalty > 1 discourages repeating seen tokens.", DefaultValueFactory = _ => 1.0 };
-        var seed = new Option<long?>("--seed") { Description = "Seed for sampling." };
+        var samplingOptions = new SamplingOptions(defaultMaxNewTokens: 128);
         var outputIds = new Option<bool>("--output-ids") { Description = "Print the new token ids as a JSON array on stdout." };
         var device = ModelLoading.DeviceOption();
         var command = new Command("generate", "Generate a continuation of a prompt with the KV cache.")
         {
-            model, adapter, device, promptIds, prompt, chat, system, stop, tokenizer, maxNew, temperature, topK, topP, minP, repetition, seed, outputIds,
+            model, adapter, device, promptIds, prompt, chat, system, tokenizer, outputIds,
         };
+        samplingOptions.AddTo(command);
         console.Bind(command, parse =>
         {
             var texts = parse.GetValue(prompt) ?? [];
@@ -38,16 +32,7 @@ public static class GenerateCommand
             var idsText = parse.GetValue(promptIds);
             int given = (texts.Length > 0 ? 1 : 0) + (chats.Length > 0 ? 1 : 0) + (idsText is null ? 0 : 1);
             if (given != 1) throw new InvalidInputException("generate: give exactly one of --prompt TEXT, --chat TEXT or --prompt-ids 1,2,3");
-            var sampling = new GenerationOptions
-            {
-                MaxNewTokens = parse.GetValue(maxNew),
-                Temperature = parse.GetValue(temperature),
-                TopK = parse.GetValue(topK),
-                TopP = parse.GetValue(topP),
-                MinP = parse.GetValue(minP),
-                RepetitionPenalty = parse.GetValue(repetition),
-                Seed = parse.GetValue(seed),
-            }.Validated();
+            var sampling = samplingOptions.Sampling(parse);
             if (idsText is not null)
             {
                 var ids = ParseIds(idsText);
@@ -63,7 +48,7 @@ public static class GenerateCommand
             var prompts = texts.Length > 0
                 ? texts.Select(generator.EncodePrompt).ToArray()
                 : chats.Select(c => generator.EncodeChat([.. systemText is null ? Array.Empty<ChatMessage>() : [new ChatMessage("system", systemText)], new ChatMessage("user", c)])).ToArray();
-            var options = new TextGenerationOptions { Sampling = sampling, StopStrings = parse.GetValue(stop) ?? [] };
+            var options = samplingOptions.Text(parse);
             bool asIds = parse.GetValue(outputIds);
             // One prompt streams to the terminal as it is generated; a batch prints each result when all are done.
             bool streaming = prompts.Length == 1 && !asIds;
