@@ -169,7 +169,7 @@ public static class ConfigSchema
         Add("evals_per_epoch", Integer, "Evaluations per epoch (instead of eval_steps).", range: AtLeast1);
         Add("save_steps", Integer, "Save a checkpoint every N optimizer steps.", range: AtLeast1);
         Add("saves_per_epoch", Integer, "Checkpoints per epoch (instead of save_steps).", range: AtLeast1);
-        Add("save_total_limit", Integer, "Keep at most this many checkpoints; the oldest are deleted.", range: AtLeast1,
+        Add("save_total_limit", Integer, "Keep the newest this many checkpoints (plus the one with the best eval loss); older ones are deleted.", range: AtLeast1,
             defaultText: "null (keep all)");
         Add("save_safetensors", Bool, "Write weights as safetensors.");
         Add("resume_from_checkpoint", Text, "Checkpoint folder to resume from (weights, optimizer, scheduler, RNG and data position).",

@@ -34,6 +34,7 @@ public sealed class Checkpointer(string outputDir, int? saveTotalLimit)
             ["global_step"] = state.Step,
             ["tokens_seen"] = state.TokensSeen,
             ["best_metric"] = state.BestEvalLoss,
+            ["best_model_checkpoint"] = state.BestEvalStep is { } best ? Path.Combine(outputDir, Prefix + best) : null,
             ["evals_without_improvement"] = state.EvalsWithoutImprovement,
             ["loss_scale"] = state.LossScale,
             ["loss_scale_clean_steps"] = state.LossScaleCleanSteps,
@@ -43,7 +44,7 @@ public sealed class Checkpointer(string outputDir, int? saveTotalLimit)
         if (configText is not null) File.WriteAllText(Path.Combine(temp, "config.yaml"), configText);
         if (Directory.Exists(final)) Directory.Delete(final, recursive: true);
         Directory.Move(temp, final);
-        RotateOld();
+        RotateOld(state.BestEvalStep);
         return final;
     }
 
@@ -57,6 +58,7 @@ public sealed class Checkpointer(string outputDir, int? saveTotalLimit)
         state.Step = json["global_step"]!.GetValue<int>();
         state.TokensSeen = json["tokens_seen"]!.GetValue<long>();
         state.BestEvalLoss = json["best_metric"]?.GetValue<double>();
+        state.BestEvalStep = json["best_model_checkpoint"]?.GetValue<string>() is { } best && int.TryParse(Path.GetFileName(best)[Prefix.Length..], out var bestStep) ? bestStep : null;
         state.EvalsWithoutImprovement = json["evals_without_improvement"]!.GetValue<int>();
         state.LossScale = json["loss_scale"]?.GetValue<double>();
         state.LossScaleCleanSteps = json["loss_scale_clean_steps"]?.GetValue<int>() ?? 0;
@@ -80,12 +82,13 @@ public sealed class Checkpointer(string outputDir, int? saveTotalLimit)
                 .OrderByDescending(c => c.Step).Select(c => c.Dir).FirstOrDefault()
             : null;
 
-    private void RotateOld()
+    /// <summary>Keeps the newest save_total_limit checkpoints and, as transformers does, the best one by eval loss.</summary>
+    private void RotateOld(int? bestStep)
     {
         if (saveTotalLimit is not { } limit || limit < 1) return;
         var old = Directory.GetDirectories(outputDir, Prefix + "*")
             .Select(d => (Dir: d, Step: int.TryParse(Path.GetFileName(d)[Prefix.Length..], out var s) ? s : -1))
-            .Where(c => c.Step >= 0).OrderByDescending(c => c.Step).Skip(limit);
+            .Where(c => c.Step >= 0).OrderByDescending(c => c.Step).Skip(limit).Where(c => c.Step != bestStep);
         foreach (var (dir, _) in old) Directory.Delete(dir, recursive: true);
     }
 }

@@ -43,6 +43,8 @@ public sealed class TrainState
     public int Step { get; set; }
     public long TokensSeen { get; set; }
     public double? BestEvalLoss { get; set; }
+    /// <summary>The step whose evaluation gave <see cref="BestEvalLoss"/>; its checkpoint survives save_total_limit.</summary>
+    public int? BestEvalStep { get; set; }
     public int EvalsWithoutImprovement { get; set; }
     public List<Dictionary<string, double>> LogHistory { get; } = [];
     /// <summary>fp16 runs: the loss scale and its count of clean steps since the last change.</summary>
@@ -146,6 +148,7 @@ public sealed class Trainer(CausalLM model, IReadOnlyList<TrainableParameter> tr
                 if (State.BestEvalLoss is null || result.Loss < State.BestEvalLoss)
                 {
                     State.BestEvalLoss = result.Loss;
+                    State.BestEvalStep = State.Step;
                     State.EvalsWithoutImprovement = 0;
                 }
                 else if (++State.EvalsWithoutImprovement >= (settings.EarlyStoppingPatience ?? int.MaxValue))

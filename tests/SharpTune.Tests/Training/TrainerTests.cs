@@ -137,6 +137,27 @@ public sealed class TrainerTests
         for (int i = 0; i < 3; i++) Assert.Equal(full.Logs[3 + i].Loss, resumed.Logs[i].Loss);
     }
 
+    [Fact]
+    public void SaveTotalLimitKeepsTheNewestCheckpointsAndTheBestByEvalLoss()
+    {
+        var output = TestPaths.TempDir();
+        var checkpointer = new Checkpointer(output, saveTotalLimit: 1);
+        var parameter = new TorchSharp.Modules.Parameter(zeros(2));
+        var optimizer = new Sgd([new TrainableParameter("w", parameter, Decay: false)], 0);
+        var schedule = new LrSchedule("constant", 1e-3, 0, 4);
+        var state = new TrainState { BestEvalLoss = 1.5, BestEvalStep = 2 };
+        for (int step = 1; step <= 4; step++)
+        {
+            state.Step = step;
+            checkpointer.Save(state, optimizer, schedule, _ => { }, null);
+        }
+        Assert.Equal(new[] { "checkpoint-2", "checkpoint-4" }, Directory.GetDirectories(output, "checkpoint-*").Select(Path.GetFileName).Order().ToArray());
+        var restored = new TrainState();
+        Checkpointer.Restore(Path.Combine(output, "checkpoint-4"), restored, optimizer, _ => { });
+        Assert.Equal(2, restored.BestEvalStep);
+        Assert.Equal(1.5, restored.BestEvalLoss);
+    }
+
     private sealed class CancellingSource(IBatchSource inner, int cancelAtCall, CancellationTokenSource cancel) : IBatchSource
     {
         private int calls;
