@@ -82,20 +82,17 @@ public sealed class HfTokenizer
     {
         if (!Directory.Exists(dir)) throw new InvalidInputException($"{dir}: tokenizer directory not found");
         var tokenizerPath = Path.Combine(dir, "tokenizer.json");
-        using var tokenizerDoc = TokenizerJson.TryLoad(dir, "tokenizer.json");
         using var configDoc = TokenizerJson.TryLoad(dir, "tokenizer_config.json");
         using var specialMapDoc = TokenizerJson.TryLoad(dir, "special_tokens_map.json");
         var config = configDoc?.RootElement;
-        var names = SpecialTokenNames.From(config, specialMapDoc?.RootElement);
         var (chatTemplate, named) = ReadChatTemplates(dir, config);
         var cleanUp = config?.Bool("clean_up_tokenization_spaces", true) ?? true;
 
-        if (tokenizerDoc is null)
-        {
-            if (File.Exists(Path.Combine(dir, "tokenizer.model")))
-                throw new InvalidInputException($"{dir}: only tokenizer.model (SentencePiece) found; SharpTune needs tokenizer.json — convert it once with transformers (AutoTokenizer.from_pretrained(dir).save_pretrained(dir))");
-            throw new InvalidInputException($"{dir}: no tokenizer.json (or tokenizer.json.gz) in the tokenizer directory");
-        }
+        using var tokenizerDoc = TokenizerJson.TryLoad(dir, "tokenizer.json") ?? FromSentencePiece(dir, config, ref tokenizerPath);
+        // A bare tokenizer.model names its special pieces itself (LlamaTokenizer's <unk>, <s>, </s> defaults).
+        using var specialsFromModel = specialMapDoc is null && tokenizerPath.EndsWith(".model", StringComparison.Ordinal)
+            ? SentencePieceSpecials(SentencePieceModel.Read(tokenizerPath)) : null;
+        var names = SpecialTokenNames.From(config, specialMapDoc?.RootElement ?? specialsFromModel?.RootElement);
         var root = tokenizerDoc.RootElement;
         var model = BpeModel.From(root.GetProperty("model"), tokenizerPath);
         var normalizer = Normalizer.From(root.Child("normalizer"), tokenizerPath);
@@ -104,6 +101,25 @@ public sealed class HfTokenizer
         var decoder = Decoder.From(root.Child("decoder"), tokenizerPath);
         var added = root.Child("added_tokens")?.EnumerateArray().Select(AddedToken.From).ToList() ?? [];
         return new HfTokenizer(normalizer, preTokenizer, model, postProcessor, decoder, added, names, cleanUp, chatTemplate, named);
+    }
+
+    /// <summary>No tokenizer.json: convert tokenizer.model as transformers would (add_bos_token defaults to true, add_eos_token to false).</summary>
+    private static JsonDocument FromSentencePiece(string dir, JsonElement? config, ref string tokenizerPath)
+    {
+        var modelPath = Path.Combine(dir, "tokenizer.model");
+        if (!File.Exists(modelPath))
+            throw new InvalidInputException($"{dir}: no tokenizer.json (or tokenizer.json.gz) or tokenizer.model in the tokenizer directory");
+        tokenizerPath = modelPath;
+        var json = SentencePieceModel.Read(modelPath).ToTokenizerJson(modelPath, config?.Bool("add_bos_token", true) ?? true, config?.Bool("add_eos_token", false) ?? false);
+        return JsonDocument.Parse(json.ToJsonString());
+    }
+
+    private static JsonDocument SentencePieceSpecials(SentencePieceModel model)
+    {
+        var names = new System.Text.Json.Nodes.JsonObject();
+        foreach (var (key, id) in new[] { ("unk_token", model.UnkId), ("bos_token", model.BosId), ("eos_token", model.EosId), ("pad_token", model.PadId) })
+            if (model.PieceAt(id) is { } piece) names[key] = piece;
+        return JsonDocument.Parse(names.ToJsonString());
     }
 
     private static (string? Template, IReadOnlyDictionary<string, string> Named) ReadChatTemplates(string dir, JsonElement? config)
