@@ -113,7 +113,7 @@ public static class DataPipeline
         {
             string? dir = Directory.Exists(tokenizerRef) ? tokenizerRef : TryResolve(tokenizerRef);
             if (dir != null)
-                foreach (var name in new[] { "tokenizer.json", "tokenizer.json.gz", "tokenizer_config.json", "tokenizer_config.json.gz", "special_tokens_map.json", "chat_template.jinja" })
+                foreach (var name in new[] { "tokenizer.json", "tokenizer.json.gz", "tokenizer_config.json", "tokenizer_config.json.gz", "special_tokens_map.json", "chat_template.jinja", "tokenizer.model" })
                     if (File.Exists(Path.Combine(dir, name))) tokenizerFiles.Add(name + ":" + PreparedCache.ContentHash(Path.Combine(dir, name)));
         }
         return new
