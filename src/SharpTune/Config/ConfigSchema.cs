@@ -78,6 +78,7 @@ public static class ConfigSchema
         Add("dataset_prepared_path", Text, "Folder for the tokenized (and packed) dataset cache.",
             defaultText: "output_dir/prepared", paths: PathResolution.Always);
         Add("shuffle_merged_datasets", Bool, "Shuffle the rows after merging all datasets.");
+        Add("dataset_exact_deduplication", Bool, "Drop rows whose token ids and labels equal an earlier row's (counted in a warning).");
         Add("dataset_processes", Integer, "Accepted for compatibility; data loading runs in-process.", range: AtLeast1);
         Add("dataloader_num_workers", Integer, "Accepted for compatibility; data loading runs in-process.", range: AtLeast0);
         Add("sequence_len", Integer, "Maximum tokens per training sequence.", range: AtLeast1);

@@ -33,6 +33,8 @@ public sealed record TrainConfig
     public string? DatasetPreparedPath { get; init; }
     /// <summary>Shuffle rows after merging all datasets. Default: true.</summary>
     public bool ShuffleMergedDatasets { get; init; } = true;
+    /// <summary>Drop exact duplicate rows (same ids and labels). Default: false.</summary>
+    public bool DatasetExactDeduplication { get; init; }
     /// <summary>Accepted for compatibility (data loading runs in-process). Default: null.</summary>
     public int? DatasetProcesses { get; init; }
     /// <summary>Accepted for compatibility (data loading runs in-process). Default: null.</summary>

@@ -35,6 +35,7 @@ public static class DataPipeline
     public static PreparedData Prepare(TrainConfig config, HfTokenizer tokenizer, string configDir, Action<string> warn, DataOptions options)
     {
         if (config.Datasets.Count == 0) throw new InvalidInputException("datasets: empty; expected at least one dataset (path and type)");
+        if (config.DatasetExactDeduplication) options = options with { Deduplicate = true };
         bool preference = config.Rl != null;
         var trainFiles = config.Datasets.Select((d, i) => DatasetSources.ResolveFiles(d, configDir, $"datasets[{i}]")).ToList();
         var testFiles = config.TestDatasets.Select((d, i) => DatasetSources.ResolveFiles(d, configDir, $"test_datasets[{i}]")).ToList();

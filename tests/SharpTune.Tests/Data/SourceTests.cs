@@ -154,6 +154,10 @@ public class MixingTests
         var deduped = Prepare(MakeConfig(dup, "chat_template"), Llama3, options: new DataOptions { Deduplicate = true });
         Assert.Equal(2, deduped.Train.Count);
         Assert.Equal(1, deduped.Stats.DroppedDuplicate);
+        // The axolotl key does the same from a config.
+        var byKey = Prepare(MakeConfig(dup, "chat_template") with { DatasetExactDeduplication = true }, Llama3);
+        Assert.Equal(1, byKey.Stats.DroppedDuplicate);
+        Assert.Equal(3, Prepare(MakeConfig(dup, "chat_template"), Llama3).Train.Count);
     }
 
     [Fact]
