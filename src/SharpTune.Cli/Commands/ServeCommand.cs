@@ -16,11 +16,12 @@ public static class ServeCommand
         var apiKey = new Option<string?>("--api-key") { Description = "Require 'Authorization: Bearer KEY' on /v1 requests (default: $SHARPTUNE_API_KEY, else none)." };
         var name = new Option<string?>("--model-name") { Description = "Model id reported by /v1/models; default the folder name." };
         var maxTokens = new Option<int>("--max-tokens-cap") { Description = "Largest max_tokens a request may ask for.", DefaultValueFactory = _ => 2048 };
+        var maxBatch = new Option<int>("--max-batch") { Description = "Most waiting requests decoded together in one batch.", DefaultValueFactory = _ => 8 };
         var maxBody = new Option<long>("--max-body-bytes") { Description = "Largest request body in bytes.", DefaultValueFactory = _ => 1 << 20 };
         var device = ModelLoading.DeviceOption();
         var command = new Command("serve", "Serve a model over an OpenAI-compatible HTTP API (/v1/chat/completions, /v1/completions, /v1/models).")
         {
-            model, adapter, device, tokenizer, host, port, apiKey, name, maxTokens, maxBody,
+            model, adapter, device, tokenizer, host, port, apiKey, name, maxTokens, maxBody, maxBatch,
         };
         console.Bind(command, parse =>
         {
@@ -33,6 +34,7 @@ public static class ServeCommand
                 ModelId = parse.GetValue(name) ?? Path.GetFileName(Path.TrimEndingDirectorySeparator(modelArg)),
                 MaxTokensCap = parse.GetValue(maxTokens),
                 MaxRequestBodyBytes = parse.GetValue(maxBody),
+                MaxBatchSize = parse.GetValue(maxBatch),
             }.Validated();
             var generator = ServedModel.Load(modelArg, parse.GetValue(adapter), parse.GetValue(tokenizer), parse.GetValue(device));
             using var weights = generator.Model;

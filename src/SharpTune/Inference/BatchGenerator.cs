@@ -19,10 +19,22 @@ public static class BatchGenerator
     /// <param name="onToken">called with (row, id) as soon as the id is chosen; returning true ends that row with
     /// <see cref="FinishReason.Stop"/> (stop strings).</param>
     public static IReadOnlyList<GeneratedSequence> Generate(CausalLM model, IReadOnlyList<IReadOnlyList<long>> prompts, GenerationOptions options,
-        Func<int, long, bool>? onToken = null, CancellationToken cancellation = default)
+        Func<int, long, bool>? onToken = null, CancellationToken cancellation = default) =>
+        Generate(model, prompts, prompts.Select(_ => options).ToArray(), onToken, prompts.Select(_ => cancellation).ToArray());
+
+    /// <summary>
+    /// Rows with options and cancellation of their own (a server batching separate requests): each row samples with its
+    /// own settings and budget, and a cancelled row ends alone. Rows that share one seeded options object share its
+    /// random generator, as one request's rows do.
+    /// </summary>
+    public static IReadOnlyList<GeneratedSequence> Generate(CausalLM model, IReadOnlyList<IReadOnlyList<long>> prompts, IReadOnlyList<GenerationOptions> rowOptions,
+        Func<int, long, bool>? onToken, IReadOnlyList<CancellationToken> rowCancellation)
     {
-        options.Validated();
         if (prompts.Count == 0) throw new InvalidInputException("prompts: none given; give at least one prompt");
+        if (rowOptions.Count != prompts.Count || rowCancellation.Count != prompts.Count)
+            throw new ArgumentException("one options entry and one cancellation token per prompt");
+        foreach (var o in rowOptions.Distinct()) o.Validated();
+        if (rowOptions.Any(o => o.UseCache != rowOptions[0].UseCache)) throw new ArgumentException("rows of one batch either all use the KV cache or none");
         int limit = model.Config.MaxPositionEmbeddings;
         for (int r = 0; r < prompts.Count; r++) CheckPrompt(model.Config, prompts[r], prompts.Count == 1 ? "prompt" : $"prompt {r}");
 
@@ -34,8 +46,12 @@ public static class BatchGenerator
         var nextPosition = prompts.Select(p => (long)p.Count).ToArray();
 
         using var noGrad = no_grad();
-        using var cache = options.UseCache ? new KvCache(model.Config.NumHiddenLayers) : null;
-        var generator = options.Seed is { } seed ? new TorchSharp.torch.Generator((ulong)seed) : null;
+        using var cache = rowOptions[0].UseCache ? new KvCache(model.Config.NumHiddenLayers) : null;
+        // By reference: two requests with equal settings still sample independently.
+        var generatorOf = new Dictionary<GenerationOptions, TorchSharp.torch.Generator?>(ReferenceEqualityComparer.Instance);
+        foreach (var o in rowOptions)
+            if (!generatorOf.ContainsKey(o)) generatorOf[o] = o.Seed is { } seed ? new TorchSharp.torch.Generator((ulong)seed) : null;
+        bool allPlainGreedy = rowOptions.All(o => o.IsGreedy && o.RepetitionPenalty == 1.0);
         // Rows as the model sees them: left padding, then every chosen (or pad) token.
         var fed = new List<long>[rows];
         var fedMask = new List<long>[rows];
@@ -46,19 +62,20 @@ public static class BatchGenerator
             fedMask[r] = [.. Enumerable.Repeat(0L, padding), .. Enumerable.Repeat(1L, prompts[r].Count)];
         }
 
-        int maxSteps = Math.Min(options.MaxNewTokens, limit - prompts.Min(p => p.Count));
+        int maxSteps = Enumerable.Range(0, rows).Max(r => Math.Min(rowOptions[r].MaxNewTokens, limit - prompts[r].Count));
         for (int step = 0; step < maxSteps && finish.Any(f => f is null); step++)
         {
             using var scope = NewDisposeScope();
             var logits = NextLogits(model, fed, fedMask, cache, step);   // (B, V) float32
             var chosen = new long?[rows];
             // Plain greedy needs no per-row processing: one argmax over the batch, one read-back.
-            var greedy = options.IsGreedy && options.RepetitionPenalty == 1.0 ? logits.argmax(1).data<long>().ToArray() : null;
+            var greedy = allPlainGreedy ? logits.argmax(1).data<long>().ToArray() : null;
             for (int r = 0; r < rows; r++)
             {
                 if (finish[r] is not null) continue;
-                if (cancellation.IsCancellationRequested) { finish[r] = FinishReason.Cancelled; continue; }
-                long next = greedy?[r] ?? TokenGenerator.Choose(logits[r], contexts[r], options, generator);
+                if (rowCancellation[r].IsCancellationRequested) { finish[r] = FinishReason.Cancelled; continue; }
+                var options = rowOptions[r];
+                long next = greedy?[r] ?? TokenGenerator.Choose(logits[r], contexts[r], options, generatorOf[options]);
                 contexts[r].Add(next);
                 produced[r].Add(next);
                 nextPosition[r]++;
@@ -75,7 +92,7 @@ public static class BatchGenerator
                 fedMask[r].Add(chosen[r] is null ? 0 : 1);
             }
         }
-        for (int r = 0; r < rows; r++) finish[r] ??= cancellation.IsCancellationRequested ? FinishReason.Cancelled : FinishReason.Length;
+        for (int r = 0; r < rows; r++) finish[r] ??= rowCancellation[r].IsCancellationRequested ? FinishReason.Cancelled : FinishReason.Length;
         return Enumerable.Range(0, rows).Select(r => new GeneratedSequence(produced[r], finish[r]!.Value)).ToArray();
     }
 

@@ -61,17 +61,23 @@ public sealed class TextGenerator(CausalLM model, HfTokenizer tokenizer, Generat
 
     /// <summary>Generates for several prompts in one left-padded batch; onText gets (row, piece) as text becomes final.</summary>
     public IReadOnlyList<TextCompletion> GenerateBatch(IReadOnlyList<IReadOnlyList<long>> prompts, TextGenerationOptions options,
-        Action<int, string>? onText = null, CancellationToken cancellation = default)
+        Action<int, string>? onText = null, CancellationToken cancellation = default) =>
+        GenerateBatch(prompts, prompts.Select(_ => options).ToArray(), onText, prompts.Select(_ => cancellation).ToArray());
+
+    /// <summary>Rows with settings and cancellation of their own (separate requests batched together); rows sharing one options object share its seed.</summary>
+    public IReadOnlyList<TextCompletion> GenerateBatch(IReadOnlyList<IReadOnlyList<long>> prompts, IReadOnlyList<TextGenerationOptions> rowOptions,
+        Action<int, string>? onText, IReadOnlyList<CancellationToken> rowCancellation)
     {
-        var sampling = options.Sampling.EosTokenIds.Count > 0 ? options.Sampling : options.Sampling with { EosTokenIds = EosTokenIds };
-        var stops = options.StopStrings.Where(s => s.Length > 0).ToArray();
-        var streams = prompts.Select(_ => new StreamingDetokenizer(Tokenizer, stops)).ToArray();
-        var results = BatchGenerator.Generate(Model, prompts, sampling, (row, id) =>
+        var samplingOf = new Dictionary<TextGenerationOptions, GenerationOptions>(ReferenceEqualityComparer.Instance);
+        foreach (var o in rowOptions)
+            if (!samplingOf.ContainsKey(o)) samplingOf[o] = o.Sampling.EosTokenIds.Count > 0 ? o.Sampling : o.Sampling with { EosTokenIds = EosTokenIds };
+        var streams = rowOptions.Select(o => new StreamingDetokenizer(Tokenizer, o.StopStrings.Where(s => s.Length > 0).ToArray())).ToArray();
+        var results = BatchGenerator.Generate(Model, prompts, rowOptions.Select(o => samplingOf[o]).ToArray(), (row, id) =>
         {
             var piece = streams[row].Push(id);
             if (piece.Length > 0) onText?.Invoke(row, piece);
             return streams[row].StopHit;
-        }, cancellation);
+        }, rowCancellation);
         var completions = new TextCompletion[prompts.Count];
         for (int r = 0; r < prompts.Count; r++)
         {

@@ -3,19 +3,24 @@ using System.Threading.Channels;
 namespace SharpTune.Serving;
 
 /// <summary>
-/// One model, one generation at a time: requests run in arrival order on a single dedicated thread, so the model and
-/// tokenizer are never touched concurrently and a burst of requests waits instead of failing.
+/// One model, batches of waiting requests: a single dedicated thread takes every job that is waiting (up to
+/// <c>maxBatch</c>) and hands them to <c>runBatch</c> together, so concurrent requests share one decoding loop and the
+/// model and tokenizer are never touched from two threads. A burst beyond <c>capacity</c> is refused, not piled up.
 /// </summary>
-public sealed class GenerationQueue : IDisposable
+public sealed class GenerationQueue<TJob> : IDisposable
 {
-    private readonly Channel<Action> work = Channel.CreateUnbounded<Action>(new UnboundedChannelOptions { SingleReader = true });
+    private readonly Channel<TJob> work = Channel.CreateUnbounded<TJob>(new UnboundedChannelOptions { SingleReader = true });
     private readonly Thread worker;
-    private readonly int capacity;
-    private int pending;
+    private readonly int capacity, maxBatch;
+    private readonly Action<IReadOnlyList<TJob>> runBatch;
+    private int pending, batchesRun, largestBatch;
 
-    public GenerationQueue(int capacity)
+    /// <param name="runBatch">runs one batch; it must complete every job it is given, also on failure.</param>
+    public GenerationQueue(int capacity, int maxBatch, Action<IReadOnlyList<TJob>> runBatch)
     {
         this.capacity = capacity;
+        this.maxBatch = maxBatch;
+        this.runBatch = runBatch;
         worker = new Thread(Drain) { IsBackground = true, Name = "sharptune-generation" };
         worker.Start();
     }
@@ -23,26 +28,17 @@ public sealed class GenerationQueue : IDisposable
     /// <summary>Requests waiting or running.</summary>
     public int Pending => Volatile.Read(ref pending);
 
-    /// <summary>Queues <paramref name="job"/>; false when the queue is full.</summary>
-    public bool TryEnqueue<T>(Func<T> job, out Task<T> result)
+    /// <summary>Batches run so far, and the most jobs one of them held.</summary>
+    public int BatchesRun => Volatile.Read(ref batchesRun);
+    public int LargestBatch => Volatile.Read(ref largestBatch);
+
+    /// <summary>Queues <paramref name="job"/>; false when the queue is full or shutting down.</summary>
+    public bool TryEnqueue(TJob job)
     {
-        var done = new TaskCompletionSource<T>(TaskCreationOptions.RunContinuationsAsynchronously);
-        result = done.Task;
-        if (Interlocked.Increment(ref pending) > capacity)
+        if (Interlocked.Increment(ref pending) > capacity || !work.Writer.TryWrite(job))
         {
             Interlocked.Decrement(ref pending);
             return false;
-        }
-        void Run()
-        {
-            try { done.SetResult(job()); }
-            catch (Exception e) { done.SetException(e); }
-            finally { Interlocked.Decrement(ref pending); }
-        }
-        if (!work.Writer.TryWrite(Run))
-        {
-            Interlocked.Decrement(ref pending);
-            done.SetException(new ObjectDisposedException(nameof(GenerationQueue), "the server is shutting down"));
         }
         return true;
     }
@@ -50,8 +46,16 @@ public sealed class GenerationQueue : IDisposable
     private void Drain()
     {
         var reader = work.Reader;
+        var batch = new List<TJob>(maxBatch);
         while (reader.WaitToReadAsync().AsTask().GetAwaiter().GetResult())
-            while (reader.TryRead(out var job)) job();
+        {
+            batch.Clear();
+            while (batch.Count < maxBatch && reader.TryRead(out var job)) batch.Add(job);
+            Volatile.Write(ref largestBatch, Math.Max(largestBatch, batch.Count));
+            Interlocked.Increment(ref batchesRun);
+            try { runBatch(batch); }
+            finally { Interlocked.Add(ref pending, -batch.Count); }
+        }
     }
 
     /// <summary>Stops taking work; what is queued still runs, then the thread ends.</summary>

@@ -16,13 +16,18 @@ namespace SharpTune.Serving;
 
 /// <summary>
 /// OpenAI-compatible HTTP API over one model: /v1/models, /v1/completions, /v1/chat/completions (JSON or SSE
-/// streaming), /health. Generation runs through a <see cref="GenerationQueue"/>, one request at a time.
+/// streaming), /health. Requests wait in a <see cref="GenerationQueue{TJob}"/>; those waiting together are decoded as one
+/// batch (each row with its own sampling settings, budget, stop strings and cancellation).
 /// </summary>
 public sealed class OpenAiServer : IAsyncDisposable
 {
     private readonly TextGenerator generator;
     private readonly ServerOptions options;
-    private readonly GenerationQueue queue;
+    private readonly GenerationQueue<PendingRequest> queue;
+
+    /// <summary>A request on its way through the queue: where its first answer (prompt lengths or an error), its streamed pieces and its results go.</summary>
+    private sealed record PendingRequest(OpenAiRequest Request, TaskCompletionSource<int[]> Started, ChannelWriter<(int Row, string Text)> Pieces,
+        CancellationToken Aborted, TaskCompletionSource<IReadOnlyList<TextCompletion>> Done);
     private readonly WebApplication app;
     private readonly TextWriter? log;
     private readonly long created = DateTimeOffset.UtcNow.ToUnixTimeSeconds();
@@ -32,7 +37,7 @@ public sealed class OpenAiServer : IAsyncDisposable
         this.generator = generator;
         this.options = options.Validated();
         this.log = log;
-        queue = new GenerationQueue(options.MaxQueuedRequests);
+        queue = new GenerationQueue<PendingRequest>(options.MaxQueuedRequests, options.MaxBatchSize, GenerateBatch);
         var builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions { Args = [] });
         builder.Logging.ClearProviders();
         builder.Services.Configure<HostOptions>(h => h.ShutdownTimeout = TimeSpan.FromSeconds(30));
@@ -46,7 +51,7 @@ public sealed class OpenAiServer : IAsyncDisposable
         });
         app = builder.Build();
         app.Use(Authorize);
-        app.MapGet("/health", () => Results.Json(new { status = "ok", queued = queue.Pending }));
+        app.MapGet("/health", () => Results.Json(new { status = "ok", queued = queue.Pending, batches = queue.BatchesRun, largest_batch = queue.LargestBatch }));
         app.MapGet("/v1/models", () => Results.Text(Models().ToJsonString(), "application/json"));
         app.MapPost("/v1/completions", context => Handle(context, isChat: false));
         app.MapPost("/v1/chat/completions", context => Handle(context, isChat: true));
@@ -139,7 +144,9 @@ public sealed class OpenAiServer : IAsyncDisposable
         var pieces = Channel.CreateUnbounded<(int Row, string Text)>(new UnboundedChannelOptions { SingleWriter = true, SingleReader = true });
         var started = new TaskCompletionSource<int[]>(TaskCreationOptions.RunContinuationsAsynchronously);
         var aborted = context.RequestAborted;
-        if (!queue.TryEnqueue(() => Generate(request, started, pieces.Writer, aborted), out var done))
+        var finished = new TaskCompletionSource<IReadOnlyList<TextCompletion>>(TaskCreationOptions.RunContinuationsAsynchronously);
+        var done = finished.Task;
+        if (!queue.TryEnqueue(new PendingRequest(request, started, pieces.Writer, aborted, finished)))
             throw new OpenAiException(429, $"the server is busy ({options.MaxQueuedRequests} requests waiting); retry later", "rate_limit_error", null, "queue_full");
         try
         {
@@ -179,30 +186,53 @@ public sealed class OpenAiServer : IAsyncDisposable
         await context.Response.Body.FlushAsync(aborted);
     }
 
-    /// <summary>Runs on the queue's thread: encodes and checks the prompts (reporting problems through <paramref name="started"/>), then generates.</summary>
-    private IReadOnlyList<TextCompletion> Generate(OpenAiRequest request, TaskCompletionSource<int[]> started, ChannelWriter<(int, string)> pieces, CancellationToken aborted)
+    /// <summary>
+    /// Runs on the queue's thread: encodes and checks each request's prompts (a bad one fails alone, through its
+    /// Started), then decodes the rows of all the others in one batch and hands each request its rows.
+    /// </summary>
+    private void GenerateBatch(IReadOnlyList<PendingRequest> batch)
     {
-        try
+        var accepted = new List<(PendingRequest Job, IReadOnlyList<IReadOnlyList<long>> Prompts)>();
+        foreach (var job in batch)
         {
-            IReadOnlyList<IReadOnlyList<long>> prompts;
             try
             {
-                aborted.ThrowIfCancellationRequested();
-                prompts = request.IsChat ? [generator.EncodeChat(request.Messages)] : request.Prompts.Select(generator.EncodePrompt).ToArray();
-                CheckLengths(request, prompts);
+                job.Aborted.ThrowIfCancellationRequested();
+                IReadOnlyList<IReadOnlyList<long>> prompts = job.Request.IsChat
+                    ? [generator.EncodeChat(job.Request.Messages)]
+                    : job.Request.Prompts.Select(generator.EncodePrompt).ToArray();
+                CheckLengths(job.Request, prompts);
+                accepted.Add((job, prompts));
+                job.Started.SetResult(prompts.Select(p => p.Count).ToArray());
             }
             catch (Exception e)
             {
-                started.SetException(e);
-                throw;
+                job.Started.TrySetException(e);
+                job.Done.TrySetException(e);
+                job.Pieces.TryComplete();
             }
-            started.SetResult(prompts.Select(p => p.Count).ToArray());
-            Action<int, string>? onText = request.Stream ? (row, text) => pieces.TryWrite((row, text)) : null;
-            return generator.GenerateBatch(prompts, request.Options, onText, aborted);
+        }
+        if (accepted.Count == 0) return;
+        // Row r of the batch belongs to request owner[r], as its row local[r].
+        var owner = accepted.SelectMany((a, i) => a.Prompts.Select(_ => i)).ToArray();
+        var local = accepted.SelectMany(a => a.Prompts.Select((_, k) => k)).ToArray();
+        try
+        {
+            var results = generator.GenerateBatch(
+                accepted.SelectMany(a => a.Prompts).ToArray(),
+                owner.Select(i => accepted[i].Job.Request.Options).ToArray(),
+                (row, text) => { if (accepted[owner[row]].Job.Request.Stream) accepted[owner[row]].Job.Pieces.TryWrite((local[row], text)); },
+                owner.Select(i => accepted[i].Job.Aborted).ToArray());
+            for (int i = 0; i < accepted.Count; i++)
+                accepted[i].Job.Done.TrySetResult(Enumerable.Range(0, results.Count).Where(r => owner[r] == i).Select(r => results[r]).ToArray());
+        }
+        catch (Exception e)
+        {
+            foreach (var (job, _) in accepted) job.Done.TrySetException(e);
         }
         finally
         {
-            pieces.TryComplete();
+            foreach (var (job, _) in accepted) job.Pieces.TryComplete();
         }
     }
 

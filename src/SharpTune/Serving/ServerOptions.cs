@@ -19,6 +19,8 @@ public sealed record ServerOptions
     public int DefaultCompletionTokens { get; init; } = 16;
     /// <summary>Requests allowed to wait for the model; more get 429 instead of piling up without bound.</summary>
     public int MaxQueuedRequests { get; init; } = 256;
+    /// <summary>Most requests decoded together in one batch (the ones waiting when the model frees up).</summary>
+    public int MaxBatchSize { get; init; } = 8;
 
     public ServerOptions Validated()
     {
@@ -28,6 +30,7 @@ public sealed record ServerOptions
         if (MaxRequestBodyBytes < 1024) throw new InvalidInputException($"max request body: {MaxRequestBodyBytes} bytes is too small; expected ≥ 1024");
         if (MaxTokensCap < 1) throw new InvalidInputException($"max_tokens cap: {MaxTokensCap} is invalid; expected ≥ 1");
         if (MaxQueuedRequests < 1) throw new InvalidInputException($"queue size: {MaxQueuedRequests} is invalid; expected ≥ 1");
+        if (MaxBatchSize < 1) throw new InvalidInputException($"--max-batch: {MaxBatchSize} is invalid; expected ≥ 1");
         return this;
     }
 }

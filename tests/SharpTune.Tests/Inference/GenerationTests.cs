@@ -36,6 +36,26 @@ public sealed class GenerationTests
     }
 
     [Fact]
+    public void RowsWithTheirOwnOptionsAndCancellationMatchRunningAlone()
+    {
+        // What the server does with separate requests: one greedy row with a budget of 4, one sampled row with a seed,
+        // and one row whose client went away.
+        using var model = ModelIO.Load(fixture.Dir);
+        var greedy = new GenerationOptions { MaxNewTokens = 4 };
+        var sampled = new GenerationOptions { MaxNewTokens = 10, Temperature = 0.8, TopK = 20, Seed = 5 };
+        using var gone = new CancellationTokenSource();
+        gone.Cancel();
+        var rows = new[] { fixture.GreedyPrompt, fixture.InputIds[1][..5], fixture.InputIds[0][3..20] };
+        var batched = BatchGenerator.Generate(model, rows, [greedy, sampled, greedy], null, [CancellationToken.None, CancellationToken.None, gone.Token]);
+        Assert.Equal(fixture.Greedy.Take(4), batched[0].Ids);
+        Assert.Equal(FinishReason.Length, batched[0].Finish);
+        Assert.Equal(BatchGenerator.Generate(model, [rows[1]], sampled)[0].Ids, batched[1].Ids);
+        Assert.Equal(10, batched[1].Ids.Count);
+        Assert.Empty(batched[2].Ids);
+        Assert.Equal(FinishReason.Cancelled, batched[2].Finish);
+    }
+
+    [Fact]
     public void RowNearTheContextEndsEarlyWhileTheOthersContinue()
     {
         using var model = ModelIO.Load(fixture.Dir);

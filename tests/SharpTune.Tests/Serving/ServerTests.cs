@@ -208,5 +208,9 @@ public sealed class ServerTests(ServerFixture fixture) : IClassFixture<ServerFix
         for (int i = 4; i < 20; i++) Assert.Equal(Text(results[i - 4].Body, i % 2 == 0), Text(results[i].Body, i % 2 == 0));
         var expected = Direct([new ChatMessage("user", "Request number 0")], 6);
         Assert.Equal(expected.Text, Text(results[0].Body, true));
+        // Requests that waited together were decoded together.
+        var health = JsonNode.Parse(await Client.GetStringAsync("/health"))!;
+        Assert.True(health["largest_batch"]!.GetValue<int>() >= 2, health.ToJsonString());
+        Assert.True(health["batches"]!.GetValue<int>() < 20 + 10, health.ToJsonString());
     }
 }
