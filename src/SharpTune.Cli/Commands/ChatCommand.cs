@@ -15,15 +15,16 @@ public static class ChatCommand
         var system = new Option<string?>("--system") { Description = "System message at the start of the conversation." };
         var sampling = new SamplingOptions(defaultMaxNewTokens: 512);
         var device = ModelLoading.DeviceOption();
+        var dtype = ModelLoading.DTypeOption();
         var command = new Command("chat", "Chat with a model in the terminal (/reset clears the history, /exit quits).")
         {
-            model, adapter, device, tokenizer, system,
+            model, adapter, device, dtype, tokenizer, system,
         };
         sampling.AddTo(command);
         console.Bind(command, parse =>
         {
             var options = sampling.Text(parse);
-            var generator = ServedModel.Load(parse.GetValue(model)!, parse.GetValue(adapter), parse.GetValue(tokenizer), parse.GetValue(device));
+            var generator = ServedModel.Load(parse.GetValue(model)!, parse.GetValue(adapter), parse.GetValue(tokenizer), parse.GetValue(device), parse.GetValue(dtype));
             using var weights = generator.Model;
             if (generator.Tokenizer.ChatTemplate is null)
                 throw new InvalidInputException($"{parse.GetValue(model)}: the tokenizer has no chat_template; use `sharptune generate --prompt` for plain text");

@@ -20,9 +20,10 @@ public static class GenerateCommand
         var samplingOptions = new SamplingOptions(defaultMaxNewTokens: 128);
         var outputIds = new Option<bool>("--output-ids") { Description = "Print the new token ids as a JSON array on stdout." };
         var device = ModelLoading.DeviceOption();
+        var dtype = ModelLoading.DTypeOption();
         var command = new Command("generate", "Generate a continuation of a prompt with the KV cache.")
         {
-            model, adapter, device, promptIds, prompt, chat, system, tokenizer, outputIds,
+            model, adapter, device, dtype, promptIds, prompt, chat, system, tokenizer, outputIds,
         };
         samplingOptions.AddTo(command);
         console.Bind(command, parse =>
@@ -36,13 +37,13 @@ public static class GenerateCommand
             if (idsText is not null)
             {
                 var ids = ParseIds(idsText);
-                using var lm = ModelLoading.Load(parse.GetValue(model)!, parse.GetValue(adapter), parse.GetValue(device));
+                using var lm = ModelLoading.Load(parse.GetValue(model)!, parse.GetValue(adapter), parse.GetValue(device), parse.GetValue(dtype));
                 var eos = GenerationDefaults.Load(ModelLocator.Resolve(parse.GetValue(model)!), lm.Config).EosTokenIds;
                 var produced = TokenGenerator.Generate(lm, ids, sampling with { EosTokenIds = eos });
                 console.Out.WriteLine(parse.GetValue(outputIds) ? "[" + string.Join(",", produced) + "]" : string.Join(" ", produced));
                 return 0;
             }
-            var generator = ServedModel.Load(parse.GetValue(model)!, parse.GetValue(adapter), parse.GetValue(tokenizer), parse.GetValue(device));
+            var generator = ServedModel.Load(parse.GetValue(model)!, parse.GetValue(adapter), parse.GetValue(tokenizer), parse.GetValue(device), parse.GetValue(dtype));
             using var weights = generator.Model;
             var systemText = parse.GetValue(system);
             var prompts = texts.Length > 0

@@ -8,14 +8,22 @@ namespace SharpTune.Cli.Commands;
 /// <summary>Model (+ optional adapter) loading shared by the inference commands.</summary>
 internal static class ModelLoading
 {
-    public static CausalLM Load(string modelNameOrPath, string? adapterDir, string? device)
+    /// <param name="dtype">null keeps float32 (score's contract); otherwise auto, float32, bfloat16 or float16.</param>
+    public static CausalLM Load(string modelNameOrPath, string? adapterDir, string? device, string? dtype = null)
     {
         var target = Native.ComputeDevice.Resolve(device, "--device");
-        var model = ModelIO.Load(ModelLocator.Resolve(modelNameOrPath));
+        var scalar = dtype is null ? TorchSharp.torch.ScalarType.Float32 : Native.ComputeDevice.InferenceDType(dtype, target);
+        var model = ModelIO.Load(ModelLocator.Resolve(modelNameOrPath), scalar);
         if (adapterDir is not null) Peft.Lora.Apply(model, adapterDir);
         model.to(target);
         return model;
     }
+
+    public static Option<string> DTypeOption() => new("--dtype")
+    {
+        Description = "Weights and compute dtype: auto (bf16 on CUDA and AMX CPUs, else float32), float32, bfloat16 or float16.",
+        DefaultValueFactory = _ => "auto",
+    };
 
     public static Option<string> DeviceOption() => new("--device")
     {

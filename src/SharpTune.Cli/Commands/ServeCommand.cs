@@ -19,9 +19,10 @@ public static class ServeCommand
         var maxBatch = new Option<int>("--max-batch") { Description = "Most waiting requests decoded together in one batch.", DefaultValueFactory = _ => 8 };
         var maxBody = new Option<long>("--max-body-bytes") { Description = "Largest request body in bytes.", DefaultValueFactory = _ => 1 << 20 };
         var device = ModelLoading.DeviceOption();
+        var dtype = ModelLoading.DTypeOption();
         var command = new Command("serve", "Serve a model over an OpenAI-compatible HTTP API (/v1/chat/completions, /v1/completions, /v1/models).")
         {
-            model, adapter, device, tokenizer, host, port, apiKey, name, maxTokens, maxBody, maxBatch,
+            model, adapter, device, dtype, tokenizer, host, port, apiKey, name, maxTokens, maxBody, maxBatch,
         };
         console.Bind(command, parse =>
         {
@@ -36,7 +37,7 @@ public static class ServeCommand
                 MaxRequestBodyBytes = parse.GetValue(maxBody),
                 MaxBatchSize = parse.GetValue(maxBatch),
             }.Validated();
-            var generator = ServedModel.Load(modelArg, parse.GetValue(adapter), parse.GetValue(tokenizer), parse.GetValue(device));
+            var generator = ServedModel.Load(modelArg, parse.GetValue(adapter), parse.GetValue(tokenizer), parse.GetValue(device), parse.GetValue(dtype));
             using var weights = generator.Model;
             var server = new OpenAiServer(generator, options, console.Error);
             try

@@ -27,5 +27,14 @@ public static class ComputeDevice
         throw new InvalidInputException($"{key}: '{spec}' is not a device; allowed: auto, cpu, cuda, cuda:N (N = 0, 1, ...)");
     }
 
+    /// <summary>
+    /// The dtype to run inference in: `auto` is bf16 on CUDA and on AMX-BF16 CPUs (as `bf16: auto` for training), float32
+    /// elsewhere; or float32 / bfloat16 / float16 by name.
+    /// </summary>
+    public static ScalarType InferenceDType(string? spec, Device device, string key = "--dtype") =>
+        (spec ?? "auto").Trim().ToLowerInvariant() is "auto" or ""
+            ? device.type == DeviceType.CUDA || CpuFeatures.HasAmxBf16() ? ScalarType.BFloat16 : ScalarType.Float32
+            : Modeling.ModelIO.ParseDType(spec!.Trim().ToLowerInvariant(), key);
+
     public static string Describe(Device device) => device.type == DeviceType.CUDA ? $"cuda:{device.index}" : "cpu";
 }

@@ -12,12 +12,13 @@ public static class ServedModel
     /// <param name="modelNameOrPath">a model folder or a repo id in the HF cache.</param>
     /// <param name="tokenizerDir">where tokenizer.json lives; default the model folder.</param>
     /// <param name="device">auto, cpu, cuda or cuda:N (see <see cref="Native.ComputeDevice"/>).</param>
-    public static TextGenerator Load(string modelNameOrPath, string? adapterDir = null, string? tokenizerDir = null, string? device = null)
+    /// <param name="dtype">auto (bf16 on CUDA and AMX CPUs, else float32), float32, bfloat16 or float16; null = float32.</param>
+    public static TextGenerator Load(string modelNameOrPath, string? adapterDir = null, string? tokenizerDir = null, string? device = null, string? dtype = null)
     {
         var target = Native.ComputeDevice.Resolve(device, "--device");
         var dir = ModelLocator.Resolve(modelNameOrPath);
         var tokenizer = HfTokenizer.FromDirectory(tokenizerDir ?? dir);
-        var model = ModelIO.Load(dir);
+        var model = ModelIO.Load(dir, dtype is null ? TorchSharp.torch.ScalarType.Float32 : Native.ComputeDevice.InferenceDType(dtype, target));
         if (adapterDir is not null) Peft.Lora.Apply(model, adapterDir);
         model.to(target);
         return new TextGenerator(model, tokenizer, GenerationDefaults.Load(dir, model.Config));

@@ -50,6 +50,15 @@ public sealed class CliInferenceTests(TextModelFixture fixture) : IClassFixture<
         var (temp, _, tempErr) = Run("generate", "--model", fixture.Dir, "--prompt", "x", "--temperature", "-2");
         Assert.Equal(2, temp);
         Assert.Equal("error: temperature: -2 is invalid; expected a number ≥ 0" + Environment.NewLine, tempErr);
+        var (bf16, bf16Out, _) = Run("generate", "--model", fixture.Dir, "--dtype", "bfloat16", "--device", "cpu", "--chat", "Hello", "--max-new-tokens", "4", "--output-ids");
+        Assert.Equal(0, bf16);
+        Assert.Equal(4, JsonNode.Parse(bf16Out)!.AsArray().Count);
+        var (dtype, _, dtypeErr) = Run("generate", "--model", fixture.Dir, "--dtype", "int4", "--prompt", "x");
+        Assert.Equal(2, dtype);
+        Assert.Equal("error: --dtype: 'int4' is not a dtype; allowed: float32, bfloat16, float16" + Environment.NewLine, dtypeErr);
+        var (device, _, deviceErr) = Run("generate", "--model", fixture.Dir, "--device", "gpu", "--prompt", "x");
+        Assert.Equal(2, device);
+        Assert.Equal("error: --device: 'gpu' is not a device; allowed: auto, cpu, cuda, cuda:N (N = 0, 1, ...)" + Environment.NewLine, deviceErr);
     }
 
     [Fact]
