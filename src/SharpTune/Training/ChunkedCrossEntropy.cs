@@ -65,7 +65,8 @@ public static class ChunkedCrossEntropy
             var rowGrad = zeros_like(rows);
             var weightGrad = needWeightGrad ? zeros(weight.shape, ScalarType.Float32, weight.device) : null;
             using var noGrad = no_grad();
-            float scale = gradOutput.to(ScalarType.Float32).item<float>();
+            // Kept as a device scalar: reading it back would stall the GPU once per backward.
+            using var scale = gradOutput.to(ScalarType.Float32).reshape(1, 1);
             for (long start = 0; start < rows.shape[0]; start += chunk)
             {
                 using var scope = NewDisposeScope();

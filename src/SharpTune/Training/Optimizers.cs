@@ -89,7 +89,14 @@ public abstract class Optimizer(IReadOnlyList<TrainableParameter> parameters, do
 
     public void LoadState(IEnumerable<KeyValuePair<string, Tensor>> tensors, long stepCount)
     {
-        foreach (var (key, value) in tensors) state[key] = value.DetachFromDisposeScope();
+        // Checkpoints are read on the host; the state lives beside the parameters (the GPU when training there).
+        var device = Parameters.Count > 0 ? Parameters[0].Parameter.device : CPU;
+        foreach (var (key, value) in tensors)
+        {
+            var placed = value.device == device ? value : value.to(device);
+            if (!ReferenceEquals(placed, value)) value.Dispose();
+            state[key] = placed.DetachFromDisposeScope();
+        }
         StepCount = stepCount;
     }
 

@@ -209,8 +209,8 @@ public abstract class TwoRowBatchSource(int count, int microBatchSize, int padTo
         for (int b = 0; b < BatchesPerEpoch; b++)
         {
             using var scope = NewDisposeScope();
-            using var batch = Batch(0, b);
-            var values = PreferenceObjective.PrecomputeReference(model, batch).data<float>().ToArray();
+            using var batch = Batch(0, b).MoveTo(model.Device);
+            var values = PreferenceObjective.PrecomputeReference(model, batch).cpu().data<float>().ToArray();
             var picked = Picked(0, b);
             for (int k = 0; k < picked.Length; k++)
             {
