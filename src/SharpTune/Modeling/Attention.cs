@@ -3,8 +3,12 @@ using static TorchSharp.torch;
 
 namespace SharpTune.Modeling;
 
-/// <summary>What every layer's attention needs for one forward: rotary tables, masks and the optional cache.</summary>
-public sealed record AttentionInputs(Tensor Cos, Tensor Sin, Tensor FullMask, Tensor? SlidingMask, KvCache? Cache);
+/// <summary>
+/// What every layer's attention needs for one forward: rotary tables, masks and the optional cache. A null mask means
+/// plain causal attention (no padding, no packed documents, no cache): SDPA's is_causal path, which CUDA runs as flash
+/// attention and which needs no (T × T) mask in memory.
+/// </summary>
+public sealed record AttentionInputs(Tensor Cos, Tensor Sin, Tensor? FullMask, Tensor? SlidingMask, KvCache? Cache);
 
 /// <summary>
 /// Multi-head attention with grouped KV heads, rotary positions, optional sliding window and logit soft-capping.
@@ -45,18 +49,20 @@ public abstract class Attention : nn.Module
         }
         var mask = Config.SlidingLayers[layerIndex] && inputs.SlidingMask is not null ? inputs.SlidingMask : inputs.FullMask;
         var y = Config.AttnLogitSoftcapping is { } cap
-            ? EagerSoftcapped(q, k, v, mask, cap)
+            ? EagerSoftcapped(q, k, v, mask ?? throw new InvalidOperationException("soft-capped attention needs an explicit mask"), cap)
             : ScaledDotProduct(q, k, v, mask);
         y = y.transpose(1, 2).reshape(batch, time, nh * hs); // (B, T, nh·hs)
         return ProjectOutput(y).MoveToOuterDisposeScope();
     }
 
-    private Tensor ScaledDotProduct(Tensor q, Tensor k, Tensor v, Tensor mask)
+    private Tensor ScaledDotProduct(Tensor q, Tensor k, Tensor v, Tensor? mask)
     {
         // TorchSharp's SDPA has no scale argument and always divides by sqrt(hs): fold the model's scale into q.
         double qScale = Config.AttentionScale * Math.Sqrt(Config.HeadDim);
         if (Math.Abs(qScale - 1.0) > 1e-12) q = q * qScale;
-        return nn.functional.scaled_dot_product_attention(q, k, v, mask);
+        return mask is null
+            ? nn.functional.scaled_dot_product_attention(q, k, v, is_casual: true)
+            : nn.functional.scaled_dot_product_attention(q, k, v, mask);
     }
 
     private Tensor EagerSoftcapped(Tensor q, Tensor k, Tensor v, Tensor mask, double cap)

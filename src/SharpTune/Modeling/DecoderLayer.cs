@@ -89,8 +89,10 @@ public sealed class DecoderModel : nn.Module
         if (EmbeddingTransform is not null && training) x = EmbeddingTransform(x);
         var positions = batch.PositionIds ?? DefaultPositions(bsz, time, past, batch.SegmentIds, ids.device);
         var (cos, sin) = rope.Compute(positions, x.dtype);
-        var full = AttentionMask.Build(time, past, batch.AttentionMask, batch.SegmentIds, null, x.dtype, ids.device);
-        var sliding = config.SlidingWindow is { } w && config.SlidingLayers.Any(s => s)
+        // Plain causal rows need no mask tensor (SDPA's causal path); soft-capped attention is eager and needs one.
+        bool plainCausal = past == 0 && batch.AttentionMask is null && batch.SegmentIds is null && config.AttnLogitSoftcapping is null;
+        var full = plainCausal ? null : AttentionMask.Build(time, past, batch.AttentionMask, batch.SegmentIds, null, x.dtype, ids.device);
+        var sliding = config.SlidingWindow is { } w && config.SlidingLayers.Any(s => s) && (!plainCausal || time > w)
             ? AttentionMask.Build(time, past, batch.AttentionMask, batch.SegmentIds, w, x.dtype, ids.device)
             : null;
         var inputs = new AttentionInputs(cos, sin, full, sliding, batch.Cache);

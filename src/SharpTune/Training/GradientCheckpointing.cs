@@ -37,7 +37,7 @@ public static class GradientCheckpointing
             // Tensors ride in a plain holder: save_for_backward would keep the autograd graph we are avoiding.
             ctx.save_data("saved", new Saved(layer, hidden.detach().DetachFromDisposeScope(), new AttentionInputs(
                 inputs.Cos.detach().DetachFromDisposeScope(), inputs.Sin.detach().DetachFromDisposeScope(),
-                inputs.FullMask.detach().DetachFromDisposeScope(), inputs.SlidingMask?.detach().DetachFromDisposeScope(), null),
+                inputs.FullMask?.detach().DetachFromDisposeScope(), inputs.SlidingMask?.detach().DetachFromDisposeScope(), null),
                 get_rng_state().DetachFromDisposeScope()));
             using var noGrad = no_grad();
             return layer.Forward(hidden, inputs);
@@ -61,7 +61,7 @@ public static class GradientCheckpointing
             rng.Dispose();
             inputs.Cos.Dispose();
             inputs.Sin.Dispose();
-            inputs.FullMask.Dispose();
+            inputs.FullMask?.Dispose();
             inputs.SlidingMask?.Dispose();
             return [null!, inputGrad, null!];
         }

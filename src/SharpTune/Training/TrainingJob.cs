@@ -98,6 +98,9 @@ public sealed class BatchPlanSource(BatchPlan plan) : IBatchSource
     public LabeledBatch Batch(int epoch, int index)
     {
         var batch = plan.Batch(epoch, index);
-        return new LabeledBatch(new ForwardBatch(batch.InputIds, batch.AttentionMask, batch.PositionIds, batch.SegmentIds), batch.Labels);
+        // Without padding or packing the mask says nothing: leaving it out lets attention take the causal fast path.
+        var mask = batch.SegmentIds is null && batch.AttentionMask.all().item<bool>() ? null : batch.AttentionMask;
+        if (mask is null) batch.AttentionMask.Dispose();
+        return new LabeledBatch(new ForwardBatch(batch.InputIds, mask, batch.PositionIds, batch.SegmentIds), batch.Labels);
     }
 }

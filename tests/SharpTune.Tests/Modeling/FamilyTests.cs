@@ -362,4 +362,22 @@ public sealed class PresetTests
         Assert.Equal(CountParameters(small), count);
         Assert.InRange(count, 20_000_000, 80_000_000);
     }
+
+    [Theory]
+    [InlineData("llama")]
+    [InlineData("mistral")]
+    [InlineData("gemma2")]
+    [InlineData("phi3")]
+    public void CausalFastPathEqualsTheExplicitMask(string arch)
+    {
+        // No mask → SDPA's is_causal path (flash attention on CUDA); an all-ones mask → the explicit additive mask.
+        using var model = Build(TinyConfig(arch, j => { if (arch is "mistral" or "gemma2") j["sliding_window"] = 4; }));
+        var ids = Sequence(12, 64, seed: 4);
+        using var noGrad = no_grad();
+        using var batch = tensor(ids, [1, ids.Length]);
+        using var ones = ones_like(batch);
+        using var fast = model.Forward(new ForwardBatch(batch));
+        using var masked = model.Forward(new ForwardBatch(batch, ones));
+        Assert.True(MaxAbsDiff(fast, masked) < 1e-5, $"{arch}: {MaxAbsDiff(fast, masked)}");
+    }
 }
