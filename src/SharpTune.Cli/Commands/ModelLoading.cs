@@ -1,7 +1,6 @@
 using SharpTune.Hub;
 using System.CommandLine;
 using SharpTune.Modeling;
-using TorchSharp;
 
 namespace SharpTune.Cli.Commands;
 
@@ -9,15 +8,8 @@ namespace SharpTune.Cli.Commands;
 internal static class ModelLoading
 {
     /// <param name="dtype">null keeps float32 (score's contract); otherwise auto, float32, bfloat16 or float16.</param>
-    public static CausalLM Load(string modelNameOrPath, string? adapterDir, string? device, string? dtype = null)
-    {
-        var target = Native.ComputeDevice.Resolve(device, "--device");
-        var scalar = dtype is null ? TorchSharp.torch.ScalarType.Float32 : Native.ComputeDevice.InferenceDType(dtype, target);
-        var model = ModelIO.Load(ModelLocator.Resolve(modelNameOrPath), scalar);
-        if (adapterDir is not null) Peft.Lora.Apply(model, adapterDir);
-        model.to(target);
-        return model;
-    }
+    public static CausalLM Load(string modelNameOrPath, string? adapterDir, string? device, string? dtype = null) =>
+        Serving.ServedModel.LoadModel(ModelLocator.Resolve(modelNameOrPath), adapterDir, device, dtype);
 
     public static Option<string> DTypeOption() => new("--dtype")
     {

@@ -15,12 +15,19 @@ public static class ServedModel
     /// <param name="dtype">auto (bf16 on CUDA and AMX CPUs, else float32), float32, bfloat16 or float16; null = float32.</param>
     public static TextGenerator Load(string modelNameOrPath, string? adapterDir = null, string? tokenizerDir = null, string? device = null, string? dtype = null)
     {
-        var target = Native.ComputeDevice.Resolve(device, "--device");
         var dir = ModelLocator.Resolve(modelNameOrPath);
         var tokenizer = HfTokenizer.FromDirectory(tokenizerDir ?? dir);
+        var model = LoadModel(dir, adapterDir, device, dtype);
+        return new TextGenerator(model, tokenizer, GenerationDefaults.Load(dir, model.Config));
+    }
+
+    /// <summary>The weights (+ LoRA adapter) of a resolved model folder, in <paramref name="dtype"/> (null = float32) on <paramref name="device"/>.</summary>
+    public static CausalLM LoadModel(string dir, string? adapterDir, string? device, string? dtype)
+    {
+        var target = Native.ComputeDevice.Resolve(device, "--device");
         var model = ModelIO.Load(dir, dtype is null ? TorchSharp.torch.ScalarType.Float32 : Native.ComputeDevice.InferenceDType(dtype, target));
         if (adapterDir is not null) Peft.Lora.Apply(model, adapterDir);
         model.to(target);
-        return new TextGenerator(model, tokenizer, GenerationDefaults.Load(dir, model.Config));
+        return model;
     }
 }
