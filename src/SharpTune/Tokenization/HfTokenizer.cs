@@ -88,12 +88,22 @@ public sealed class HfTokenizer
         var (chatTemplate, named) = ReadChatTemplates(dir, config);
         var cleanUp = config?.Bool("clean_up_tokenization_spaces", true) ?? true;
 
-        using var tokenizerDoc = TokenizerJson.TryLoad(dir, "tokenizer.json") ?? FromSentencePiece(dir, config, ref tokenizerPath);
+        using var tokenizerJson = TokenizerJson.TryLoad(dir, "tokenizer.json");
+        SentencePieceModel? sentencePiece = null;
+        if (tokenizerJson is null)
+        {
+            // No tokenizer.json: convert tokenizer.model as transformers would.
+            tokenizerPath = Path.Combine(dir, "tokenizer.model");
+            if (!File.Exists(tokenizerPath))
+                throw new InvalidInputException($"{dir}: no tokenizer.json (or tokenizer.json.gz) or tokenizer.model in the tokenizer directory");
+            sentencePiece = SentencePieceModel.Read(tokenizerPath);
+        }
+        using var converted = sentencePiece is null ? null : JsonDocument.Parse(sentencePiece.ToTokenizerJson(tokenizerPath,
+            config?.Bool("add_bos_token", true) ?? true, config?.Bool("add_eos_token", false) ?? false).ToJsonString());
         // A bare tokenizer.model names its special pieces itself (LlamaTokenizer's <unk>, <s>, </s> defaults).
-        using var specialsFromModel = specialMapDoc is null && tokenizerPath.EndsWith(".model", StringComparison.Ordinal)
-            ? SentencePieceSpecials(SentencePieceModel.Read(tokenizerPath)) : null;
+        using var specialsFromModel = specialMapDoc is null && sentencePiece is not null ? SentencePieceSpecials(sentencePiece) : null;
         var names = SpecialTokenNames.From(config, specialMapDoc?.RootElement ?? specialsFromModel?.RootElement);
-        var root = tokenizerDoc.RootElement;
+        var root = (tokenizerJson ?? converted)!.RootElement;
         var model = BpeModel.From(root.GetProperty("model"), tokenizerPath);
         var normalizer = Normalizer.From(root.Child("normalizer"), tokenizerPath);
         var preTokenizer = PreTokenizer.From(root.Child("pre_tokenizer"), tokenizerPath);
@@ -101,17 +111,6 @@ public sealed class HfTokenizer
         var decoder = Decoder.From(root.Child("decoder"), tokenizerPath);
         var added = root.Child("added_tokens")?.EnumerateArray().Select(AddedToken.From).ToList() ?? [];
         return new HfTokenizer(normalizer, preTokenizer, model, postProcessor, decoder, added, names, cleanUp, chatTemplate, named);
-    }
-
-    /// <summary>No tokenizer.json: convert tokenizer.model as transformers would (add_bos_token defaults to true, add_eos_token to false).</summary>
-    private static JsonDocument FromSentencePiece(string dir, JsonElement? config, ref string tokenizerPath)
-    {
-        var modelPath = Path.Combine(dir, "tokenizer.model");
-        if (!File.Exists(modelPath))
-            throw new InvalidInputException($"{dir}: no tokenizer.json (or tokenizer.json.gz) or tokenizer.model in the tokenizer directory");
-        tokenizerPath = modelPath;
-        var json = SentencePieceModel.Read(modelPath).ToTokenizerJson(modelPath, config?.Bool("add_bos_token", true) ?? true, config?.Bool("add_eos_token", false) ?? false);
-        return JsonDocument.Parse(json.ToJsonString());
     }
 
     private static JsonDocument SentencePieceSpecials(SentencePieceModel model)
