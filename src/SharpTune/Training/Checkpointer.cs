@@ -36,8 +36,8 @@ public sealed class Checkpointer(string outputDir, int? saveTotalLimit)
             ["best_metric"] = state.BestEvalLoss,
             ["best_model_checkpoint"] = state.BestEvalStep is { } best ? Path.Combine(outputDir, Prefix + best) : null,
             ["evals_without_improvement"] = state.EvalsWithoutImprovement,
-            ["loss_scale"] = state.LossScale,
-            ["loss_scale_clean_steps"] = state.LossScaleCleanSteps,
+            ["loss_scale"] = state.LossScaler?.Scale,
+            ["loss_scale_clean_steps"] = state.LossScaler?.CleanSteps,
             ["log_history"] = new JsonArray(state.LogHistory.Select(entry => (JsonNode)new JsonObject(entry.Select(kv => KeyValuePair.Create(kv.Key, (JsonNode?)kv.Value)))).ToArray()),
         });
         using (var rng = get_rng_state()) SafeTensorsWriter.Save(Path.Combine(temp, "rng_state.safetensors"), [KeyValuePair.Create("cpu", rng)]);
@@ -60,8 +60,8 @@ public sealed class Checkpointer(string outputDir, int? saveTotalLimit)
         state.BestEvalLoss = json["best_metric"]?.GetValue<double>();
         state.BestEvalStep = json["best_model_checkpoint"]?.GetValue<string>() is { } best && int.TryParse(Path.GetFileName(best)[Prefix.Length..], out var bestStep) ? bestStep : null;
         state.EvalsWithoutImprovement = json["evals_without_improvement"]!.GetValue<int>();
-        state.LossScale = json["loss_scale"]?.GetValue<double>();
-        state.LossScaleCleanSteps = json["loss_scale_clean_steps"]?.GetValue<int>() ?? 0;
+        if (state.LossScaler is { } scaler && json["loss_scale"]?.GetValue<double>() is { } scale)
+            scaler.Restore(scale, json["loss_scale_clean_steps"]?.GetValue<int>() ?? 0);
         state.LogHistory.Clear();
         foreach (var entry in json["log_history"]!.AsArray())
             state.LogHistory.Add(entry!.AsObject().ToDictionary(kv => kv.Key, kv => kv.Value!.GetValue<double>()));

@@ -175,9 +175,11 @@ public abstract class TwoRowBatchSource(int count, int microBatchSize, int padTo
     /// <summary>Per-example flags the objective needs besides the tokens (KTO: desirable), or null.</summary>
     protected virtual Tensor? Flags(int[] picked) => null;
 
-    public LabeledBatch Batch(int epoch, int index)
+    public LabeledBatch Batch(int epoch, int index) => Build(Picked(epoch, index));
+
+    /// <summary>The batch of the given examples: their first rows, then their second rows.</summary>
+    private LabeledBatch Build(int[] picked)
     {
-        var picked = Picked(epoch, index);
         var rows = picked.Select(i => Row(i, 0)).Concat(picked.Select(i => Row(i, 1))).ToList();
         int width = rows.Max(r => r.Prompt.Length + r.Completion.Length);
         var ids = new long[rows.Count * width];
@@ -206,12 +208,13 @@ public abstract class TwoRowBatchSource(int count, int microBatchSize, int padTo
         var sums = new float[2 * count];
         referenceSums = null;
         model.eval();
-        for (int b = 0; b < BatchesPerEpoch; b++)
+        // Any grouping scores the same rows: take them in order instead of drawing an epoch's permutation per batch.
+        for (int first = 0; first < count; first += microBatchSize)
         {
             using var scope = NewDisposeScope();
-            using var batch = Batch(0, b).MoveTo(model.Device);
+            var picked = Enumerable.Range(first, Math.Min(microBatchSize, count - first)).ToArray();
+            using var batch = Build(picked).MoveTo(model.Device);
             var values = PreferenceObjective.PrecomputeReference(model, batch).cpu().data<float>().ToArray();
-            var picked = Picked(0, b);
             for (int k = 0; k < picked.Length; k++)
             {
                 sums[picked[k]] = values[k];

@@ -47,9 +47,8 @@ public sealed class TrainState
     public int? BestEvalStep { get; set; }
     public int EvalsWithoutImprovement { get; set; }
     public List<Dictionary<string, double>> LogHistory { get; } = [];
-    /// <summary>fp16 runs: the loss scale and its count of clean steps since the last change.</summary>
-    public double? LossScale { get; set; }
-    public int LossScaleCleanSteps { get; set; }
+    /// <summary>fp16 runs: the dynamic loss scale (its scale and clean-step count are checkpointed).</summary>
+    public DynamicLossScaler? LossScaler { get; init; }
 }
 
 /// <summary>
@@ -59,7 +58,7 @@ public sealed class TrainState
 public sealed class Trainer(CausalLM model, IReadOnlyList<TrainableParameter> trainable, Optimizer optimizer, ITrainingObjective objective,
     IBatchSource train, IBatchSource? eval, TrainerSettings settings, ITrainerCallbacks callbacks)
 {
-    public TrainState State { get; } = new();
+    public TrainState State { get; } = new() { LossScaler = settings.LossScaler };
 
     public void Run(CancellationToken cancel = default)
     {
@@ -69,8 +68,7 @@ public sealed class Trainer(CausalLM model, IReadOnlyList<TrainableParameter> tr
         var metricsSinceLog = new Dictionary<string, Tensor>();
         int stepsSinceLog = 0, watchdogStrikes = 0;
         Tensor? lastGradNorm = null;
-        var scaler = settings.LossScaler;
-        if (scaler is not null && State.LossScale is { } resumedScale) scaler.Restore(resumedScale, State.LossScaleCleanSteps);
+        var scaler = State.LossScaler;
         model.train();
         while (State.Step < settings.TotalSteps && !cancel.IsCancellationRequested)
         {
@@ -109,7 +107,6 @@ public sealed class Trainer(CausalLM model, IReadOnlyList<TrainableParameter> tr
                 bool stepAllowed = scaler is null || scaler.Update(isfinite(norm).item<bool>());
                 if (stepAllowed) optimizer.Step(settings.Schedule.At(step), multiplier);
                 optimizer.ZeroGrad();
-                if (scaler is not null) (State.LossScale, State.LossScaleCleanSteps) = (scaler.Scale, scaler.CleanSteps);
             }
             State.Step = step + 1;
             State.TokensSeen += batches.Count == 0 ? 0 : units;
