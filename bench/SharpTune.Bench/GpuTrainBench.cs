@@ -120,8 +120,7 @@ public static class GpuTrainBench
                 return 2;
             }
             var measured = outcome.Logs.Skip(1).ToList();
-            double seconds = Enumerable.Range(1, outcome.Logs.Count - 1)
-                .Sum(i => (outcome.Logs[i].TokensSeen - outcome.Logs[i - 1].TokensSeen) / outcome.Logs[i].TokensPerSecond);
+            double seconds = TrainBench.TimeOf(outcome.Logs);
             long tokens = measured.Last().TokensSeen - outcome.Logs[0].TokensSeen;
             string peak = outcome.Logs.Last().Metrics.TryGetValue("gpu_mem_peak_gib", out var gib) ? gib.ToString("F2", CultureInfo.InvariantCulture) : "-";
             string detail = lora ? $"LoRA r16 all linear, micro-batch {microBatch}, bf16 + fp32 adapters" : $"full fine-tune, micro-batch {microBatch}, bf16: full";

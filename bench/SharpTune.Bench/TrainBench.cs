@@ -131,7 +131,7 @@ public static class TrainBench
     }
 
     /// <summary>Seconds of the measured steps (all but the first), from each step's tokens and its tokens/s.</summary>
-    private static double TimeOf(IReadOnlyList<StepLog> logs)
+    internal static double TimeOf(IReadOnlyList<StepLog> logs)
     {
         double seconds = 0;
         for (int i = 1; i < logs.Count; i++) seconds += (logs[i].TokensSeen - logs[i - 1].TokensSeen) / logs[i].TokensPerSecond;
