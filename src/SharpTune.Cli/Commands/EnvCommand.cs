@@ -19,7 +19,8 @@ public static class EnvCommand
             console.Out.WriteLine($"sharptune      {typeof(InvalidInputException).Assembly.GetName().Version}");
             console.Out.WriteLine($"torchsharp     {typeof(TorchSharp.torch).Assembly.GetName().Version}");
             console.Out.WriteLine($"libtorch       {libtorchVersion ?? "version unknown"} ({libtorchDir ?? "path unknown"}){(Environment.GetEnvironmentVariable("SHARPTUNE_LIBTORCH") is { Length: > 0 } env ? $"; SHARPTUNE_LIBTORCH={env}" : "")}");
-            console.Out.WriteLine($"device         {ComputeDevice.Describe(ComputeDevice.Resolve("auto"))} (device: auto)");
+            var auto = ComputeDevice.Resolve("auto");
+            console.Out.WriteLine($"device         {ComputeDevice.Describe(auto)} (device: auto)");
             console.Out.WriteLine($"cuda           {(hasCuda ? $"available ({cuda.device_count()} device(s))" : "not available")}");
             for (int i = 0; hasCuda && i < cuda.device_count(); i++)
             {
@@ -27,7 +28,8 @@ public static class EnvCommand
                 console.Out.WriteLine($"  cuda:{i}       {Nvml.NameOf(i) ?? "name unknown (no NVML)"}" +
                                       (memory is { } m ? $", {m.Total / (double)(1L << 30):F1} GiB ({m.Used / (double)(1L << 30):F1} GiB in use)" : ""));
             }
-            console.Out.WriteLine($"bf16           {(hasCuda ? "cuda: bf16: auto trains in bf16" : CpuFeatures.HasAmxBf16() ? "cpu has AMX-BF16: bf16: auto trains in bf16" : $"cpu {(CpuFeatures.HasBf16Units() ? "has AVX512-BF16 but no AMX" : "lacks bf16 units")}: bf16: auto trains in fp32")}");
+            string bf16Units = hasCuda ? "cuda" : CpuFeatures.HasAmxBf16() ? "cpu has AMX-BF16" : CpuFeatures.HasBf16Units() ? "cpu has AVX512-BF16 but no AMX" : "cpu lacks bf16 units";
+            console.Out.WriteLine($"bf16           {bf16Units}: bf16: auto trains in {(ComputeDevice.PrefersBf16(auto) ? "bf16" : "fp32")}");
             console.Out.WriteLine($"threads        {get_num_threads()}");
             var flags = CpuFeatures.Flags();
             console.Out.WriteLine($"cpu            {CpuFeatures.ModelName() ?? "unknown"}; {string.Join(" ", InterestingCpuFlags.Select(f => flags.Contains(f) ? f : "-" + f))}");
