@@ -3,7 +3,7 @@ using SharpTune.SafeTensors;
 
 namespace SharpTune.Tests.Modeling;
 
-/// <summary>One folder of ../shared/fixtures/hf-tiny: inputs and what transformers computed on them.</summary>
+/// <summary>One folder of tests/fixtures/hf-tiny: inputs and what transformers computed on them.</summary>
 internal sealed class HfFixture
 {
     public HfFixture(string name)

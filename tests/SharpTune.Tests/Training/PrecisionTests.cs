@@ -127,11 +127,24 @@ public sealed class PrecisionTests
         Assert.Equal(TorchSharp.torch.cuda.is_available() ? DeviceType.CUDA : DeviceType.CPU, ComputeDevice.Resolve("auto").type);
         var bad = Assert.Throws<InvalidInputException>(() => ComputeDevice.Resolve("gpu0"));
         Assert.Equal("device: 'gpu0' is not a device; allowed: auto, cpu, cuda, cuda:N (N = 0, 1, ...)", bad.Message);
-        if (!TorchSharp.torch.cuda.is_available())
-        {
-            var e = Assert.Throws<InvalidInputException>(() => ComputeDevice.Resolve("cuda:1"));
-            Assert.StartsWith("device: cuda:1 requested but CUDA is not available to this libtorch", e.Message);
-        }
+    }
+
+    [SkippableFact]
+    public void CudaRequestedWithoutCudaIsRefused()
+    {
+        Skip.If(TorchSharp.torch.cuda.is_available(), "this libtorch has CUDA; the refusal is for CPU-only builds");
+        var e = Assert.Throws<InvalidInputException>(() => ComputeDevice.Resolve("cuda:1"));
+        Assert.StartsWith("device: cuda:1 requested but CUDA is not available to this libtorch", e.Message);
+    }
+
+    [SkippableFact]
+    public void CudaIndexBeyondTheDeviceCountIsRefused()
+    {
+        Skip.IfNot(TorchSharp.torch.cuda.is_available(), "no CUDA device (hardware, not data: skipped under CI too)");
+        int count = TorchSharp.torch.cuda.device_count();
+        Assert.Equal(DeviceType.CUDA, ComputeDevice.Resolve("cuda:0").type);
+        var e = Assert.Throws<InvalidInputException>(() => ComputeDevice.Resolve($"cuda:{count}"));
+        Assert.Contains($"cuda:{count}", e.Message);
     }
 
     [Fact]

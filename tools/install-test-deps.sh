@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# Installs what the test suite needs beyond the .NET SDK, where it is missing. The test project runs this before it
+# builds (see tests/SharpTune.Tests/SharpTune.Tests.csproj), so `dotnet test` on a fresh machine sets itself up.
+# System packages come from apt when run as root; otherwise the script says what to install. It never fails the build:
+# a test whose dependency is still missing is skipped with the reason (and fails under CI=true).
+set -u
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+stamp=tests/SharpTune.Tests/obj/test-deps.stamp
+# Re-check at most once an hour: a quick no-op when everything is already here.
+if [[ -f $stamp && -z $(find "$stamp" -mmin +60 2>/dev/null) ]]; then exit 0; fi
+
+apt_missing=()
+need_apt() { command -v "$1" >/dev/null 2>&1 || apt_missing+=("$2"); }
+need_apt node nodejs
+need_apt npm npm
+if ((${#apt_missing[@]})); then
+  if [[ $(id -u) == 0 ]] && command -v apt-get >/dev/null 2>&1; then
+    echo "install-test-deps: apt-get install ${apt_missing[*]}"
+    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${apt_missing[@]}") >/dev/null 2>&1 \
+      || echo "install-test-deps: warning: apt-get install ${apt_missing[*]} failed"
+  else
+    echo "install-test-deps: warning: missing ${apt_missing[*]}; install them (e.g. sudo apt-get install ${apt_missing[*]}) for the tests that use them"
+  fi
+fi
+
+# npm packages of the reference checks, each folder pinned by its package-lock.json.
+if command -v npm >/dev/null 2>&1; then
+  for dir in tools/openai-client-test; do
+    if [[ ! -d $dir/node_modules ]]; then
+      echo "install-test-deps: npm ci in $dir"
+      (cd "$dir" && npm ci --no-audit --no-fund --loglevel=error >/dev/null 2>&1) || echo "install-test-deps: warning: npm ci in $dir failed"
+    fi
+  done
+fi
+mkdir -p "$(dirname "$stamp")" && touch "$stamp"
+exit 0
