@@ -13,6 +13,8 @@ apt_missing=()
 need_apt() { command -v "$1" >/dev/null 2>&1 || apt_missing+=("$2"); }
 need_apt node nodejs
 need_apt npm npm
+# The job dashboard's browser test drives Debian's headless chromium over the DevTools protocol.
+need_apt chromium chromium
 if ((${#apt_missing[@]})); then
   if [[ $(id -u) == 0 ]] && command -v apt-get >/dev/null 2>&1; then
     echo "install-test-deps: apt-get install ${apt_missing[*]}"

@@ -22,6 +22,7 @@ public static class Program
         root.Subcommands.Add(ValidateCommand.Create(console));
         root.Subcommands.Add(ChatCommand.Create(console));
         root.Subcommands.Add(ServeCommand.Create(console));
+        root.Subcommands.Add(JobsCommand.Create(console));
         root.Subcommands.Add(EvalCommand.Create(console));
         root.Subcommands.Add(PrepareCommand.Create(console));
         root.Subcommands.Add(TokenizeCommand.Create(console));

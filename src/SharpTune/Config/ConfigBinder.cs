@@ -13,6 +13,7 @@ internal static class ConfigBinder
         where T : class
     {
         var seen = new Dictionary<string, string>(); // canonical name → name as written
+        var problems = new List<string>();   // every bad value, so that one answer lists them all
         foreach (var (name, node) in map.Entries)
         {
             var key = keys.FirstOrDefault(k => k.Name == name) ?? keys.FirstOrDefault(k => k.KeyAliases.Contains(name));
@@ -22,21 +23,37 @@ internal static class ConfigBinder
                 continue;
             }
             if (seen.TryGetValue(key.Name, out var other))
-                throw new InvalidInputException($"{ctx.Source}: {ctx.Prefix}{name} and {ctx.Prefix}{other} are the same key; give it once");
+            {
+                problems.Add($"{ctx.Source}: {ctx.Prefix}{name} and {ctx.Prefix}{other} are the same key; give it once");
+                continue;
+            }
             seen[key.Name] = name;
             if (key.Type == ConfigValueType.Ignored)
             {
                 ctx.Warn($"{ctx.Source}: {ctx.Prefix}{name} is {key.IgnoredNote}");
                 continue;
             }
-            var value = key.Parse(node, ctx);
+            object? value;
+            try
+            {
+                value = key.Parse(node, ctx);
+            }
+            catch (InvalidInputException e)
+            {
+                problems.AddRange(ConfigProblemsException.Of(e));
+                continue;
+            }
             if (value == null) continue; // null = not set: the default stays
             // Records are immutable to their users; the binder fills the fresh instance before anyone sees it.
             key.Property!.SetValue(record, value);
             present.Add(key.Name);
         }
+        if (problems.Count > 0) throw new ConfigProblemsException(problems);
         return record;
     }
+
+    /// <summary>Whether a warning is the unknown-key one of <see cref="UnknownKeyMessage"/> (a job service refuses those outright).</summary>
+    public static bool IsUnknownKeyMessage(string warning) => warning.Contains(": unknown key '", StringComparison.Ordinal);
 
     public static string UnknownKeyMessage(string source, string prefix, string name, IReadOnlyList<ConfigKey> keys)
     {

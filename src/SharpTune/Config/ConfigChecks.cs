@@ -10,18 +10,25 @@ public static class ConfigChecks
 {
     private static readonly Regex RepoId = new(@"^[A-Za-z0-9][\w.-]*(/[\w.-]+)?$");
 
-    /// <summary>Throws InvalidInputException naming the key and path of the first missing or malformed local file/folder.</summary>
+    /// <summary>Throws <see cref="ConfigProblemsException"/> naming the key and path of every missing or malformed local file/folder.</summary>
     public static void CheckFiles(TrainConfig config, string source)
     {
-        CheckFolder(source, "base_model", config.BaseModel, "config.json");
-        CheckFolder(source, "base_model_config", config.BaseModelConfig, "config.json");
-        CheckFolder(source, "tokenizer_config", config.TokenizerConfig, null);
-        CheckFolder(source, "lora_model_dir", config.LoraModelDir, "adapter_config.json");
+        var problems = new List<string>();
+        void Check(Action check)
+        {
+            try { check(); }
+            catch (InvalidInputException e) { problems.Add(e.Message); }
+        }
+        Check(() => CheckFolder(source, "base_model", config.BaseModel, "config.json"));
+        Check(() => CheckFolder(source, "base_model_config", config.BaseModelConfig, "config.json"));
+        Check(() => CheckFolder(source, "tokenizer_config", config.TokenizerConfig, null));
+        Check(() => CheckFolder(source, "lora_model_dir", config.LoraModelDir, "adapter_config.json"));
         if (config.ResumeFromCheckpoint is { } resume && !Directory.Exists(resume))
-            throw new InvalidInputException($"{source}: resume_from_checkpoint: {resume} not found; expected a checkpoint folder");
+            problems.Add($"{source}: resume_from_checkpoint: {resume} not found; expected a checkpoint folder");
         if (config.ChatTemplate == "jinja" && config.ChatTemplateJinja is { } jinja && !jinja.Contains('\n') && !jinja.Contains("{%")
             && !File.Exists(jinja))
-            throw new InvalidInputException($"{source}: chat_template_jinja: {jinja} is neither a template nor an existing file");
+            problems.Add($"{source}: chat_template_jinja: {jinja} is neither a template nor an existing file");
+        if (problems.Count > 0) throw new ConfigProblemsException(problems);
     }
 
     /// <summary>Whether a model reference is a folder on this machine (otherwise a Hugging Face repo id).</summary>

@@ -187,6 +187,8 @@ public static class ConfigSchema
             paths: PathResolution.Always);
         Add("hub_model_id", Text, "Accepted for compatibility; nothing is uploaded.");
         Add("strict", Bool, "Accepted for compatibility.");
+        Ignored("group_by_length", "ignored: batches follow the seeded shuffle (and packing); rows are not grouped by length");
+        Ignored("eval_max_new_tokens", "ignored: evaluation computes loss and perplexity (and eval_exact_match_samples); it generates no free-form eval text");
         foreach (var w in new[] { "wandb_project", "wandb_entity", "wandb_watch", "wandb_name", "wandb_run_id", "wandb_log_model", "wandb_mode" })
             Ignored(w, "ignored: Weights & Biases is not supported; metrics go to output_dir/metrics.jsonl and TensorBoard (use_tensorboard)");
         Ignored("deepspeed", "ignored: DeepSpeed is not supported; training runs in one process");

@@ -13,59 +13,61 @@ public static class ConfigValidator
         Validate(config, new HashSet<string>(), source, warn);
 
     /// <summary>
-    /// Throws InvalidInputException (one line) on the first broken rule; returns the config with implied values filled
-    /// (qlora ⇒ load_in_4bit, lora_alpha ⇒ lora_r). <paramref name="present"/> holds the keys the user wrote.
+    /// Throws <see cref="ConfigProblemsException"/> listing every broken rule (a job service answers with all of them at
+    /// once; the CLI prints them as one line); returns the config with implied values filled (qlora ⇒ load_in_4bit,
+    /// lora_alpha ⇒ lora_r). <paramref name="present"/> holds the keys the user wrote.
     /// </summary>
     internal static TrainConfig Validate(TrainConfig c, ISet<string> present, string source, Action<string> warn)
     {
-        InvalidInputException Error(string message) => new($"{source}: {message}");
+        var problems = new List<string>();
+        void Error(string message) => problems.Add($"{source}: {message}");
 
         if (string.IsNullOrWhiteSpace(c.BaseModel))
-            throw Error("base_model: missing; expected a model folder (HF layout) or a Hugging Face repo id");
+            Error("base_model: missing; expected a model folder (HF layout) or a Hugging Face repo id");
         if (c.Datasets.Count == 0)
-            throw Error("datasets: missing; expected a list of datasets, each with path and type");
+            Error("datasets: missing; expected a list of datasets, each with path and type");
         CheckDatasets(c.Datasets, "datasets", c.Rl, Error);
         CheckDatasets(c.TestDatasets, "test_datasets", c.Rl, Error);
 
         // ---- steps and schedule ----
         bool hasMaxSteps = c.MaxSteps is >= 1;
         if (!hasMaxSteps && c.NumEpochs <= 0)
-            throw Error($"num_epochs: {Num(c.NumEpochs)} with max_steps: {(c.MaxSteps?.ToString() ?? "null")} trains nothing; expected num_epochs > 0 or max_steps ≥ 1");
+            Error($"num_epochs: {Num(c.NumEpochs)} with max_steps: {(c.MaxSteps?.ToString() ?? "null")} trains nothing; expected num_epochs > 0 or max_steps ≥ 1");
         if (c.WarmupSteps != null && c.WarmupRatio != null)
-            throw Error($"warmup_steps: {c.WarmupSteps} and warmup_ratio: {Num(c.WarmupRatio.Value)} are both set; expected one of them");
+            Error($"warmup_steps: {c.WarmupSteps} and warmup_ratio: {Num(c.WarmupRatio.Value)} are both set; expected one of them");
         if (c.CosineMinLrRatio != null && c.LrScheduler is not (LrSchedulerType.Cosine or LrSchedulerType.CosineWithMinLr))
-            throw Error($"cosine_min_lr_ratio is set but lr_scheduler is {ConfigNames.ToSnake(c.LrScheduler.ToString())}; expected lr_scheduler: cosine or cosine_with_min_lr");
+            Error($"cosine_min_lr_ratio is set but lr_scheduler is {ConfigNames.ToSnake(c.LrScheduler.ToString())}; expected lr_scheduler: cosine or cosine_with_min_lr");
         if (c.LrScheduler == LrSchedulerType.CosineWithMinLr && c.CosineMinLrRatio == null)
-            throw Error("lr_scheduler: cosine_with_min_lr needs cosine_min_lr_ratio; expected a number in [0, 1]");
+            Error("lr_scheduler: cosine_with_min_lr needs cosine_min_lr_ratio; expected a number in [0, 1]");
         if (c.EvalSteps != null && c.EvalsPerEpoch != null)
-            throw Error($"eval_steps: {c.EvalSteps} and evals_per_epoch: {c.EvalsPerEpoch} are both set; expected one of them");
+            Error($"eval_steps: {c.EvalSteps} and evals_per_epoch: {c.EvalsPerEpoch} are both set; expected one of them");
         if (c.SaveSteps != null && c.SavesPerEpoch != null)
-            throw Error($"save_steps: {c.SaveSteps} and saves_per_epoch: {c.SavesPerEpoch} are both set; expected one of them");
+            Error($"save_steps: {c.SaveSteps} and saves_per_epoch: {c.SavesPerEpoch} are both set; expected one of them");
         if (c.ValSetSize >= 1 && c.ValSetSize != Math.Floor(c.ValSetSize))
-            throw Error($"val_set_size: {Num(c.ValSetSize)} is invalid; expected a fraction in [0, 1) or a whole row count");
+            Error($"val_set_size: {Num(c.ValSetSize)} is invalid; expected a fraction in [0, 1) or a whole row count");
         bool hasEvalSet = c.ValSetSize > 0 || c.TestDatasets.Count > 0;
         if (c.EarlyStoppingPatience != null && !(hasEvalSet && c.DoEval))
-            throw Error($"early_stopping_patience: {c.EarlyStoppingPatience} needs evaluation; expected val_set_size > 0 or test_datasets, with do_eval: true");
+            Error($"early_stopping_patience: {c.EarlyStoppingPatience} needs evaluation; expected val_set_size > 0 or test_datasets, with do_eval: true");
         if (c.ValSetSize > 0 && c.TestDatasets.Count > 0)
-            throw Error($"val_set_size: {Num(c.ValSetSize)} and test_datasets are both set; expected one source of evaluation data");
+            Error($"val_set_size: {Num(c.ValSetSize)} and test_datasets are both set; expected one source of evaluation data");
 
         // ---- precision ----
         if (c.Fp16 && c.Bf16 is Bf16Mode.True or Bf16Mode.Full)
-            throw Error($"bf16: {ConfigNames.ToSnake(c.Bf16.ToString())} and fp16: true are both set; expected at most one of them");
+            Error($"bf16: {ConfigNames.ToSnake(c.Bf16.ToString())} and fp16: true are both set; expected at most one of them");
 
         // ---- adapter and quantization ----
         if (c.Adapter != null && c.LoraR == null)
-            throw Error($"adapter: {Name(c.Adapter)} needs lora_r; expected lora_r: an integer ≥ 1 (e.g. 8, 16)");
+            Error($"adapter: {Name(c.Adapter)} needs lora_r; expected lora_r: an integer ≥ 1 (e.g. 8, 16)");
         if (c.LoadIn4bit && c.Adapter != AdapterType.Qlora)
-            throw Error($"load_in_4bit: true needs adapter: qlora (found adapter: {Name(c.Adapter)})");
+            Error($"load_in_4bit: true needs adapter: qlora (found adapter: {Name(c.Adapter)})");
         if (c.Adapter == AdapterType.Qlora && !c.LoadIn4bit && present.Contains("load_in_4bit"))
-            throw Error("adapter: qlora with load_in_4bit: false; expected load_in_4bit: true (or adapter: lora)");
+            Error("adapter: qlora with load_in_4bit: false; expected load_in_4bit: true (or adapter: lora)");
         if (c.LoadIn8bit && c.Adapter != AdapterType.Lora)
-            throw Error($"load_in_8bit: true needs adapter: lora (found adapter: {Name(c.Adapter)})");
+            Error($"load_in_8bit: true needs adapter: lora (found adapter: {Name(c.Adapter)})");
         if (c.MergeLora && c.Adapter == null)
-            throw Error("merge_lora: true needs an adapter; expected adapter: lora or qlora");
+            Error("merge_lora: true needs an adapter; expected adapter: lora or qlora");
         if (c.LoraModelDir != null && c.Adapter == null)
-            throw Error("lora_model_dir is set without an adapter; expected adapter: lora or qlora");
+            Error("lora_model_dir is set without an adapter; expected adapter: lora or qlora");
         if (c.Adapter == null)
         {
             foreach (var key in new[] { "lora_r", "lora_alpha", "lora_dropout", "lora_target_modules", "lora_target_linear", "peft_use_dora", "peft_use_rslora" })
@@ -74,8 +76,9 @@ public static class ConfigValidator
 
         // ---- preference training ----
         if (c.Rl != null && c.SamplePacking)
-            throw Error($"sample_packing: true is not supported with rl: {Name(c.Rl)}; expected sample_packing: false");
+            Error($"sample_packing: true is not supported with rl: {Name(c.Rl)}; expected sample_packing: false");
 
+        if (problems.Count > 0) throw new ConfigProblemsException(problems);
         return c with
         {
             LoadIn4bit = c.LoadIn4bit || c.Adapter == AdapterType.Qlora,
@@ -83,28 +86,31 @@ public static class ConfigValidator
         };
     }
 
-    private static void CheckDatasets(IReadOnlyList<DatasetConfig> datasets, string key, RlType? rl, Func<string, InvalidInputException> error)
+    private static void CheckDatasets(IReadOnlyList<DatasetConfig> datasets, string key, RlType? rl, Action<string> error)
     {
         for (int i = 0; i < datasets.Count; i++)
         {
             var d = datasets[i];
             string at = $"{key}.{i}";
             if (string.IsNullOrWhiteSpace(d.Path))
-                throw error($"{at}.path: missing; expected a local file or folder, or a Hugging Face dataset id");
+                error($"{at}.path: missing; expected a local file or folder, or a Hugging Face dataset id");
             if (string.IsNullOrWhiteSpace(d.Type))
-                throw error($"{at}.type: missing; expected one of {string.Join(", ", ConfigSchema.AllDatasetTypes)}");
+            {
+                error($"{at}.type: missing; expected one of {string.Join(", ", ConfigSchema.AllDatasetTypes)}");
+                continue;
+            }
             string type = d.Type;
             bool sft = ConfigSchema.SftDatasetTypes.Contains(type);
             bool paired = ConfigSchema.PairedPreferenceDatasetTypes.Contains(type);
             bool unpaired = ConfigSchema.UnpairedPreferenceDatasetTypes.Contains(type);
             if (!sft && !paired && !unpaired)
-                throw error($"{at}.type: {type} is invalid; expected one of {string.Join(", ", ConfigSchema.AllDatasetTypes)}");
-            if (rl == null && !sft)
-                throw error($"{at}.type: {type} is a preference format but rl is not set; expected rl: {(unpaired ? "kto" : "dpo, orpo, simpo or kto")}, or a supervised type ({string.Join(", ", ConfigSchema.SftDatasetTypes)})");
-            if (rl != null && sft)
-                throw error($"{at}.type: {type} is a supervised format but rl is {Name(rl)}; expected a preference type ({string.Join(", ", rl == RlType.Kto ? ConfigSchema.PairedPreferenceDatasetTypes.Concat(ConfigSchema.UnpairedPreferenceDatasetTypes) : ConfigSchema.PairedPreferenceDatasetTypes)})");
-            if (rl is not (null or RlType.Kto) && unpaired)
-                throw error($"{at}.type: {type} holds unpaired (KTO) rows but rl is {Name(rl)}; expected rl: kto or a paired type ({string.Join(", ", ConfigSchema.PairedPreferenceDatasetTypes)})");
+                error($"{at}.type: {type} is invalid; expected one of {string.Join(", ", ConfigSchema.AllDatasetTypes)}");
+            else if (rl == null && !sft)
+                error($"{at}.type: {type} is a preference format but rl is not set; expected rl: {(unpaired ? "kto" : "dpo, orpo, simpo or kto")}, or a supervised type ({string.Join(", ", ConfigSchema.SftDatasetTypes)})");
+            else if (rl != null && sft)
+                error($"{at}.type: {type} is a supervised format but rl is {Name(rl)}; expected a preference type ({string.Join(", ", rl == RlType.Kto ? ConfigSchema.PairedPreferenceDatasetTypes.Concat(ConfigSchema.UnpairedPreferenceDatasetTypes) : ConfigSchema.PairedPreferenceDatasetTypes)})");
+            else if (rl is not (null or RlType.Kto) && unpaired)
+                error($"{at}.type: {type} holds unpaired (KTO) rows but rl is {Name(rl)}; expected rl: kto or a paired type ({string.Join(", ", ConfigSchema.PairedPreferenceDatasetTypes)})");
         }
     }
 
