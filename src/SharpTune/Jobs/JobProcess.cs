@@ -16,7 +16,6 @@ public sealed partial class JobProcess : IDisposable
     private readonly Lock logGate = new();
     private readonly string? secret;
     private readonly TaskCompletionSource<int> exited = new(TaskCreationOptions.RunContinuationsAsynchronously);
-    private int pendingStreams = 2;
 
     /// <summary>The last "error: …" line the child printed: the job's error message when it fails.</summary>
     public string? LastError { get; private set; }
@@ -60,17 +59,13 @@ public sealed partial class JobProcess : IDisposable
         process.StandardInput.Close();
         process.BeginOutputReadLine();
         process.BeginErrorReadLine();
+        _ = child.Finish();
         return child;
     }
 
     private void Line(string? text, bool isError)
     {
-        if (text is null)
-        {
-            // Both pipes closed and the process gone: the log is complete.
-            if (Interlocked.Decrement(ref pendingStreams) == 0) Finish();
-            return;
-        }
+        if (text is null) return;   // end of that pipe
         if (secret is not null) text = text.Replace(secret, "***");
         if (isError && text.StartsWith("error: ", StringComparison.Ordinal)) LastError = text["error: ".Length..];
         lock (logGate)
@@ -80,9 +75,10 @@ public sealed partial class JobProcess : IDisposable
         }
     }
 
-    private void Finish()
+    /// <summary>Waits (asynchronously: a blocking wait inside an output callback would deadlock) for the exit and both pipes' end.</summary>
+    private async Task Finish()
     {
-        process.WaitForExit();
+        await process.WaitForExitAsync();
         int code = process.ExitCode;
         lock (logGate)
         {

@@ -64,7 +64,7 @@ public sealed class JobQueue : IAsyncDisposable
         if (Path.GetDirectoryName(Path.GetFullPath(jobDir)) != Path.GetFullPath(userDir) || Path.GetDirectoryName(userDir) != JobsDir)
             throw new JobRequestException(400, [$"input.run_id / input.user_id: not allowed; expected {JobRequest.NameRule}"]);
 
-        var (config, warnings) = ValidateArgs(request.Args, jobDir);
+        var (config, warnings) = ValidateArgs(request.Args, jobDir, request.Problems);
         if (Store.List(userId).Any(j => j.RunId == runId) || Directory.Exists(jobDir))
             throw new JobRequestException(409, [$"input.run_id: {runId} already exists for user {userId}; choose another run_id or POST /retry/{{id}} the existing job"]);
 
@@ -98,10 +98,10 @@ public sealed class JobQueue : IAsyncDisposable
     }
 
     /// <summary>The args as the child will train them: output_dir forced to the job folder, unknown keys refused, files checked.</summary>
-    private (TrainConfig Config, List<string> Warnings) ValidateArgs(JsonObject args, string jobDir)
+    private (TrainConfig Config, List<string> Warnings) ValidateArgs(JsonObject args, string jobDir, IReadOnlyList<string> earlier)
     {
         const string source = "input.args";
-        var problems = new List<string>();
+        var problems = new List<string>(earlier);
         var warnings = new List<string>();
         var copy = (JsonObject)args.DeepClone();
         if (copy["output_dir"] is { } given)

@@ -9,7 +9,8 @@ namespace SharpTune.Jobs;
 /// "args": {…config keys…}}, "policy": {"executionTimeout": ms}}</c>, checked field by field. The token is kept apart from
 /// everything that is stored or printed.
 /// </summary>
-public sealed record JobRequest(string? UserId, string? RunId, string? ModelId, string? HfToken, JsonObject Args, long? ExecutionTimeoutMs)
+public sealed record JobRequest(string? UserId, string? RunId, string? ModelId, string? HfToken, JsonObject Args, long? ExecutionTimeoutMs,
+    IReadOnlyList<string> Problems)
 {
     /// <summary>What user_id and run_id may look like: they become folder names under --jobs-dir, so no separators and no dot names.</summary>
     private static readonly Regex SafeName = new("^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$");
@@ -18,7 +19,11 @@ public sealed record JobRequest(string? UserId, string? RunId, string? ModelId, 
 
     public const string NameRule = "1-100 characters from A-Z a-z 0-9 _ . -, starting with a letter or digit and not ending with '.'";
 
-    /// <summary>Parses a request body; throws <see cref="JobRequestException"/> (400) listing every problem found.</summary>
+    /// <summary>
+    /// Parses a request body. Without usable args it throws <see cref="JobRequestException"/> (400) listing every problem;
+    /// otherwise the problems of the other fields travel in <see cref="Problems"/>, so that the args can be checked too and
+    /// one answer lists everything.
+    /// </summary>
     public static JobRequest Parse(string body)
     {
         JsonNode? root;
@@ -77,8 +82,8 @@ public sealed record JobRequest(string? UserId, string? RunId, string? ModelId, 
             }
         }
         if (!input.ContainsKey("args")) problems.Add("input.args: missing; expected an object of config keys (docs/config.md)");
-        if (problems.Count > 0) throw new JobRequestException(400, problems);
-        return new JobRequest(userId, runId, modelId, hfToken, args!, timeout);
+        if (args is null) throw new JobRequestException(400, problems);
+        return new JobRequest(userId, runId, modelId, hfToken, args, timeout, problems);
     }
 
     /// <summary>The body of POST /retry/{id}: empty, or {"credentials": {"hf_token": "…"}} to hand the token again.</summary>
