@@ -17,6 +17,7 @@ public static class Program
         [TrainBench.ChildMode] = ("(internal) measured child of train", TrainBench.RunChild),
         [GpuTrainBench.Mode] = (GpuTrainBench.Usage, GpuTrainBench.Run),
         [GpuTrainBench.ChildMode] = ("(internal) measured child of gpu-train", GpuTrainBench.RunChild),
+        [JobsBench.Mode] = (JobsBench.Usage, JobsBench.Run),
     };
 
     public static int Main(string[] args)
