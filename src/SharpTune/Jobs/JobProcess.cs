@@ -20,6 +20,8 @@ public sealed partial class JobProcess : IDisposable
     /// <summary>The last "error: …" line the child printed: the job's error message when it fails.</summary>
     public string? LastError { get; private set; }
     public int Pid => process.Id;
+    /// <summary>SIGINT was sent: an exit code 0 then means "checkpointed and stopped", not "finished".</summary>
+    public bool Interrupted { get; private set; }
     public Task<int> Exited => exited.Task;
 
     private JobProcess(Process process, StreamWriter log, string? secret)
@@ -91,6 +93,7 @@ public sealed partial class JobProcess : IDisposable
     /// <summary>Asks the trainer to checkpoint and stop (SIGINT, what Ctrl+C sends).</summary>
     public void Interrupt()
     {
+        Interrupted = true;
         if (!OperatingSystem.IsWindows() && !process.HasExited) _ = SendSignal(process.Id, SigInt);
     }
 

@@ -206,7 +206,7 @@ public sealed class JobQueue : IAsyncDisposable
         {
             var job = Store.Get(started.Id) ?? started;
             bool resumable = Checkpointer.Latest(job.JobDir) is not null;
-            JobState state = job.StopAs ?? (exitCode == 0 ? JobState.Completed : JobState.Failed);
+            JobState state = job.StopAs ?? (exitCode == 0 && !child.Interrupted ? JobState.Completed : JobState.Failed);
             string? error = state switch
             {
                 JobState.Completed => null,

@@ -105,6 +105,25 @@ public sealed class JobServiceTests
         Assert.True(timedOut["executionTime"]!.GetValue<long>() >= 2000);
     }
 
+    [Fact]
+    public async Task CleanShutdownCheckpointsRunningJobsAndLeavesThemResumable()
+    {
+        var service = await JobServiceHarness.Start();
+        var request = JobKit.Sample(a => { a["max_steps"] = 500; a["save_steps"] = 1000; a.Remove("eval_steps"); a["val_set_size"] = 0; }, "shutdown");
+        string id = (await JobKit.Post(service.Client, "/run", request.ToJsonString())).Body["id"]!.GetValue<string>();
+        string queued = (await JobKit.Post(service.Client, "/run", JobKit.Sample(runId: "waiting").ToJsonString())).Body["id"]!.GetValue<string>();
+        await JobKit.WaitFor(service.Client, id, s => s["progress"]!["step"]!.GetValue<int>() >= 1);
+        await service.DisposeAsync();   // what SIGTERM does
+
+        using var store = new SharpTune.Jobs.JobStore(Path.Combine(service.JobsDir, SharpTune.Jobs.JobServiceOptions.DatabaseName));
+        var job = store.Get(id)!;
+        Assert.Equal(SharpTune.Jobs.JobState.Failed, job.State);
+        Assert.Equal("worker stopped (the server shut down)", job.Error);
+        Assert.True(job.Resumable);
+        Assert.NotNull(SharpTune.Training.Checkpointer.Latest(job.JobDir));
+        Assert.Equal(SharpTune.Jobs.JobState.InQueue, store.Get(queued)!.State);
+    }
+
     private static async Task<List<(string Name, JsonObject Data)>> ReadStream(HttpClient client, string id)
     {
         using var response = await client.GetAsync($"/stream/{id}", HttpCompletionOption.ResponseHeadersRead);
