@@ -1,14 +1,10 @@
-using System.Net;
 using System.Security.Cryptography;
 using System.Text;
 using System.Text.Json.Nodes;
 using Microsoft.AspNetCore.Builder;
-using Microsoft.AspNetCore.Hosting;
-using Microsoft.AspNetCore.Hosting.Server.Features;
 using Microsoft.AspNetCore.Http;
-using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
-using Microsoft.Extensions.Logging;
+using SharpTune.Serving;
 
 namespace SharpTune.Jobs;
 
@@ -28,18 +24,7 @@ public sealed class JobServer : IAsyncDisposable
     {
         this.options = options.Validated();
         Queue = new JobQueue(options, log);
-        var builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions { Args = [] });
-        builder.Logging.ClearProviders();
-        builder.Services.Configure<HostOptions>(h => h.ShutdownTimeout = TimeSpan.FromSeconds(10));
-        builder.WebHost.ConfigureKestrel(kestrel =>
-        {
-            kestrel.Limits.MaxRequestBodySize = options.MaxRequestBodyBytes;
-            kestrel.AddServerHeader = false;
-            if (IPAddress.TryParse(options.Host, out var ip)) kestrel.Listen(ip, options.Port);
-            else if (options.Host == "localhost") kestrel.ListenLocalhost(options.Port);
-            else throw new InvalidInputException($"--host: '{options.Host}' is not an IP address or localhost");
-        });
-        app = builder.Build();
+        app = HttpHost.Build(options.Host, options.Port, options.MaxRequestBodyBytes, TimeSpan.FromSeconds(10));
         app.Use(Authorize);
         app.MapGet("/health", Health);
         app.MapPost("/run", context => Run(context, sync: false));
@@ -72,8 +57,7 @@ public sealed class JobServer : IAsyncDisposable
     }
 
     /// <summary>The bound address, e.g. http://127.0.0.1:8001 (the real port when 0 was asked).</summary>
-    public Uri Address => new(app.Services.GetRequiredService<Microsoft.AspNetCore.Hosting.Server.IServer>()
-        .Features.Get<IServerAddressesFeature>()!.Addresses.First());
+    public Uri Address => HttpHost.Address(app);
 
     public Task StartAsync(CancellationToken cancellation = default) => app.StartAsync(cancellation);
 
@@ -258,19 +242,7 @@ public sealed class JobServer : IAsyncDisposable
         return status;
     }
 
-    private async Task<string> ReadBody(HttpContext context)
-    {
-        if (context.Request.ContentLength > options.MaxRequestBodyBytes) throw TooLarge();
-        try
-        {
-            using var reader = new StreamReader(context.Request.Body, Encoding.UTF8);
-            return await reader.ReadToEndAsync(context.RequestAborted);
-        }
-        catch (Microsoft.AspNetCore.Http.BadHttpRequestException e) when (e.StatusCode == StatusCodes.Status413PayloadTooLarge)
-        {
-            throw TooLarge();
-        }
-    }
+    private async Task<string> ReadBody(HttpContext context) => await HttpHost.ReadBody(context, options.MaxRequestBodyBytes) ?? throw TooLarge();
 
     private JobRequestException TooLarge() => new(413, [$"body: larger than this server's limit of {options.MaxRequestBodyBytes} bytes"]);
 

@@ -1,15 +1,10 @@
-using System.Net;
 using System.Security.Cryptography;
 using System.Text;
 using System.Text.Json.Nodes;
 using System.Threading.Channels;
 using Microsoft.AspNetCore.Builder;
-using Microsoft.AspNetCore.Hosting;
-using Microsoft.AspNetCore.Hosting.Server.Features;
 using Microsoft.AspNetCore.Http;
-using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
-using Microsoft.Extensions.Logging;
 using SharpTune.Inference;
 
 namespace SharpTune.Serving;
@@ -38,18 +33,7 @@ public sealed class OpenAiServer : IAsyncDisposable
         this.options = options.Validated();
         this.log = log;
         queue = new GenerationQueue<PendingRequest>(options.MaxQueuedRequests, options.MaxBatchSize, GenerateBatch);
-        var builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions { Args = [] });
-        builder.Logging.ClearProviders();
-        builder.Services.Configure<HostOptions>(h => h.ShutdownTimeout = TimeSpan.FromSeconds(30));
-        builder.WebHost.ConfigureKestrel(kestrel =>
-        {
-            kestrel.Limits.MaxRequestBodySize = options.MaxRequestBodyBytes;
-            kestrel.AddServerHeader = false;
-            if (IPAddress.TryParse(options.Host, out var ip)) kestrel.Listen(ip, options.Port);
-            else if (options.Host == "localhost") kestrel.ListenLocalhost(options.Port);
-            else throw new InvalidInputException($"--host: '{options.Host}' is not an IP address or localhost");
-        });
-        app = builder.Build();
+        app = HttpHost.Build(options.Host, options.Port, options.MaxRequestBodyBytes, TimeSpan.FromSeconds(30));
         app.Use(Authorize);
         app.MapGet("/health", () => Results.Json(new { status = "ok", queued = queue.Pending, batches = queue.BatchesRun, largest_batch = queue.LargestBatch }));
         app.MapGet("/v1/models", () => Results.Text(Models().ToJsonString(), "application/json"));
@@ -58,8 +42,7 @@ public sealed class OpenAiServer : IAsyncDisposable
     }
 
     /// <summary>The bound address, e.g. http://127.0.0.1:8000 (the real port when 0 was asked).</summary>
-    public Uri Address => new(app.Services.GetRequiredService<Microsoft.AspNetCore.Hosting.Server.IServer>()
-        .Features.Get<IServerAddressesFeature>()!.Addresses.First());
+    public Uri Address => HttpHost.Address(app);
 
     public Task StartAsync(CancellationToken cancellation = default) => app.StartAsync(cancellation);
 
@@ -123,19 +106,7 @@ public sealed class OpenAiServer : IAsyncDisposable
         }
     }
 
-    private async Task<string> ReadBody(HttpContext context)
-    {
-        if (context.Request.ContentLength > options.MaxRequestBodyBytes) throw TooLarge();
-        try
-        {
-            using var reader = new StreamReader(context.Request.Body, Encoding.UTF8);
-            return await reader.ReadToEndAsync(context.RequestAborted);
-        }
-        catch (Microsoft.AspNetCore.Http.BadHttpRequestException e) when (e.StatusCode == StatusCodes.Status413PayloadTooLarge)
-        {
-            throw TooLarge();
-        }
-    }
+    private async Task<string> ReadBody(HttpContext context) => await HttpHost.ReadBody(context, options.MaxRequestBodyBytes) ?? throw TooLarge();
 
     private OpenAiException TooLarge() => new(413, $"the request body is larger than this server's limit of {options.MaxRequestBodyBytes} bytes");
 
