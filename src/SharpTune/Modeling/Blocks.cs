@@ -157,24 +157,32 @@ public sealed class RmsNorm : nn.Module<Tensor, Tensor>
     }
 }
 
-/// <summary>down(act(gate(x)) · up(x)) with separate gate_proj / up_proj (Llama, Mistral, Qwen2, Gemma).</summary>
+/// <summary>
+/// down(act(gate(x)) · up(x)) with separate projections: gate_proj / up_proj / down_proj (Llama, Mistral, Qwen2, Gemma,
+/// Qwen3-MoE experts), or Mixtral's expert names w1 (gate) / w3 (up) / w2 (down).
+/// </summary>
 public sealed class GatedMlp : nn.Module<Tensor, Tensor>
 {
-    private readonly nn.Module<Tensor, Tensor> gate_proj, up_proj, down_proj;
+    private readonly LinearLayer gateProj, upProj, downProj;
     private readonly string act;
 
-    public GatedMlp(ModelConfig config, ScalarType dtype) : base(nameof(GatedMlp))
+    public GatedMlp(ModelConfig config, ScalarType dtype) : this(config.HiddenSize, config.IntermediateSize, config.MlpBias, config.HiddenAct, dtype) { }
+
+    public GatedMlp(long hidden, long intermediate, bool bias, string act, ScalarType dtype, bool mixtralNames = false) : base(nameof(GatedMlp))
     {
-        gate_proj = new LinearLayer(config.HiddenSize, config.IntermediateSize, config.MlpBias, dtype);
-        up_proj = new LinearLayer(config.HiddenSize, config.IntermediateSize, config.MlpBias, dtype);
-        down_proj = new LinearLayer(config.IntermediateSize, config.HiddenSize, config.MlpBias, dtype);
-        act = config.HiddenAct;
-        RegisterComponents();
+        gateProj = new LinearLayer(hidden, intermediate, bias, dtype);
+        upProj = new LinearLayer(hidden, intermediate, bias, dtype);
+        downProj = new LinearLayer(intermediate, hidden, bias, dtype);
+        this.act = act;
+        // Registered by checkpoint name (not RegisterComponents) because the names depend on the family.
+        register_module(mixtralNames ? "w1" : "gate_proj", gateProj);
+        register_module(mixtralNames ? "w3" : "up_proj", upProj);
+        register_module(mixtralNames ? "w2" : "down_proj", downProj);
     }
 
     public override Tensor forward(Tensor x)
     {
         using var scope = NewDisposeScope();
-        return down_proj.call(Activations.Apply(act, gate_proj.call(x)) * up_proj.call(x)).MoveToOuterDisposeScope();
+        return downProj.call(Activations.Apply(act, gateProj.call(x)) * upProj.call(x)).MoveToOuterDisposeScope();
     }
 }
