@@ -163,26 +163,26 @@ public sealed class RmsNorm : nn.Module<Tensor, Tensor>
 /// </summary>
 public sealed class GatedMlp : nn.Module<Tensor, Tensor>
 {
-    private readonly LinearLayer gateProj, upProj, downProj;
+    // Held in a plain record, not module fields: TorchSharp registers module-typed fields under their C# names.
+    private sealed record Projections(LinearLayer Gate, LinearLayer Up, LinearLayer Down);
+    private readonly Projections proj;
     private readonly string act;
 
     public GatedMlp(ModelConfig config, ScalarType dtype) : this(config.HiddenSize, config.IntermediateSize, config.MlpBias, config.HiddenAct, dtype) { }
 
     public GatedMlp(long hidden, long intermediate, bool bias, string act, ScalarType dtype, bool mixtralNames = false) : base(nameof(GatedMlp))
     {
-        gateProj = new LinearLayer(hidden, intermediate, bias, dtype);
-        upProj = new LinearLayer(hidden, intermediate, bias, dtype);
-        downProj = new LinearLayer(intermediate, hidden, bias, dtype);
+        proj = new Projections(new LinearLayer(hidden, intermediate, bias, dtype), new LinearLayer(hidden, intermediate, bias, dtype), new LinearLayer(intermediate, hidden, bias, dtype));
         this.act = act;
-        // Registered by checkpoint name (not RegisterComponents) because the names depend on the family.
-        register_module(mixtralNames ? "w1" : "gate_proj", gateProj);
-        register_module(mixtralNames ? "w3" : "up_proj", upProj);
-        register_module(mixtralNames ? "w2" : "down_proj", downProj);
+        // Registered by checkpoint name because the names depend on the family.
+        register_module(mixtralNames ? "w1" : "gate_proj", proj.Gate);
+        register_module(mixtralNames ? "w3" : "up_proj", proj.Up);
+        register_module(mixtralNames ? "w2" : "down_proj", proj.Down);
     }
 
     public override Tensor forward(Tensor x)
     {
         using var scope = NewDisposeScope();
-        return downProj.call(Activations.Apply(act, gateProj.call(x)) * upProj.call(x)).MoveToOuterDisposeScope();
+        return proj.Down.call(Activations.Apply(act, proj.Gate.call(x)) * proj.Up.call(x)).MoveToOuterDisposeScope();
     }
 }

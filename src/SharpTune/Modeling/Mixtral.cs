@@ -31,7 +31,7 @@ public sealed class Mixtral : IModelFamily
     public IReadOnlyDictionary<string, JsonObject> Presets { get; } = new Dictionary<string, JsonObject>
     {
         ["tiny"] = Preset(new() { ["vocab_size"] = 256, ["hidden_size"] = 64, ["intermediate_size"] = 128, ["num_hidden_layers"] = 2, ["num_attention_heads"] = 4, ["num_key_value_heads"] = 2, ["num_local_experts"] = 4, ["num_experts_per_tok"] = 2, ["max_position_embeddings"] = 256, ["rope_theta"] = 10000.0, ["sliding_window"] = null, ["bos_token_id"] = 1, ["eos_token_id"] = 2 }),
-        ["small"] = Preset(new() { ["vocab_size"] = 32000, ["hidden_size"] = 512, ["intermediate_size"] = 1024, ["num_hidden_layers"] = 4, ["num_attention_heads"] = 8, ["num_key_value_heads"] = 4, ["num_local_experts"] = 8, ["num_experts_per_tok"] = 2, ["max_position_embeddings"] = 2048, ["sliding_window"] = null, ["bos_token_id"] = 1, ["eos_token_id"] = 2 }),
+        ["small"] = Preset(new() { ["vocab_size"] = 32000, ["hidden_size"] = 512, ["intermediate_size"] = 768, ["num_hidden_layers"] = 4, ["num_attention_heads"] = 8, ["num_key_value_heads"] = 4, ["num_local_experts"] = 8, ["num_experts_per_tok"] = 2, ["max_position_embeddings"] = 2048, ["sliding_window"] = null, ["bos_token_id"] = 1, ["eos_token_id"] = 2 }),
         ["mixtral-8x7b"] = Preset(new() { ["vocab_size"] = 32000, ["hidden_size"] = 4096, ["intermediate_size"] = 14336, ["num_hidden_layers"] = 32, ["num_attention_heads"] = 32, ["num_key_value_heads"] = 8, ["num_local_experts"] = 8, ["num_experts_per_tok"] = 2, ["max_position_embeddings"] = 32768, ["rope_theta"] = 1000000.0, ["rms_norm_eps"] = 1e-5, ["sliding_window"] = null, ["router_aux_loss_coef"] = 0.02, ["bos_token_id"] = 1, ["eos_token_id"] = 2 }),
     };
 

@@ -32,6 +32,23 @@ public static class ModelFamilies
         return Get(reader.String("model_type", ""), source).Parse(reader).Validated(source);
     }
 
+    /// <summary>
+    /// For `validate`: parses a local model folder's config.json (as train will) so that an unsupported model_type or a
+    /// bad field is refused before any training; the error names the training config and its key. Null for a repo id.
+    /// </summary>
+    public static ModelConfig? CheckLocal(string source, string key, string? folder)
+    {
+        if (folder is null || !Directory.Exists(folder)) return null;
+        try
+        {
+            return LoadConfig(folder);
+        }
+        catch (InvalidInputException e)
+        {
+            throw new InvalidInputException($"{source}: {key}: {e.Message}");
+        }
+    }
+
     public static ModelConfig LoadConfig(string modelDir)
     {
         var path = Path.Combine(modelDir, "config.json");
