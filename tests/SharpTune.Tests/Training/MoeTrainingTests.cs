@@ -58,6 +58,28 @@ public sealed class MoeTrainingTests
     }
 
     [Fact]
+    public void TrainingRunLogsTheAuxLossWithCheckpointingAndLora()
+    {
+        // The whole loop: LoRA on every linear layer (experts included), gradient checkpointing, output_router_logits.
+        var mixtral = Path.Combine(TestPaths.Fixtures, "hf-tiny-new", "mixtral");
+        var config = new SharpTune.Config.TrainConfig
+        {
+            OutputDir = TestPaths.TempDir(), MaxSteps = 3, MicroBatchSize = 2, LearningRate = 1e-2, Seed = 7,
+            LrScheduler = SharpTune.Config.LrSchedulerType.Constant, Bf16 = SharpTune.Config.Bf16Mode.False,
+            Adapter = SharpTune.Config.AdapterType.Lora, LoraR = 4, LoraAlpha = 8, LoraTargetLinear = true,
+            GradientCheckpointing = true, OutputRouterLogits = true, LoggingSteps = 1,
+        };
+        var rows = ListBatchSource.CountingRows(6, 16, 256, seed: 3);
+        var outcome = new TrainingRun(config, mixtral, TextWriter.Null)
+            .Run(new ListBatchSource(rows, 2), null, new CausalLmObjective(outputRouterLogits: config.OutputRouterLogits));
+        Assert.Equal(3, outcome.Logs.Count);
+        Assert.All(outcome.Logs, log => Assert.InRange(log.Metrics["aux_loss"], 1.0, 4.0));   // top-2 of 4: 2 when balanced
+        using var adapter = SharpTune.SafeTensors.SafeTensorsCheckpoint.Open(Path.Combine(outcome.AdapterDir!, "adapter_model.safetensors"));
+        Assert.True(adapter.Contains("base_model.model.model.layers.1.block_sparse_moe.experts.2.w3.lora_B.weight"));
+        Assert.DoesNotContain(adapter.Names, n => n.Contains(".gate.", StringComparison.Ordinal));
+    }
+
+    [Fact]
     public void OutputRouterLogitsOnADenseModelIsRefused()
     {
         var fixture = new HfFixture("hf-tiny-new", "qwen3");
