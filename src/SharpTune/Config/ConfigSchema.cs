@@ -67,6 +67,8 @@ public static class ConfigSchema
         Add("model_type", Text, "Accepted for compatibility (e.g. AutoModelForCausalLM); the architecture comes from config.json.");
         Add("tokenizer_type", Text, "Accepted for compatibility (e.g. AutoTokenizer); the tokenizer comes from tokenizer.json.");
         Add("trust_remote_code", Bool, "Accepted for compatibility; SharpTune never runs code from a model repo.");
+        Add("output_router_logits", Bool, "Mixture-of-experts models (mixtral, qwen3_moe): add router_aux_loss_coef (config.json) × the load-balancing loss to the training loss.",
+            defaultText: "config.json's output_router_logits");
         Add("device", Text, "Compute device. auto picks CUDA when available, else CPU.",
             pattern: new Regex(@"^(auto|cpu|cuda(:\d+)?)$"), patternText: "auto, cpu, cuda or cuda:N");
 

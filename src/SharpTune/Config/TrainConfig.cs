@@ -19,6 +19,8 @@ public sealed record TrainConfig
     public string? TokenizerType { get; init; }
     /// <summary>Accepted for compatibility; no remote code is ever run. Default: false.</summary>
     public bool TrustRemoteCode { get; init; }
+    /// <summary>Mixture-of-experts models: add router_aux_loss_coef × the load-balancing loss to the training loss. Default: config.json's output_router_logits.</summary>
+    public bool? OutputRouterLogits { get; init; }
     /// <summary>Compute device: auto, cpu, cuda or cuda:N. Default: auto.</summary>
     public string Device { get; init; } = "auto";
 

@@ -48,7 +48,7 @@ public static class TrainingJob
             train = new BatchPlanSource(new BatchPlan(data.Train, config.MicroBatchSize, config.SequenceLen, config.SamplePacking, config.PadToSequenceLen, padId, config.Seed));
             if (data.Eval.Count > 0)
                 evalOrNull = new BatchPlanSource(new BatchPlan(data.Eval, config.EvalBatchSize ?? config.MicroBatchSize, config.SequenceLen, config.EvalSamplePacking ?? config.SamplePacking, config.PadToSequenceLen, padId, config.Seed));
-            objective = new CausalLmObjective();
+            objective = new CausalLmObjective(outputRouterLogits: config.OutputRouterLogits);
         }
         var resumeFrom = ResolveResume(config, resumeArgument, resumeRequested);
         var run = new TrainingRun(config, modelDir, console) { Progress = progress };
