@@ -8,6 +8,8 @@ public sealed record DownloadRequest(HubRepo Repo, string Revision = "main")
 {
     public IReadOnlyList<string> Include { get; init; } = [];
     public IReadOnlyList<string> Exclude { get; init; } = [];
+    /// <summary>Files that must be there; offline, a missing one is an error naming it (online the repo info decides).</summary>
+    public IReadOnlyList<string> Required { get; init; } = [];
     /// <summary>Real files in this folder instead of the cache (huggingface_hub's local_dir, metadata under .cache/huggingface/download).</summary>
     public string? LocalDir { get; init; }
 }
@@ -49,6 +51,8 @@ public sealed class SnapshotDownloader(HubSettings settings, IDownloadProgress? 
         if (files.Count == 0)
             throw new InvalidInputException($"{repo.Describe}@{request.Revision}: no file matches" + Describe(request) +
                                             $"; the repo has {string.Join(", ", info.Files.Take(12))}{(info.Files.Count > 12 ? ", …" : "")}");
+        foreach (var required in request.Required.Where(r => !info.Files.Contains(r)))
+            throw new InvalidInputException($"{repo.Describe}@{request.Revision}: file '{required}' not found in the repo");
         if (request.LocalDir is null) cache.WriteRef(request.Revision, commit);
 
         var targets = new FileTarget?[files.Count];
@@ -264,7 +268,7 @@ public sealed class SnapshotDownloader(HubSettings settings, IDownloadProgress? 
             .Select(f => Path.GetRelativePath(folder, f).Replace('\\', '/'))
             .Where(f => !f.StartsWith(".cache/", StringComparison.Ordinal))
             .Where(new RepoPatterns(request.Include, request.Exclude).Matches).Order(StringComparer.Ordinal).ToList();
-        foreach (var literal in request.Include.Where(p => p.IndexOfAny(['*', '?', '[']) < 0 && !p.EndsWith('/')))
+        foreach (var literal in request.Required)
             if (!present.Contains(literal))
                 throw new InvalidInputException($"{repo.Describe}@{request.Revision}: {literal} is not in the cached snapshot {folder} and {reason}");
         if (present.Count == 0)
