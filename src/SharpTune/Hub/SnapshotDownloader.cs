@@ -56,8 +56,8 @@ public sealed class SnapshotDownloader(HubSettings settings, IDownloadProgress? 
         if (request.LocalDir is null) cache.WriteRef(request.Revision, commit);
 
         var targets = new FileTarget?[files.Count];
-        Parallel.For(0, files.Count, new ParallelOptions { MaxDegreeOfParallelism = settings.Workers },
-            i => targets[i] = Plan(client, cache, request, commit, files[i]));
+        RunAll(() => Parallel.For(0, files.Count, new ParallelOptions { MaxDegreeOfParallelism = settings.Workers },
+            i => targets[i] = Plan(client, cache, request, commit, files[i])));
         var pending = targets.OfType<FileTarget>().ToList();
         long needed = pending.Sum(t => Math.Max(0, t.Meta.Size - t.Existing));
         string folder = request.LocalDir is { } local ? Path.GetFullPath(local) : cache.SnapshotFolder(commit);
@@ -67,11 +67,8 @@ public sealed class SnapshotDownloader(HubSettings settings, IDownloadProgress? 
             progress?.Start($"{repo.Describe}@{(request.Revision == commit ? commit[..7] : request.Revision)}", pending.Count, needed);
             try
             {
-                Parallel.ForEach(pending, new ParallelOptions { MaxDegreeOfParallelism = settings.Workers }, t => Fetch(client, cache, request, commit, t));
-            }
-            catch (AggregateException e)
-            {
-                throw e.InnerExceptions.FirstOrDefault(x => x is InvalidInputException) ?? e.InnerExceptions[0];
+                RunAll(() => Parallel.ForEach(pending, new ParallelOptions { MaxDegreeOfParallelism = settings.Workers },
+                    t => Fetch(client, cache, request, commit, t)));
             }
             finally
             {
@@ -80,6 +77,17 @@ public sealed class SnapshotDownloader(HubSettings settings, IDownloadProgress? 
         }
         Directory.CreateDirectory(folder);
         return new DownloadResult(folder, commit, files, pending.Count, needed, Offline: false);
+    }
+
+    /// <summary>Runs parallel work and surfaces its first failure as itself (a one-line message), not as an AggregateException.</summary>
+    private static void RunAll(Action work)
+    {
+        try { work(); }
+        catch (AggregateException e)
+        {
+            var first = e.Flatten().InnerExceptions;
+            System.Runtime.ExceptionServices.ExceptionDispatchInfo.Capture(first.FirstOrDefault(x => x is InvalidInputException) ?? first[0]).Throw();
+        }
     }
 
     private sealed record FileTarget(string File, HubFileMetadata Meta, string Incomplete, string Final, string? Lock, long Existing);
