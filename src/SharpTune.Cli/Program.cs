@@ -30,6 +30,8 @@ public static class Program
         root.Subcommands.Add(EvalCommand.Create(console));
         root.Subcommands.Add(PrepareCommand.Create(console));
         root.Subcommands.Add(TokenizeCommand.Create(console));
+        root.Subcommands.Add(DownloadCommand.Create(console));
+        root.Subcommands.Add(PushCommand.Create(console));
         var parse = root.Parse(args);
         if (parse.Errors.Count > 0)
         {
