@@ -25,6 +25,7 @@ public static class Program
         root.Subcommands.Add(EvalCommand.Create(console));
         root.Subcommands.Add(PrepareCommand.Create(console));
         root.Subcommands.Add(TokenizeCommand.Create(console));
+        root.Subcommands.Add(ExportCommand.Create(console));
         var parse = root.Parse(args);
         if (parse.Errors.Count > 0)
         {
