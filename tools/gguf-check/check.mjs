@@ -1,8 +1,9 @@
 // Reads a GGUF file back with @huggingface/gguf (metadata) and llama.cpp through node-llama-cpp (greedy continuation of
 // given token ids, per-step top log-probabilities, perplexity of a held-out id sequence). Prints one JSON object.
 // Usage: node check.mjs REQUESTS.json   where REQUESTS is a list of
-//   {"model": "x.gguf", "prompt": [ids], "maxNewTokens": 8, "perplexityIds": [ids] (optional), "contextSize": 128}
-// and the output a list of {metadata, tensors, greedy, steps: [{vocab, top: [[id, logprob], ...]}], perplexity}.
+//   {"model": "x.gguf", "prompt": [ids], "maxNewTokens": 8, "perplexityIds": [ids] (optional), "contextSize": 128,
+//    "text": "..." (optional)}
+// and the output a list of {metadata, tensors, greedy, steps: [{vocab, top: [[id, logprob], ...]}], perplexity, textTokens}.
 import fs from "node:fs";
 import { gguf } from "@huggingface/gguf";
 import { getLlama, LlamaLogLevel } from "node-llama-cpp";
@@ -45,9 +46,11 @@ if (request.perplexityIds) {
   perplexity = Math.exp(nll / (ids.length - 1));
   sequence.dispose();
 }
+// llama.cpp's own tokenization of a text (no BOS added), to compare with the HF tokenizer's.
+const textTokens = request.text === undefined ? null : [...model.tokenize(request.text)];
 await context.dispose();
 await model.dispose();
-return { metadata: meta, tensors, greedy, steps, perplexity };
+return { metadata: meta, tensors, greedy, steps, perplexity, textTokens };
 }
 
 const results = [];
