@@ -149,20 +149,21 @@ public sealed class GgufLlamaCppTests
         var ids = SharpTuneGreedy(stories, prompt, 12);
         var lora = Path.Combine(GgufExportTests.Fixture("llama_lora"), "adapter");
         var loraIds = SharpTuneGreedy(GgufExportTests.Fixture("llama"), FixturePrompt, 8, lora);
-        var paths = new[] { "f32", "f16", "q8_0" }.Select(t => Export(stories, t)).ToArray();
+        var paths = new[] { "f32", "f16", "q8_0", "bf16" }.Select(t => Export(stories, t)).ToArray();
         var loraPath = Export(GgufExportTests.Fixture("llama"), "f32", GgufExportTests.ByteTokenizer, lora);
         var requests = new JsonArray(paths.Select(p => (JsonNode)LlamaCppCheck.Request(p, prompt, 12, heldOut, story)).ToArray());
         requests.Add(LlamaCppCheck.Request(loraPath, FixturePrompt, 8, contextSize: 64));
         var results = LlamaCppCheck.Run(requests);
         AssertSameContinuation("stories260K f32", ids, results[0]!);
         AssertSameContinuation("stories260K f16", ids, results[1]!);
-        AssertSameContinuation("llama + llama_lora merged, f32", loraIds, results[3]!);
+        AssertSameContinuation("llama + llama_lora merged, f32", loraIds, results[4]!);
         Assert.Equal("llama", results[0]!["metadata"]!["tokenizer.ggml.model"]!.GetValue<string>());
         // llama.cpp's SentencePiece tokenizer splits the text as the HF tokenizer does (no BOS: node-llama-cpp adds none).
         Assert.Equal(heldOut[1..], LlamaCppCheck.Ids(results[0]!["textTokens"]));
         double f32 = results[0]!["perplexity"]!.GetValue<double>(), q8 = results[2]!["perplexity"]!.GetValue<double>();
         Assert.InRange(f32 / Perplexity(stories, heldOut), 0.999, 1.001);
         Assert.InRange(q8 / f32, 0.99, 1.01);
+        Assert.InRange(results[3]!["perplexity"]!.GetValue<double>() / f32, 0.99, 1.01);   // bf16 weights
     }
 
     [SkippableFact]
