@@ -32,6 +32,7 @@ public static class Program
         root.Subcommands.Add(TokenizeCommand.Create(console));
         root.Subcommands.Add(DownloadCommand.Create(console));
         root.Subcommands.Add(PushCommand.Create(console));
+        root.Subcommands.Add(ExportCommand.Create(console));
         var parse = root.Parse(args);
         if (parse.Errors.Count > 0)
         {
