@@ -6,8 +6,12 @@
 set -u
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 stamp=tests/SharpTune.Tests/obj/test-deps.stamp
-# Re-check at most once an hour: a quick no-op when everything is already here.
-if [[ -f $stamp && -z $(find "$stamp" -mmin +60 2>/dev/null) ]]; then exit 0; fi
+# A quick no-op when nothing changed since the last complete check: the stamp is younger than an hour and than this
+# script and every package-lock.json it installs from.
+if [[ -f $stamp && -z $(find "$stamp" -mmin +60 2>/dev/null) \
+      && -z $(find tools -maxdepth 2 \( -name install-test-deps.sh -o -name package-lock.json \) -newer "$stamp" 2>/dev/null | head -1) ]]; then
+  exit 0
+fi
 
 apt_missing=()
 need_apt() { command -v "$1" >/dev/null 2>&1 || apt_missing+=("$2"); }
@@ -27,7 +31,7 @@ fi
 
 # npm packages of the reference checks, each folder pinned by its package-lock.json.
 if command -v npm >/dev/null 2>&1; then
-  for dir in tools/openai-client-test; do
+  for dir in tools/openai-client-test tools/gguf-check; do
     if [[ ! -d $dir/node_modules ]]; then
       echo "install-test-deps: npm ci in $dir"
       (cd "$dir" && npm ci --no-audit --no-fund --loglevel=error >/dev/null 2>&1) || echo "install-test-deps: warning: npm ci in $dir failed"
