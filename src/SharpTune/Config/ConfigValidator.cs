@@ -75,12 +75,47 @@ public static class ConfigValidator
         // ---- preference training ----
         if (c.Rl != null && c.SamplePacking)
             throw Error($"sample_packing: true is not supported with rl: {Name(c.Rl)}; expected sample_packing: false");
+        if (c.Rl == RlType.Grpo) CheckGrpo(c, present, Error);
+        else if (present.Contains("trl")) warn($"{source}: trl is ignored because rl is {Name(c.Rl)} (its keys configure rl: grpo)");
 
         return c with
         {
             LoadIn4bit = c.LoadIn4bit || c.Adapter == AdapterType.Qlora,
             LoraAlpha = c.Adapter != null ? c.LoraAlpha ?? c.LoraR : c.LoraAlpha,
         };
+    }
+
+    private static void CheckGrpo(TrainConfig c, ISet<string> present, Func<string, InvalidInputException> error)
+    {
+        var t = c.Trl;
+        if (t.UseVllm) throw error("trl.use_vllm: true is not supported; completions are sampled by SharpTune's batched generator (expected false)");
+        if (c.PrecomputeRefLogProbs)
+            throw error("precompute_ref_log_probs: true does not apply to rl: grpo (its completions are sampled during training); expected false");
+        if (c.MicroBatchSize % t.NumGenerations != 0)
+            throw error($"micro_batch_size: {c.MicroBatchSize} is not a multiple of trl.num_generations: {t.NumGenerations}; each micro-batch holds whole groups (micro_batch_size = prompts × num_generations)");
+        if (c.EvalBatchSize is { } eval && eval % t.NumGenerations != 0)
+            throw error($"eval_batch_size: {eval} is not a multiple of trl.num_generations: {t.NumGenerations}; expected prompts × num_generations");
+        foreach (var name in t.RewardFuncs)
+            if (!ConfigSchema.BuiltInRewards.Contains(name))
+                throw error($"trl.reward_funcs: '{name}' is not a built-in reward; expected one of {string.Join(", ", ConfigSchema.BuiltInRewards)} " +
+                            "(Python reward functions do not run here: score with reward_command instead)");
+        if (t.RewardFuncs.Distinct().Count() != t.RewardFuncs.Count)
+            throw error($"trl.reward_funcs: [{string.Join(", ", t.RewardFuncs)}] names a function twice; expected each once");
+        int functions = t.RewardFuncs.Count + (c.RewardCommand is null ? 0 : 1);
+        if (functions == 0)
+            throw error($"rl: grpo needs a reward: expected trl.reward_funcs (one or more of {string.Join(", ", ConfigSchema.BuiltInRewards)}) or reward_command");
+        if (t.RewardWeights.Count > 0 && t.RewardWeights.Count != functions)
+            throw error($"trl.reward_weights: {t.RewardWeights.Count} weight(s) for {functions} reward function(s) ({string.Join(", ", t.RewardFuncs.Concat(c.RewardCommand is null ? [] : ["command"]))}); expected one weight each");
+        if (t.RewardFuncs.Contains("regex_match"))
+        {
+            if (c.RewardRegex is null) throw error("trl.reward_funcs: regex_match needs reward_regex; expected a regular expression the whole completion must match");
+            try { _ = new System.Text.RegularExpressions.Regex(c.RewardRegex); }
+            catch (ArgumentException e) { throw error($"reward_regex: {c.RewardRegex} is not a valid regular expression ({e.Message})"); }
+        }
+        if (t.RewardFuncs.Contains("tag_format") && c.RewardFormatTags.Count == 0)
+            throw error("reward_format_tags: empty; tag_format needs at least one tag name");
+        if (c.RewardSoftPunishCache is { } cache && cache >= t.MaxCompletionLength)
+            throw error($"reward_soft_punish_cache: {cache} is not below trl.max_completion_length: {t.MaxCompletionLength}; expected fewer tokens than the completion budget");
     }
 
     private static void CheckDatasets(IReadOnlyList<DatasetConfig> datasets, string key, RlType? rl, Func<string, InvalidInputException> error)
@@ -97,6 +132,12 @@ public static class ConfigValidator
             bool sft = ConfigSchema.SftDatasetTypes.Contains(type);
             bool paired = ConfigSchema.PairedPreferenceDatasetTypes.Contains(type);
             bool unpaired = ConfigSchema.UnpairedPreferenceDatasetTypes.Contains(type);
+            bool prompts = ConfigSchema.PromptDatasetTypes.Contains(type);
+            if (rl == RlType.Grpo && !prompts)
+                throw error($"{at}.type: {type} is not a prompt format but rl is grpo; expected {string.Join(", ", ConfigSchema.PromptDatasetTypes)} (rows with a prompt and the fields the rewards read)");
+            if (rl == RlType.Grpo) continue;
+            if (prompts)
+                throw error($"{at}.type: {type} holds prompts for online RL; expected rl: grpo, or a supervised type ({string.Join(", ", ConfigSchema.SftDatasetTypes)})");
             if (!sft && !paired && !unpaired)
                 throw error($"{at}.type: {type} is invalid; expected one of {string.Join(", ", ConfigSchema.AllDatasetTypes)}");
             if (rl == null && !sft)
