@@ -25,7 +25,7 @@ fi
 
 # npm packages of the reference checks, each folder pinned by its package-lock.json.
 if command -v npm >/dev/null 2>&1; then
-  for dir in tools/openai-client-test; do
+  for dir in tools/openai-client-test tools/gguf-check; do
     if [[ ! -d $dir/node_modules ]]; then
       echo "install-test-deps: npm ci in $dir"
       (cd "$dir" && npm ci --no-audit --no-fund --loglevel=error >/dev/null 2>&1) || echo "install-test-deps: warning: npm ci in $dir failed"

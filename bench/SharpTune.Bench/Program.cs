@@ -14,6 +14,7 @@ public static class Program
         [GenerateBench.Mode] = (GenerateBench.Usage, GenerateBench.Run),
         [TrainBench.Mode] = (TrainBench.Usage, TrainBench.Run),
         [DataBench.Mode] = (DataBench.Usage, DataBench.Run),
+        [MoeBench.Mode] = (MoeBench.Usage, MoeBench.Run),
         [TrainBench.ChildMode] = ("(internal) measured child of train", TrainBench.RunChild),
         [GpuTrainBench.Mode] = (GpuTrainBench.Usage, GpuTrainBench.Run),
         [GpuTrainBench.ChildMode] = ("(internal) measured child of gpu-train", GpuTrainBench.RunChild),

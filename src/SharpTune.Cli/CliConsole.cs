@@ -22,6 +22,11 @@ public sealed class CliConsole(TextWriter stdout, TextWriter stderr)
                 Error.WriteLine($"error: {e.Message}");
                 return 2;
             }
+            catch (RunStoppedException e)
+            {
+                Error.WriteLine($"stopped: {e.Message}");
+                return e.ExitCode;
+            }
             catch (Exception e) when (e is not OutOfMemoryException)
             {
                 Error.WriteLine($"error: {e.GetType().Name}: {e.Message}");

@@ -1,4 +1,5 @@
 using System.CommandLine;
+using System.CommandLine.Help;
 using SharpTune.Cli.Commands;
 
 namespace SharpTune.Cli;
@@ -11,7 +12,11 @@ public static class Program
     public static int Run(string[] args, TextWriter stdout, TextWriter stderr)
     {
         var console = new CliConsole(stdout, stderr);
-        var root = new RootCommand("SharpTune: fine-tune, evaluate and serve Hugging Face LLMs from .NET.");
+        // A plain root command named as users type it: RootCommand would take the executable's name (SharpTune.Cli).
+        var root = new Command("sharptune", "SharpTune: fine-tune, evaluate and serve Hugging Face LLMs from .NET.")
+        {
+            new HelpOption(), new VersionOption(),
+        };
         // One line per command; each command lives in Commands/<Name>Command.cs.
         root.Subcommands.Add(TrainCommand.Create(console));
         root.Subcommands.Add(EnvCommand.Create(console));
@@ -25,6 +30,9 @@ public static class Program
         root.Subcommands.Add(EvalCommand.Create(console));
         root.Subcommands.Add(PrepareCommand.Create(console));
         root.Subcommands.Add(TokenizeCommand.Create(console));
+        root.Subcommands.Add(DownloadCommand.Create(console));
+        root.Subcommands.Add(PushCommand.Create(console));
+        root.Subcommands.Add(ExportCommand.Create(console));
         var parse = root.Parse(args);
         if (parse.Errors.Count > 0)
         {

@@ -36,10 +36,10 @@ public static class GenerateCommand
             var sampling = samplingOptions.Sampling(parse);
             if (idsText is not null)
             {
-                var ids = ParseIds(idsText);
+                var ids = TokenIds.Parse(idsText, "--prompt-ids");
                 using var lm = ModelLoading.Load(parse.GetValue(model)!, parse.GetValue(adapter), parse.GetValue(device), parse.GetValue(dtype));
                 var eos = GenerationDefaults.Load(ModelLocator.Resolve(parse.GetValue(model)!), lm.Config).EosTokenIds;
-                var produced = TokenGenerator.Generate(lm, ids, sampling with { EosTokenIds = eos });
+                var produced = TokenGenerator.Generate(lm, ids, sampling with { EosTokenIds = eos.Concat(sampling.EosTokenIds).Distinct().ToArray() });
                 console.Out.WriteLine(parse.GetValue(outputIds) ? "[" + string.Join(",", produced) + "]" : string.Join(" ", produced));
                 return 0;
             }
@@ -60,14 +60,5 @@ public static class GenerateCommand
             return 0;
         });
         return command;
-    }
-
-    private static long[] ParseIds(string text)
-    {
-        var parts = text.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries);
-        if (parts.Length == 0) throw new InvalidInputException("--prompt-ids: empty; expected comma-separated token ids like 1,2,3");
-        return parts.Select(p => long.TryParse(p, out var id) && id >= 0
-            ? id
-            : throw new InvalidInputException($"--prompt-ids: '{p}' is not a token id; expected comma-separated non-negative integers")).ToArray();
     }
 }

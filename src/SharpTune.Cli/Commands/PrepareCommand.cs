@@ -31,7 +31,8 @@ public static class PrepareCommand
             var cfg = ConfigLoader.Load(path, parse.GetValue(set) ?? [], Warn);
             string configDir = Path.GetDirectoryName(Path.GetFullPath(path))!;
             string tokenizerRef = cfg.TokenizerConfig ?? cfg.BaseModel ?? throw new InvalidInputException($"{path}: base_model: missing; the tokenizer comes from it");
-            var tokenizer = HfTokenizer.FromDirectory(ModelLocator.Resolve(tokenizerRef));
+            var tokenizer = HfTokenizer.FromDirectory(ModelLocator.Resolve(tokenizerRef, cfg.TokenizerConfig is null ? cfg.RevisionOfModel : null, ModelFiles.Metadata,
+                new HubLookup { Settings = HubSettings.FromEnvironment(cfg.HubToken), Progress = new TextDownloadProgress(console.Out), Warn = w => console.Error.WriteLine($"warning: {w}") }));
             var clock = Stopwatch.StartNew();
             double lastReport = 0;
             void Progress(long rows)

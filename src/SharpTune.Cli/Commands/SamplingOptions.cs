@@ -14,10 +14,14 @@ internal sealed class SamplingOptions(int defaultMaxNewTokens)
     private readonly Option<double> repetition = new("--repetition-penalty") { Description = "Penalty > 1 discourages repeating seen tokens.", DefaultValueFactory = _ => 1.0 };
     private readonly Option<long?> seed = new("--seed") { Description = "Seed for sampling." };
     private readonly Option<string[]> stop = new("--stop") { Description = "Stop string (repeatable): generation ends when the text contains it; it is cut off." };
+    private readonly Option<string?> stopTokenIds = new("--stop-token-ids")
+    {
+        Description = "Comma-separated token ids that end generation, besides the model's EOS ids (config.json, generation_config.json), e.g. 1 for llama2.c story models.",
+    };
 
     public void AddTo(Command command)
     {
-        foreach (var option in new Option[] { maxNew, temperature, topK, topP, minP, repetition, seed, stop }) command.Options.Add(option);
+        foreach (var option in new Option[] { maxNew, temperature, topK, topP, minP, repetition, seed, stop, stopTokenIds }) command.Options.Add(option);
     }
 
     public GenerationOptions Sampling(ParseResult parse) => new GenerationOptions
@@ -29,6 +33,7 @@ internal sealed class SamplingOptions(int defaultMaxNewTokens)
         MinP = parse.GetValue(minP),
         RepetitionPenalty = parse.GetValue(repetition),
         Seed = parse.GetValue(seed),
+        EosTokenIds = TokenIds.Parse(parse.GetValue(stopTokenIds), "--stop-token-ids"),
     }.Validated();
 
     public TextGenerationOptions Text(ParseResult parse) => new() { Sampling = Sampling(parse), StopStrings = parse.GetValue(stop) ?? [] };

@@ -52,14 +52,11 @@ public static class ScoreCommand
         long[][]? Rows(string key)
         {
             if (json[key] is null) return null;
-            try
-            {
-                return json[key]!.AsArray().Select(r => r!.AsArray().Select(v => v!.GetValue<long>()).ToArray()).ToArray();
-            }
-            catch (Exception e) when (e is InvalidOperationException or FormatException or NullReferenceException)
-            {
-                throw new InvalidInputException($"{path}: {key} must be a list of rows of integers");
-            }
+            var problem = new InvalidInputException($"{path}: {key} must be a list of rows of integers");
+            if (json[key] is not JsonArray rows) throw problem;
+            return rows.Select(row => row is JsonArray values
+                ? values.Select(v => v is JsonValue value && value.TryGetValue<long>(out var id) ? id : throw problem).ToArray()
+                : throw problem).ToArray();
         }
         var ids = Rows("input_ids") ?? throw new InvalidInputException($"{path}: input_ids is missing");
         return new ScoreRequest(ids, Rows("labels"), Rows("attention_mask"));

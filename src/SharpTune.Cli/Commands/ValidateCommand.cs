@@ -1,6 +1,7 @@
 using System.CommandLine;
 using System.Globalization;
 using SharpTune.Config;
+using SharpTune.Modeling;
 
 namespace SharpTune.Cli.Commands;
 
@@ -22,18 +23,20 @@ public static class ValidateCommand
             string path = parse.GetValue(config)!;
             var cfg = ConfigLoader.Load(path, parse.GetValue(set) ?? [], w => console.Error.WriteLine($"warning: {w}"));
             ConfigChecks.CheckFiles(cfg, path);
-            foreach (var line in Summary(cfg)) console.Out.WriteLine(line);
+            var model = ModelFamilies.CheckLocal(path, "base_model", cfg.BaseModel);
+            ModelFamilies.CheckLocal(path, "base_model_config", cfg.BaseModelConfig);
+            foreach (var line in Summary(cfg, model)) console.Out.WriteLine(line);
             console.Out.WriteLine("config OK");
             return 0;
         });
         return command;
     }
 
-    private static IEnumerable<string> Summary(TrainConfig c)
+    private static IEnumerable<string> Summary(TrainConfig c, ModelConfig? model)
     {
         static string N(double x) => x.ToString("G6", CultureInfo.InvariantCulture).Replace('E', 'e');
         static string S(Enum e) => ConfigWriter.Scalar(e);
-        yield return $"model       {c.BaseModel} ({(ConfigChecks.IsLocalFolder(c.BaseModel!) ? "local folder" : "Hugging Face repo id")})";
+        yield return $"model       {c.BaseModel} ({(model is not null ? $"local folder, {model.ModelType}" : "Hugging Face repo id")})";
         foreach (var (d, i) in c.Datasets.Select((d, i) => (d, i)))
             yield return $"dataset {i}   {d.Path} (type {d.Type}{(d.Split != "train" ? $", split {d.Split}" : "")})";
         foreach (var (d, i) in c.TestDatasets.Select((d, i) => (d, i)))

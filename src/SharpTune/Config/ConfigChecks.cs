@@ -24,6 +24,9 @@ public static class ConfigChecks
             throw new InvalidInputException($"{source}: chat_template_jinja: {jinja} is neither a template nor an existing file");
     }
 
+    /// <summary>Whether <paramref name="value"/> has the form of a Hugging Face repo id (owner/name or name).</summary>
+    public static bool LooksLikeRepoId(string value) => RepoId.IsMatch(value) && !value.Contains("--") && !value.Contains("..");
+
     /// <summary>Whether a model reference is a folder on this machine (otherwise a Hugging Face repo id).</summary>
     public static bool IsLocalFolder(string reference) => Directory.Exists(reference);
 

@@ -22,10 +22,11 @@ public static class ConfigDocs
             ```
 
             - **Formats.** YAML, or the same keys as JSON (`.json`, or text starting with `{`). A JSON job request
-              `{"input": {"args": {...config keys...}}}` (RunPod-worker style) is accepted as well.
+              `{"input": {"args": {...config keys...}}}` (RunPod-worker style) is accepted as well; its
+              `input.credentials.hf_token` is the Hugging Face token of the run (never written to checkpoints or cards).
             - **Relative paths** (`base_model`, dataset `path`, `output_dir`, ...) are relative to the config file's folder,
               so a config runs the same from any working directory. `base_model` and dataset paths that do not exist
-              there are taken as Hugging Face ids.
+              there are taken as Hugging Face repo ids and fetched into the HF cache on first use ([hub](hub.md)).
             - **Types.** Numbers may be written as strings (`learning_rate: "2e-4"`, as axolotl accepts). Booleans are
               `true`/`false` (also `yes`/`no`). `null`, `~` or an empty value means "not set": the default applies.
             - **Overrides.** `--set key=value` (repeatable) replaces a key after the file is read and is typed like the key:

@@ -31,17 +31,23 @@ public static class ConfigLoader
             MapNode m => m,
             _ => throw new InvalidInputException($"{source}: the top level is {ConfigTree.Show(node)}; expected a mapping of config keys"),
         };
+        var request = root;
         root = UnwrapJobRequest(root, source);
+        string? hubToken = !ReferenceEquals(request, root) && (request.Get("input") as MapNode)?.Get("credentials") is MapNode credentials
+                           && credentials.Get("hf_token") is ScalarNode { Text: { Length: > 0 } token } ? token : null;
         foreach (var arg in overrides) ApplyOverride(root, arg);
 
         var ctx = new ParseContext(source, warn);
         var present = new HashSet<string>();
         var config = ConfigBinder.BindTrain(root, ctx, present);
-        config = ResolvePaths(config, baseDirectory);
+        config = ResolvePaths(config, baseDirectory) with { HubToken = hubToken };
         return ConfigValidator.Validate(config, present, source, warn);
     }
 
-    /// <summary>RunPod-worker style requests carry the config as {"input": {"args": {...}}}.</summary>
+    /// <summary>
+    /// RunPod-worker style requests carry the config as {"input": {"args": {...}}}; input.credentials.hf_token (axolotl's
+    /// worker format) becomes <see cref="TrainConfig.HubToken"/>.
+    /// </summary>
     private static MapNode UnwrapJobRequest(MapNode root, string source)
     {
         if (root.Get("input") is not MapNode input || root.Get("base_model") != null) return root;

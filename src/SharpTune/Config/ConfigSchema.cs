@@ -69,6 +69,7 @@ public static class ConfigSchema
         section = "Model";
         Add("base_model", Text, "Model folder in Hugging Face layout (relative to the config file) or a Hugging Face repo id. Required.",
             paths: PathResolution.IfExists);
+        Add("revision_of_model", Text, "Branch, tag or commit of base_model when it is a Hugging Face repo id.", defaultText: "main");
         Add("base_model_config", Text, "Folder whose config.json is used instead of base_model's.", defaultText: "base_model",
             paths: PathResolution.IfExists);
         Add("tokenizer_config", Text, "Folder holding tokenizer.json and tokenizer_config.json.", defaultText: "base_model",
@@ -76,6 +77,8 @@ public static class ConfigSchema
         Add("model_type", Text, "Accepted for compatibility (e.g. AutoModelForCausalLM); the architecture comes from config.json.");
         Add("tokenizer_type", Text, "Accepted for compatibility (e.g. AutoTokenizer); the tokenizer comes from tokenizer.json.");
         Add("trust_remote_code", Bool, "Accepted for compatibility; SharpTune never runs code from a model repo.");
+        Add("output_router_logits", Bool, "Mixture-of-experts models (mixtral, qwen3_moe): add router_aux_loss_coef (config.json) × the load-balancing loss to the training loss.",
+            defaultText: "config.json's output_router_logits");
         Add("device", Text, "Compute device. auto picks CUDA when available, else CPU.",
             pattern: new Regex(@"^(auto|cpu|cuda(:\d+)?)$"), patternText: "auto, cpu, cuda or cuda:N");
 
@@ -194,7 +197,11 @@ public static class ConfigSchema
         Add("use_tensorboard", Bool, "Write TensorBoard event files to output_dir/runs.");
         Add("output_dir", Text, "Run folder for checkpoints, the adapter or model, and metrics (relative to the config file).",
             paths: PathResolution.Always);
-        Add("hub_model_id", Text, "Accepted for compatibility; nothing is uploaded.");
+        Add("hub_model_id", Text, "Hugging Face repo (owner/name) to push the trained adapter or model to, with a README model card (see [hub](hub.md)). Needs a write token (HF_TOKEN).",
+            defaultText: "null (no push)");
+        Add("hub_strategy", Choice, "When to push to hub_model_id: end (once, after training), every_save (the output folder at every checkpoint save and at the end), " +
+            "checkpoint (every_save plus the latest checkpoint as last-checkpoint/), all_checkpoints (every checkpoint-N/ folder too).", choice: typeof(HubStrategy));
+        Add("hub_private_repo", Bool, "Create hub_model_id as a private repo (an existing repo keeps its visibility).");
         Add("strict", Bool, "Accepted for compatibility.");
         foreach (var w in new[] { "wandb_project", "wandb_entity", "wandb_watch", "wandb_name", "wandb_run_id", "wandb_log_model", "wandb_mode" })
             Ignored(w, "ignored: Weights & Biases is not supported; metrics go to output_dir/metrics.jsonl and TensorBoard (use_tensorboard)");
@@ -288,8 +295,9 @@ public static class ConfigSchema
         Add("ds_type", Choice, "File format when the extension does not tell.", choice: typeof(DatasetFileType),
             defaultText: "from the file extension");
         Add("data_files", StringList, "Files inside path (or the hub dataset) to read; a string or a list.", defaultText: "all");
-        Add("split", Text, "Split to read.");
-        Add("name", Text, "Dataset configuration name (hub datasets).");
+        Add("split", Text, "Split to read, with optional slices as in the datasets library: train, train[:2000], train[10%:20%], train[-500:], train[:50%]+test[:50%].");
+        Add("name", Text, "Dataset configuration name (hub datasets): the NAME/ or data/NAME/ folder, or the configuration of the parquet conversion.");
+        Add("revision", Text, "Branch, tag or commit of a Hugging Face dataset repo.", defaultText: "main");
         Add("field", Text, "Field holding the text (completion, pretrain), or a nested object holding the rows.");
         Add("field_messages", Text, "Field holding the list of messages.", defaultText: "messages (conversations for sharegpt)");
         Add("field_instruction", Text, "Instruction field (alpaca).", defaultText: "instruction");
@@ -339,7 +347,7 @@ public static class ConfigSchema
             key.Property = property;
         }
         var mapped = keys.Select(k => k.Property).Where(p => p != null).ToHashSet();
-        var missing = record.GetProperties().Where(p => p.CanWrite && !mapped.Contains(p)).Select(p => p.Name).ToList();
+        var missing = record.GetProperties().Where(p => p.CanWrite && !mapped.Contains(p) && !p.IsDefined(typeof(NotAConfigKeyAttribute), false)).Select(p => p.Name).ToList();
         if (missing.Count > 0) throw new InvalidOperationException($"{record.Name} properties without a config key: {string.Join(", ", missing)}");
     }
 }

@@ -25,6 +25,10 @@ public static class ConfigValidator
         if (c.Datasets.Count == 0)
             throw Error("datasets: missing; expected a list of datasets, each with path and type");
         CheckDatasets(c.Datasets, "datasets", c.Rl, Error);
+        if (c.HubModelId is { } hubId && !ConfigChecks.LooksLikeRepoId(hubId))
+            throw Error($"hub_model_id: '{hubId}' is not a Hugging Face repo id; expected owner/name");
+        if (c.HubModelId is null && (present.Contains("hub_strategy") || present.Contains("hub_private_repo")))
+            warn($"{source}: hub_strategy / hub_private_repo have no effect without hub_model_id");
         CheckDatasets(c.TestDatasets, "test_datasets", c.Rl, Error);
 
         // ---- steps and schedule ----

@@ -9,6 +9,8 @@ public sealed record TrainConfig
     // ---- model ----
     /// <summary>Model folder (HF layout) or Hugging Face repo id. Required.</summary>
     public string? BaseModel { get; init; }
+    /// <summary>Branch, tag or commit of base_model when it is a hub repo. Default: main.</summary>
+    public string? RevisionOfModel { get; init; }
     /// <summary>Folder whose config.json to use instead of base_model's. Default: base_model.</summary>
     public string? BaseModelConfig { get; init; }
     /// <summary>Folder holding tokenizer.json / tokenizer_config.json. Default: base_model.</summary>
@@ -19,6 +21,8 @@ public sealed record TrainConfig
     public string? TokenizerType { get; init; }
     /// <summary>Accepted for compatibility; no remote code is ever run. Default: false.</summary>
     public bool TrustRemoteCode { get; init; }
+    /// <summary>Mixture-of-experts models: add router_aux_loss_coef × the load-balancing loss to the training loss. Default: config.json's output_router_logits.</summary>
+    public bool? OutputRouterLogits { get; init; }
     /// <summary>Compute device: auto, cpu, cuda or cuda:N. Default: auto.</summary>
     public string Device { get; init; } = "auto";
 
@@ -187,8 +191,18 @@ public sealed record TrainConfig
     public bool UseTensorboard { get; init; } = true;
     /// <summary>Run folder for checkpoints, adapter/model and metrics. Default: ./outputs.</summary>
     public string OutputDir { get; init; } = "./outputs";
-    /// <summary>Accepted for compatibility; nothing is uploaded. Default: null.</summary>
+    /// <summary>Hub repo (owner/name) the trained adapter or model is pushed to. Default: null (no push).</summary>
     public string? HubModelId { get; init; }
+    /// <summary>When to push to hub_model_id: end, every_save, checkpoint or all_checkpoints. Default: end.</summary>
+    public HubStrategy HubStrategy { get; init; } = HubStrategy.End;
+    /// <summary>Create hub_model_id as a private repo. Default: false.</summary>
+    public bool HubPrivateRepo { get; init; }
+    /// <summary>
+    /// Hub token of a job request (input.credentials.hf_token); not a config key, never written back. Default: null
+    /// (HF_TOKEN, then the token file).
+    /// </summary>
+    [NotAConfigKey]
+    public string? HubToken { get; init; }
     /// <summary>Accepted for compatibility. Default: false.</summary>
     public bool Strict { get; init; }
 
@@ -289,6 +303,8 @@ public sealed record DatasetConfig
     public IReadOnlyList<string> DataFiles { get; init; } = [];
     /// <summary>Split to read. Default: train.</summary>
     public string Split { get; init; } = "train";
+    /// <summary>Branch, tag or commit of a hub dataset. Default: main.</summary>
+    public string? Revision { get; init; }
     /// <summary>Dataset configuration name (hub datasets). Default: null.</summary>
     public string? Name { get; init; }
     /// <summary>Field holding the text (completion/pretrain) or a nested object holding the rows. Default: null.</summary>
@@ -334,6 +350,12 @@ public enum Bf16Mode { False, True, Auto, Full }
 public enum QuantType4Bit { Nf4, Fp4 }
 public enum ComputeDtype { Float32, Bfloat16, Float16 }
 public enum ExcessLengthStrategy { Drop, Truncate }
+/// <summary>transformers' hub_strategy: what is pushed to hub_model_id and when.</summary>
+public enum HubStrategy { End, EverySave, Checkpoint, AllCheckpoints }
+
+/// <summary>Marks a TrainConfig property that is not read from the config file (the key table skips it).</summary>
+[AttributeUsage(AttributeTargets.Property)]
+public sealed class NotAConfigKeyAttribute : Attribute;
 public enum TrainOnEos { All, Turn, Last, None }
 public enum DpoLossType { Sigmoid, Ipo, Hinge }
 public enum DatasetFileType { Json, Jsonl, Parquet, Csv, Text }

@@ -37,12 +37,13 @@ public static class DataPipeline
         if (config.Datasets.Count == 0) throw new InvalidInputException("datasets: empty; expected at least one dataset (path and type)");
         if (config.DatasetExactDeduplication) options = options with { Deduplicate = true };
         bool preference = config.Rl != null;
-        var trainFiles = config.Datasets.Select((d, i) => DatasetSources.ResolveFiles(d, configDir, $"datasets[{i}]")).ToList();
-        var testFiles = config.TestDatasets.Select((d, i) => DatasetSources.ResolveFiles(d, configDir, $"test_datasets[{i}]")).ToList();
+        var hub = new HubLookup { Settings = HubSettings.FromEnvironment(config.HubToken), Warn = warn, Progress = options.Log is { } log ? new TextDownloadProgress(new LogWriter(log)) : null };
+        var trainFiles = config.Datasets.Select((d, i) => DatasetSources.ResolveParts(d, configDir, $"datasets[{i}]", hub)).ToList();
+        var testFiles = config.TestDatasets.Select((d, i) => DatasetSources.ResolveParts(d, configDir, $"test_datasets[{i}]", hub)).ToList();
 
         string cacheRoot = config.DatasetPreparedPath ?? Path.Combine(config.OutputDir, "prepared");
         if (!Path.IsPathRooted(cacheRoot)) cacheRoot = Path.GetFullPath(Path.Combine(configDir, cacheRoot));
-        string key = PreparedCache.Key(CacheSettings(config, tokenizer, options), trainFiles.Concat(testFiles).SelectMany(f => f));
+        string key = PreparedCache.Key(CacheSettings(config, tokenizer, options), trainFiles.Concat(testFiles).SelectMany(parts => parts.SelectMany(p => p.Files)));
         if (options.UseCache && PreparedCache.TryLoad(cacheRoot, key) is { } cached)
         {
             options.Log?.Invoke($"loaded prepared dataset from {Path.Combine(cacheRoot, key)} (no tokenizing)");
@@ -149,7 +150,8 @@ public static class DataPipeline
 
     private static string? TryResolve(string reference)
     {
-        try { return ModelLocator.Resolve(reference); }
+        // Only the cache: the tokenizer was fetched (when it is a repo) before the data is prepared.
+        try { return ModelLocator.Resolve(reference, null, ModelFiles.Metadata, new HubLookup { Settings = HubSettings.FromEnvironment() with { Offline = true } }); }
         catch (InvalidInputException) { return null; }
     }
 
@@ -174,7 +176,7 @@ public static class DataPipeline
         public PromptExample? Prompt { get; init; }
     }
 
-    private static DatasetRows Process(DatasetConfig dataset, IReadOnlyList<string> files, string key, TrainConfig config, HfTokenizer tokenizer,
+    private static DatasetRows Process(DatasetConfig dataset, IReadOnlyList<SplitPart> parts, string key, TrainConfig config, HfTokenizer tokenizer,
         bool preference, DataOptions options, Action<string> warn, Counters totals)
     {
         var formatter = new RowFormatter(dataset, config, tokenizer, key, preference);
@@ -189,10 +191,8 @@ public static class DataPipeline
         int longest = 0;
         string? firstNoTrainable = null, firstBad = null;
 
-        foreach (var file in files)
         {
-            var kind = DatasetSources.KindOf(file, dataset.DsType);
-            foreach (var chunk in DatasetSources.ReadRows(file, kind, dataset.Field is { } f && kind == SourceFileKind.Json ? f : null).Chunk(ChunkRows))
+            foreach (var chunk in DatasetSources.ReadParts(dataset, parts).Chunk(ChunkRows))
             {
                 var results = new RowResult[chunk.Length];
                 Parallel.For(0, chunk.Length, i => results[i] = Convert(chunk[i], formatter, tokenizer, config, eotIds));
@@ -257,7 +257,8 @@ public static class DataPipeline
                     $"roles_to_train ({string.Join(", ", dataset.RolesToTrain.Count > 0 ? dataset.RolesToTrain : ["assistant"])}) are trained — check the message roles, roles:, field_messages and message_property_mappings");
             warn(message);
         }
-        if (read == 0) throw new InvalidInputException($"{where}: no rows in {string.Join(", ", files)}");
+        if (read == 0) throw new InvalidInputException($"{where}: no rows in {string.Join(", ", parts.SelectMany(p => p.Files).Distinct())}" +
+                                                       (parts.Any(p => !p.Slice.IsWhole) ? $" within split {dataset.Split}" : ""));
         if (rows.Count == 0 && pairs.Count == 0 && unpaired.Count == 0 && prompts.Count == 0)
             throw new InvalidInputException($"{where}: none of the {read} row(s) is usable ({tooLong} longer than sequence_len {config.SequenceLen}, {bad} malformed)");
 
@@ -463,4 +464,11 @@ public static class DataPipeline
         for (int i = 0; i < rows.Count; i++) (evalSet.Contains(i) ? eval : train).Add(rows[i]);
         return (train, eval);
     }
+}
+
+/// <summary>Whole lines of a TextWriter handed to a line callback (download progress into DataOptions.Log).</summary>
+internal sealed class LogWriter(Action<string> log) : TextWriter
+{
+    public override System.Text.Encoding Encoding => System.Text.Encoding.UTF8;
+    public override void WriteLine(string? value) => log(value ?? "");
 }

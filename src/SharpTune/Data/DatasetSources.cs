@@ -17,6 +17,9 @@ public sealed record SourceRow(JsonNode? Value, string File, long Row)
     public string Location => $"{File}:{Row}";
 }
 
+/// <summary>The files of one part of a split expression and the rows it keeps.</summary>
+public sealed record SplitPart(IReadOnlyList<string> Files, SplitSlice Slice);
+
 /// <summary>File formats a dataset file can have.</summary>
 public enum SourceFileKind { Json, Jsonl, Parquet, Csv, Tsv, Text }
 
@@ -30,27 +33,80 @@ public static class DatasetSources
     private static readonly string[] SplitNames = ["train", "test", "validation", "valid", "val", "dev", "eval"];
 
     /// <summary>The files of one dataset entry, in a stable (ordinal) order.</summary>
-    public static IReadOnlyList<string> ResolveFiles(DatasetConfig dataset, string configDir, string key)
+    public static IReadOnlyList<string> ResolveFiles(DatasetConfig dataset, string configDir, string key, HubLookup? hub = null) =>
+        ResolveParts(dataset, configDir, key, hub).SelectMany(p => p.Files).Distinct().ToList();
+
+    /// <summary>
+    /// The files of each part of the split expression (train[:10%]+test), with the rows each part keeps. A path that is
+    /// neither a file, a folder nor a glob and has the form of a repo id is a hub dataset, fetched into the cache on first use.
+    /// </summary>
+    public static IReadOnlyList<SplitPart> ResolveParts(DatasetConfig dataset, string configDir, string key, HubLookup? hub = null)
     {
         string path = dataset.Path ?? throw new InvalidInputException($"{key}.path: missing; expected a file, folder, glob or Hugging Face dataset id");
+        var slices = SplitSlices.Parse(dataset.Split, key);
         string full = Path.IsPathRooted(path) ? path : Path.GetFullPath(Path.Combine(configDir, path));
+        IReadOnlyList<string> Same(IReadOnlyList<string> files) => files;
         if (File.Exists(full))
-            return [full];
+            return slices.Select(s => new SplitPart(Same([full]), s)).ToList();
         if (Directory.Exists(full))
-            return FromFolder(full, dataset, key);
+            return slices.Select(s => new SplitPart(FromFolder(full, dataset, s.Split, key), s)).ToList();
         if (path.IndexOfAny(['*', '?']) >= 0)
         {
             var matches = Glob(full);
             if (matches.Count == 0) throw new InvalidInputException($"{key}.path: glob {path} matched no files (looked under {GlobRoot(full)})");
-            return matches;
+            return slices.Select(s => new SplitPart(matches, s)).ToList();
         }
-        string? cached = FindInHubCache(path);
-        if (cached != null) return FromFolder(cached, dataset, key);
+        // "data/train.jsonl" has the form of a repo id too; a data file extension says it was meant as a local file.
+        bool localFile = KnownExtensions.Contains(System.IO.Path.GetExtension(path).ToLowerInvariant());
+        if (!localFile && !path.StartsWith('.') && !Path.IsPathRooted(path) && HubRepo.LooksLikeId(path))
+        {
+            var found = DatasetLocator.Resolve(path, dataset.Revision, dataset.Name, dataset.DataFiles, key, hub);
+            var resolved = dataset with { Name = found.Name };
+            return slices.Select(s => new SplitPart(FromFolder(found.Folder, resolved, s.Split, key), s)).ToList();
+        }
         throw new InvalidInputException(
-            $"{key}.path: {path} not found (tried {full} and the Hugging Face cache {ModelLocator.HubCache()}); expected a data file, folder, glob or a downloaded dataset id");
+            $"{key}.path: {path} not found (tried {full}{(localFile ? "" : " and the Hugging Face hub")}); expected a data file, folder, glob or a Hugging Face dataset id (owner/name)");
     }
 
-    private static IReadOnlyList<string> FromFolder(string folder, DatasetConfig dataset, string key)
+    /// <summary>The rows of a dataset entry: each part's files in order, cut to its slice.</summary>
+    public static IEnumerable<SourceRow> ReadParts(DatasetConfig dataset, IReadOnlyList<SplitPart> parts)
+    {
+        foreach (var part in parts)
+        {
+            IEnumerable<SourceRow> rows = part.Files.SelectMany(file =>
+            {
+                var kind = KindOf(file, dataset.DsType);
+                return ReadRows(file, kind, dataset.Field is { } f && kind == SourceFileKind.Json ? f : null);
+            });
+            if (!part.Slice.IsWhole)
+            {
+                long count = part.Slice.NeedsCount || part.Slice.To is null ? part.Files.Sum(f => CountRows(f, KindOf(f, dataset.DsType), dataset.Field)) : long.MaxValue;
+                var (start, end) = part.Slice.Bounds(count);
+                rows = rows.Skip((int)Math.Min(start, int.MaxValue)).Take((int)Math.Min(Math.Max(0, end - start), int.MaxValue));
+            }
+            foreach (var row in rows) yield return row;
+        }
+    }
+
+    /// <summary>Rows in a file (parquet: from its footer; other formats: one read through).</summary>
+    public static long CountRows(string file, SourceFileKind kind, string? field = null)
+    {
+        if (kind != SourceFileKind.Parquet) return ReadRows(file, kind, kind == SourceFileKind.Json ? field : null).LongCount();
+        using var stream = File.OpenRead(file);
+        try
+        {
+            var reader = ParquetReader.CreateAsync(stream, leaveStreamOpen: true).GetAwaiter().GetResult();
+            long rows = reader.Metadata?.NumRows ?? 0;
+            reader.DisposeAsync().AsTask().GetAwaiter().GetResult();
+            return rows;
+        }
+        catch (Exception e) when (e is not InvalidInputException)
+        {
+            throw new InvalidInputException($"{file}: not a readable parquet file ({FirstSentence(e.Message)})");
+        }
+    }
+
+    private static IReadOnlyList<string> FromFolder(string folder, DatasetConfig dataset, string split, string key)
     {
         // A dataset configuration (name:) is a subfolder in Hugging Face repos: NAME/train-*.parquet or data/NAME/...
         if (dataset.Name is { Length: > 0 } name)
@@ -81,11 +137,11 @@ public static class DatasetSources
         // Hugging Face layouts name the split in the file or folder name (data/train-00000-of-00001.parquet, train.jsonl, test/).
         var bySplit = all.Where(f => SplitOf(folder, f) != null).ToList();
         if (bySplit.Count == 0) return all;
-        var wanted = bySplit.Where(f => SplitOf(folder, f) == dataset.Split.ToLowerInvariant()).ToList();
+        var wanted = bySplit.Where(f => SplitOf(folder, f) == split.ToLowerInvariant()).ToList();
         if (wanted.Count == 0)
         {
             var found = bySplit.Select(f => SplitOf(folder, f)!).Distinct().Order();
-            throw new InvalidInputException($"{key}.split: {dataset.Split} not in {folder}; splits found: {string.Join(", ", found)}");
+            throw new InvalidInputException($"{key}.split: {split} not in {folder}; splits found: {string.Join(", ", found)}");
         }
         return wanted;
     }
@@ -119,23 +175,6 @@ public static class DatasetSources
         return Directory.EnumerateFiles(root, "*", SearchOption.AllDirectories)
             .Where(f => regex.IsMatch(Path.GetRelativePath(root, f).Replace('\\', '/')))
             .OrderBy(f => f, StringComparer.Ordinal).ToList();
-    }
-
-    /// <summary>A dataset repo id (owner/name) downloaded into the Hugging Face cache: datasets--owner--name/snapshots/REV.</summary>
-    private static string? FindInHubCache(string id)
-    {
-        var parts = id.Split('/');
-        if (parts.Length != 2 || parts.Any(p => p.Length == 0) || id.StartsWith('.')) return null;
-        string repo = Path.Combine(ModelLocator.HubCache(), $"datasets--{parts[0]}--{parts[1]}");
-        string snapshots = Path.Combine(repo, "snapshots");
-        if (!Directory.Exists(snapshots)) return null;
-        string refFile = Path.Combine(repo, "refs", "main");
-        if (File.Exists(refFile))
-        {
-            string snapshot = Path.Combine(snapshots, File.ReadAllText(refFile).Trim());
-            if (Directory.Exists(snapshot)) return snapshot;
-        }
-        return Directory.GetDirectories(snapshots).OrderByDescending(Directory.GetLastWriteTimeUtc).FirstOrDefault();
     }
 
     public static SourceFileKind KindOf(string file, DatasetFileType? declared)

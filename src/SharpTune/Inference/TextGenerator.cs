@@ -70,7 +70,8 @@ public sealed class TextGenerator(CausalLM model, HfTokenizer tokenizer, Generat
     {
         var samplingOf = new Dictionary<TextGenerationOptions, GenerationOptions>(ReferenceEqualityComparer.Instance);
         foreach (var o in rowOptions)
-            if (!samplingOf.ContainsKey(o)) samplingOf[o] = o.Sampling.EosTokenIds.Count > 0 ? o.Sampling : o.Sampling with { EosTokenIds = EosTokenIds };
+            // A row's own stop ids (--stop-token-ids) come on top of the model's EOS ids, never instead of them.
+            if (!samplingOf.ContainsKey(o)) samplingOf[o] = o.Sampling with { EosTokenIds = EosTokenIds.Concat(o.Sampling.EosTokenIds).Distinct().ToArray() };
         var streams = rowOptions.Select(o => new StreamingDetokenizer(Tokenizer, o.StopStrings.Where(s => s.Length > 0).ToArray())).ToArray();
         var results = BatchGenerator.Generate(Model, prompts, rowOptions.Select(o => samplingOf[o]).ToArray(), (row, id) =>
         {

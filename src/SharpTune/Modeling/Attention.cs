@@ -6,9 +6,10 @@ namespace SharpTune.Modeling;
 /// <summary>
 /// What every layer's attention needs for one forward: rotary tables, masks and the optional cache. A null mask means
 /// plain causal attention (no padding, no packed documents, no cache): SDPA's is_causal path, which CUDA runs as flash
-/// attention and which needs no (T × T) mask in memory.
+/// attention and which needs no (T × T) mask in memory. SlidingCos/SlidingSin, when set, are the rotary tables of the
+/// sliding layers (Gemma 3's local RoPE base).
 /// </summary>
-public sealed record AttentionInputs(Tensor Cos, Tensor Sin, Tensor? FullMask, Tensor? SlidingMask, KvCache? Cache);
+public sealed record AttentionInputs(Tensor Cos, Tensor Sin, Tensor? FullMask, Tensor? SlidingMask, KvCache? Cache, Tensor? SlidingCos = null, Tensor? SlidingSin = null);
 
 /// <summary>
 /// Multi-head attention with grouped KV heads, rotary positions, optional sliding window and logit soft-capping.
@@ -39,15 +40,17 @@ public abstract class Attention : nn.Module
         q = q.view(batch, time, nh, hs).transpose(1, 2);   // (B, nh, T, hs)
         k = k.view(batch, time, nkv, hs).transpose(1, 2);  // (B, nkv, T, hs)
         v = v.view(batch, time, nkv, hs).transpose(1, 2);  // (B, nkv, T, hs)
-        q = RotaryEmbedding.Apply(q, inputs.Cos, inputs.Sin, Config.RotaryDim);
-        k = RotaryEmbedding.Apply(k, inputs.Cos, inputs.Sin, Config.RotaryDim);
+        bool slidingLayer = Config.SlidingLayers[layerIndex];
+        var (cos, sin) = slidingLayer && inputs.SlidingCos is not null ? (inputs.SlidingCos, inputs.SlidingSin!) : (inputs.Cos, inputs.Sin);
+        q = RotaryEmbedding.Apply(q, cos, sin, Config.RotaryDim);
+        k = RotaryEmbedding.Apply(k, cos, sin, Config.RotaryDim);
         if (inputs.Cache is { } cache) (k, v) = cache.Append(layerIndex, k, v);
         if (Config.KvGroups > 1)
         {
             k = k.repeat_interleave(Config.KvGroups, 1);   // (B, nh, Tk, hs)
             v = v.repeat_interleave(Config.KvGroups, 1);
         }
-        var mask = Config.SlidingLayers[layerIndex] && inputs.SlidingMask is not null ? inputs.SlidingMask : inputs.FullMask;
+        var mask = slidingLayer && inputs.SlidingMask is not null ? inputs.SlidingMask : inputs.FullMask;
         var y = Config.AttnLogitSoftcapping is { } cap
             ? EagerSoftcapped(q, k, v, mask ?? throw new InvalidOperationException("soft-capped attention needs an explicit mask"), cap)
             : ScaledDotProduct(q, k, v, mask);
@@ -75,10 +78,14 @@ public abstract class Attention : nn.Module
     }
 }
 
-/// <summary>Separate q_proj, k_proj, v_proj, o_proj (Llama, Mistral, Qwen2, Gemma, Gemma2).</summary>
+/// <summary>
+/// Separate q_proj, k_proj, v_proj, o_proj (Llama, Mistral, Qwen2, Gemma, Gemma2), with Qwen3's and Gemma 3's per-head
+/// q_norm / k_norm: one [head_dim] RMSNorm weight shared by all heads, applied after the projection.
+/// </summary>
 public sealed class SplitQkvAttention : Attention
 {
     private readonly nn.Module<Tensor, Tensor> q_proj, k_proj, v_proj, o_proj;
+    private readonly RmsNorm? q_norm, k_norm;
 
     public SplitQkvAttention(ModelConfig config, int layerIndex, ScalarType dtype) : base(config, layerIndex)
     {
@@ -87,10 +94,27 @@ public sealed class SplitQkvAttention : Attention
         k_proj = new LinearLayer(config.HiddenSize, kv, config.QkvBias, dtype);
         v_proj = new LinearLayer(config.HiddenSize, kv, config.QkvBias, dtype);
         o_proj = new LinearLayer(q, config.HiddenSize, config.OutputBias, dtype);
+        if (config.QkNorm)
+        {
+            q_norm = new RmsNorm(config.HeadDim, config.RmsNormEps, config.NormStyle, dtype);
+            k_norm = new RmsNorm(config.HeadDim, config.RmsNormEps, config.NormStyle, dtype);
+        }
         RegisterComponents();
     }
 
-    protected override (Tensor Q, Tensor K, Tensor V) ProjectQkv(Tensor x) => (q_proj.call(x), k_proj.call(x), v_proj.call(x));
+    protected override (Tensor Q, Tensor K, Tensor V) ProjectQkv(Tensor x)
+    {
+        Tensor q = q_proj.call(x), k = k_proj.call(x), v = v_proj.call(x);
+        if (q_norm is null) return (q, k, v);
+        return (PerHead(q_norm, q), PerHead(k_norm!, k), v);
+    }
+
+    /// <summary>(B, T, n·hs) normalised over each head's hs channels.</summary>
+    private Tensor PerHead(RmsNorm norm, Tensor x)
+    {
+        long batch = x.shape[0], time = x.shape[1];
+        return norm.call(x.view(batch, time, -1, Config.HeadDim)).view(batch, time, -1);   // via (B, T, n, hs)
+    }
 
     protected override Tensor ProjectOutput(Tensor x) => o_proj.call(x);
 }

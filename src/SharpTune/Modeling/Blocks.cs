@@ -157,24 +157,32 @@ public sealed class RmsNorm : nn.Module<Tensor, Tensor>
     }
 }
 
-/// <summary>down(act(gate(x)) · up(x)) with separate gate_proj / up_proj (Llama, Mistral, Qwen2, Gemma).</summary>
+/// <summary>
+/// down(act(gate(x)) · up(x)) with separate projections: gate_proj / up_proj / down_proj (Llama, Mistral, Qwen2, Gemma,
+/// Qwen3-MoE experts), or Mixtral's expert names w1 (gate) / w3 (up) / w2 (down).
+/// </summary>
 public sealed class GatedMlp : nn.Module<Tensor, Tensor>
 {
-    private readonly nn.Module<Tensor, Tensor> gate_proj, up_proj, down_proj;
+    // Held in a plain record, not module fields: TorchSharp registers module-typed fields under their C# names.
+    private sealed record Projections(LinearLayer Gate, LinearLayer Up, LinearLayer Down);
+    private readonly Projections proj;
     private readonly string act;
 
-    public GatedMlp(ModelConfig config, ScalarType dtype) : base(nameof(GatedMlp))
+    public GatedMlp(ModelConfig config, ScalarType dtype) : this(config.HiddenSize, config.IntermediateSize, config.MlpBias, config.HiddenAct, dtype) { }
+
+    public GatedMlp(long hidden, long intermediate, bool bias, string act, ScalarType dtype, bool mixtralNames = false) : base(nameof(GatedMlp))
     {
-        gate_proj = new LinearLayer(config.HiddenSize, config.IntermediateSize, config.MlpBias, dtype);
-        up_proj = new LinearLayer(config.HiddenSize, config.IntermediateSize, config.MlpBias, dtype);
-        down_proj = new LinearLayer(config.IntermediateSize, config.HiddenSize, config.MlpBias, dtype);
-        act = config.HiddenAct;
-        RegisterComponents();
+        proj = new Projections(new LinearLayer(hidden, intermediate, bias, dtype), new LinearLayer(hidden, intermediate, bias, dtype), new LinearLayer(intermediate, hidden, bias, dtype));
+        this.act = act;
+        // Registered by checkpoint name because the names depend on the family.
+        register_module(mixtralNames ? "w1" : "gate_proj", proj.Gate);
+        register_module(mixtralNames ? "w3" : "up_proj", proj.Up);
+        register_module(mixtralNames ? "w2" : "down_proj", proj.Down);
     }
 
     public override Tensor forward(Tensor x)
     {
         using var scope = NewDisposeScope();
-        return down_proj.call(Activations.Apply(act, gate_proj.call(x)) * up_proj.call(x)).MoveToOuterDisposeScope();
+        return proj.Down.call(Activations.Apply(act, proj.Gate.call(x)) * proj.Up.call(x)).MoveToOuterDisposeScope();
     }
 }

@@ -34,6 +34,9 @@ public sealed class CausalLM : nn.Module
     /// <summary>Final hidden states (B, T, H) in the compute dtype.</summary>
     public Tensor Hidden(ForwardBatch batch) => model.Forward(batch);
 
+    /// <summary>Final hidden states and each mixture-of-experts layer's router logits (B·T, E), for the load-balancing loss.</summary>
+    public DecoderOutput HiddenAndRouterLogits(ForwardBatch batch) => model.Forward(batch, routerLogits: true);
+
     /// <summary>float32 logits for hidden states of any leading shape, with Gemma2's final soft-capping.</summary>
     public Tensor Logits(Tensor hidden)
     {

@@ -43,6 +43,31 @@ public sealed class ConfigJson(JsonObject json, string source)
         };
     }
 
+    /// <summary>
+    /// layer_types (newer transformers write it for Gemma 3, Qwen3, ...): per layer "sliding_attention" (true) or
+    /// "full_attention" (false); null when absent.
+    /// </summary>
+    public IReadOnlyList<bool>? SlidingLayerTypes(int layers)
+    {
+        if (Json["layer_types"] is null) return null;
+        if (Json["layer_types"] is not JsonArray list || list.Count != layers)
+            throw Bad("layer_types", $"a list of {layers} entries (one per layer), each \"sliding_attention\" or \"full_attention\"");
+        return list.Select(n => (n as JsonValue)?.GetValueKind() == JsonValueKind.String ? n!.GetValue<string>() : null).Select(t => t switch
+        {
+            "sliding_attention" => true,
+            "full_attention" => false,
+            _ => throw Bad("layer_types", "entries \"sliding_attention\" or \"full_attention\""),
+        }).ToArray();
+    }
+
+    /// <summary>A list of integers (mlp_only_layers); empty when absent or null.</summary>
+    public IReadOnlyList<int> Ints(string key) => Json[key] switch
+    {
+        null => [],
+        JsonArray array => array.Select(n => n is null ? throw Bad(key, "a list of integers") : ReadNode(n, key, ParseInt, "a list of integers")).ToArray(),
+        _ => throw Bad(key, "a list of integers"),
+    };
+
     public RopeScaling? RopeScaling(int maxPositionEmbeddings)
     {
         if (Json["rope_scaling"] is not JsonObject rope) return null;

@@ -4,13 +4,15 @@ using static TorchSharp.torch;
 namespace SharpTune.Modeling;
 
 /// <summary>
-/// Pre-norm decoder block: x + attn(norm(x)), then x + mlp(norm(x)). Gemma2 adds a norm after attention and around
-/// the MLP (pre_feedforward_layernorm / post_feedforward_layernorm).
+/// Pre-norm decoder block: x + attn(norm(x)), then x + mlp(norm(x)). Gemma2 and Gemma 3 add a norm after attention and
+/// around the MLP (pre_feedforward_layernorm / post_feedforward_layernorm). The MLP is dense, or a mixture of experts
+/// (Mixtral's block_sparse_moe, Qwen3-MoE's mlp on its sparse layers), which also returns its router logits.
 /// </summary>
 public sealed class DecoderLayer : nn.Module
 {
     private readonly Attention self_attn;
-    private readonly nn.Module<Tensor, Tensor> mlp;
+    private readonly nn.Module? mlp;
+    private readonly SparseMoeBlock? block_sparse_moe;
     private readonly RmsNorm input_layernorm, post_attention_layernorm;
     private readonly RmsNorm? pre_feedforward_layernorm, post_feedforward_layernorm;
     private readonly bool sandwich;
@@ -18,7 +20,9 @@ public sealed class DecoderLayer : nn.Module
     public DecoderLayer(ModelConfig config, int layerIndex, ScalarType dtype) : base(nameof(DecoderLayer))
     {
         self_attn = config.FusedProjections ? new FusedQkvAttention(config, layerIndex, dtype) : new SplitQkvAttention(config, layerIndex, dtype);
-        mlp = config.FusedProjections ? new FusedGatedMlp(config, dtype) : new GatedMlp(config, dtype);
+        if (config.Moe is { Layout: MoeLayout.Mixtral }) block_sparse_moe = new SparseMoeBlock(config, dtype);
+        else if (config.Moe is { } moe && moe.SparseLayers[layerIndex]) mlp = new SparseMoeBlock(config, dtype);
+        else mlp = config.FusedProjections ? new FusedGatedMlp(config, dtype) : new GatedMlp(config, dtype);
         input_layernorm = new RmsNorm(config.HiddenSize, config.RmsNormEps, config.NormStyle, dtype);
         post_attention_layernorm = new RmsNorm(config.HiddenSize, config.RmsNormEps, config.NormStyle, dtype);
         sandwich = config.SandwichNorms;
@@ -30,22 +34,43 @@ public sealed class DecoderLayer : nn.Module
         RegisterComponents();
     }
 
-    public Tensor Forward(Tensor x, AttentionInputs inputs)
+    /// <summary>Whether this layer's MLP is a mixture of experts (and so returns router logits).</summary>
+    public bool IsSparse => (block_sparse_moe ?? mlp) is SparseMoeBlock;
+
+    /// <summary>The layer's output (B, T, H) and, on sparse layers, the router logits (B·T, E).</summary>
+    public (Tensor Hidden, Tensor? RouterLogits) Forward(Tensor x, AttentionInputs inputs)
     {
         using var scope = NewDisposeScope();
         var h = self_attn.Forward(input_layernorm.call(x), inputs);
+        Tensor? routerLogits;
         if (sandwich)
         {
             x = x + post_attention_layernorm.call(h);
-            return (x + post_feedforward_layernorm!.call(mlp.call(pre_feedforward_layernorm!.call(x)))).MoveToOuterDisposeScope();
+            (h, routerLogits) = FeedForward(pre_feedforward_layernorm!.call(x));
+            x = x + post_feedforward_layernorm!.call(h);
         }
-        x = x + h;
-        return (x + mlp.call(post_attention_layernorm.call(x))).MoveToOuterDisposeScope();
+        else
+        {
+            x = x + h;
+            (h, routerLogits) = FeedForward(post_attention_layernorm.call(x));
+            x = x + h;
+        }
+        return (x.MoveToOuterDisposeScope(), routerLogits?.MoveToOuterDisposeScope());
     }
+
+    private (Tensor, Tensor?) FeedForward(Tensor x) => (block_sparse_moe ?? mlp) switch
+    {
+        SparseMoeBlock moe => moe.Forward(x),
+        nn.Module<Tensor, Tensor> dense => (dense.call(x), null),
+        _ => throw new InvalidOperationException("decoder layer without an MLP"),
+    };
 }
 
 /// <summary>How the decoder runs one layer; gradient checkpointing swaps in a recomputing runner.</summary>
-public delegate Tensor LayerRunner(DecoderLayer layer, Tensor hidden, AttentionInputs inputs);
+public delegate (Tensor Hidden, Tensor? RouterLogits) LayerRunner(DecoderLayer layer, Tensor hidden, AttentionInputs inputs);
+
+/// <summary>Final hidden states (B, T, H) and the router logits of every sparse layer in order (empty unless asked for).</summary>
+public sealed record DecoderOutput(Tensor Hidden, IReadOnlyList<Tensor> RouterLogits);
 
 /// <summary>The `model.` part of a causal LM checkpoint: embed_tokens, layers, norm.</summary>
 public sealed class DecoderModel : nn.Module
@@ -55,6 +80,7 @@ public sealed class DecoderModel : nn.Module
     private readonly RmsNorm norm;
     private readonly ModelConfig config;
     private readonly RotaryEmbedding rope;
+    private readonly RotaryEmbedding? localRope;
 
     public DecoderModel(ModelConfig config, ScalarType dtype) : base(nameof(DecoderModel))
     {
@@ -63,6 +89,8 @@ public sealed class DecoderModel : nn.Module
         layers = new TorchSharp.Modules.ModuleList<DecoderLayer>(Enumerable.Range(0, config.NumHiddenLayers).Select(i => new DecoderLayer(config, i, dtype)).ToArray());
         norm = new RmsNorm(config.HiddenSize, config.RmsNormEps, config.NormStyle, dtype);
         rope = new RotaryEmbedding(config);
+        // Gemma 3: sliding layers rotate with their own base and without the global layers' rope_scaling.
+        if (config.LocalRopeTheta is { } local) localRope = new RotaryEmbedding(config with { RopeTheta = local, RopeScaling = null });
         RegisterComponents();
     }
 
@@ -77,6 +105,13 @@ public sealed class DecoderModel : nn.Module
     /// <summary>Final normalised hidden states (B, T, H).</summary>
     public Tensor Forward(ForwardBatch batch)
     {
+        var output = Forward(batch, routerLogits: false);
+        return output.Hidden;
+    }
+
+    /// <summary>Final normalised hidden states, and with <paramref name="routerLogits"/> each sparse layer's router logits.</summary>
+    public DecoderOutput Forward(ForwardBatch batch, bool routerLogits)
+    {
         using var scope = NewDisposeScope();
         var ids = batch.InputIds;
         long bsz = ids.shape[0], time = ids.shape[1], past = batch.Cache?.Length ?? 0;
@@ -89,16 +124,23 @@ public sealed class DecoderModel : nn.Module
         if (EmbeddingTransform is not null && training) x = EmbeddingTransform(x);
         var positions = batch.PositionIds ?? DefaultPositions(bsz, time, past, batch.SegmentIds, ids.device);
         var (cos, sin) = rope.Compute(positions, x.dtype);
+        var (localCos, localSin) = localRope is null ? (null, null) : localRope.Compute(positions, x.dtype);
         // Plain causal rows need no mask tensor (SDPA's causal path); soft-capped attention is eager and needs one.
         bool plainCausal = past == 0 && batch.AttentionMask is null && batch.SegmentIds is null && config.AttnLogitSoftcapping is null;
         var full = plainCausal ? null : AttentionMask.Build(time, past, batch.AttentionMask, batch.SegmentIds, null, x.dtype, ids.device);
         var sliding = config.SlidingWindow is { } w && config.SlidingLayers.Any(s => s) && (!plainCausal || time > w)
             ? AttentionMask.Build(time, past, batch.AttentionMask, batch.SegmentIds, w, x.dtype, ids.device)
             : null;
-        var inputs = new AttentionInputs(cos, sin, full, sliding, batch.Cache);
-        foreach (var layer in layers) x = RunLayer(layer, x, inputs);
+        var inputs = new AttentionInputs(cos, sin, full, sliding, batch.Cache, localCos, localSin);
+        var collected = new List<Tensor>();
+        foreach (var layer in layers)
+        {
+            var (next, logits) = RunLayer(layer, x, inputs);
+            x = next;
+            if (routerLogits && logits is not null) collected.Add(logits.MoveToOuterDisposeScope());
+        }
         batch.Cache?.Advance(time);
-        return norm.call(x).MoveToOuterDisposeScope();
+        return new DecoderOutput(norm.call(x).MoveToOuterDisposeScope(), collected);
     }
 
     /// <summary>0..T-1 after the cache; with segment ids, positions restart at each document as packing expects.</summary>

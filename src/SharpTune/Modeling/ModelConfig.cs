@@ -18,6 +18,18 @@ public sealed record RopeScaling(
     double[]? ShortFactor = null,
     double[]? LongFactor = null);
 
+/// <summary>Which checkpoint names a mixture-of-experts block uses: Mixtral's block_sparse_moe.experts.{e}.w1/w3/w2, or Qwen3-MoE's mlp.experts.{e}.gate/up/down_proj.</summary>
+public enum MoeLayout { Mixtral, Qwen3Moe }
+
+/// <summary>Mixture-of-experts MLP settings (Mixtral, Qwen3-MoE).</summary>
+/// <param name="SparseLayers">Per layer: sparse MoE block (true) or the dense MLP of width intermediate_size (Qwen3-MoE's mlp_only_layers / decoder_sparse_step).</param>
+/// <param name="NormTopKProb">Renormalise the top-k routing weights to sum 1 (Mixtral always; Qwen3-MoE's norm_topk_prob).</param>
+/// <param name="OutputRouterLogits">config.json's output_router_logits: training adds RouterAuxLossCoef · load-balancing loss.</param>
+/// <param name="JitterNoise">Mixtral's router_jitter_noise: in training, inputs are scaled by U(1 − j, 1 + j) before routing.</param>
+public sealed record MoeConfig(
+    MoeLayout Layout, int NumExperts, int TopK, int ExpertIntermediateSize, bool NormTopKProb, IReadOnlyList<bool> SparseLayers,
+    bool OutputRouterLogits, double RouterAuxLossCoef, double JitterNoise);
+
 /// <summary>
 /// Everything in config.json that changes the math, for every supported family, with derived values computed once.
 /// Families fill it from their own defaults (Llama.cs, Mistral.cs, ...); modules read only this record.
@@ -57,6 +69,12 @@ public sealed record ModelConfig
     public int? SlidingWindow { get; init; }
     /// <summary>Per layer: does it use the sliding window? Length NumHiddenLayers.</summary>
     public required IReadOnlyList<bool> SlidingLayers { get; init; }
+    /// <summary>Qwen3, Gemma 3: an RMSNorm (in NormStyle) over each head's head_dim channels of q and k, before RoPE.</summary>
+    public bool QkNorm { get; init; }
+    /// <summary>Gemma 3: RoPE base of the sliding layers (rope_local_base_freq), which take no rope_scaling; null = rope_theta everywhere.</summary>
+    public double? LocalRopeTheta { get; init; }
+    /// <summary>Mixture-of-experts MLPs; null for dense models.</summary>
+    public MoeConfig? Moe { get; init; }
     public double PartialRotaryFactor { get; init; } = 1.0;
     public double InitializerRange { get; init; } = 0.02;
     public int? BosTokenId { get; init; }
@@ -83,6 +101,16 @@ public sealed record ModelConfig
         Require(RotaryDim % 2 == 0 && RotaryDim > 0, $"partial_rotary_factor gives an odd rotary dimension {RotaryDim}");
         Require(SlidingLayers.Count == NumHiddenLayers, "sliding layer list does not match num_hidden_layers");
         Require(SlidingWindow is null or > 0, $"sliding_window must be ≥ 1, found {SlidingWindow}");
+        Require(!(QkNorm && FusedProjections), "per-head q/k norms need separate q/k/v projections");
+        if (Moe is { } moe)
+        {
+            Require(moe.NumExperts > 0, $"the number of experts must be ≥ 1, found {moe.NumExperts}");
+            Require(moe.TopK >= 1 && moe.TopK <= moe.NumExperts, $"num_experts_per_tok must be between 1 and the number of experts ({moe.NumExperts}), found {moe.TopK}");
+            Require(moe.ExpertIntermediateSize > 0, $"the experts' intermediate size must be ≥ 1, found {moe.ExpertIntermediateSize}");
+            Require(moe.SparseLayers.Count == NumHiddenLayers, "sparse layer list does not match num_hidden_layers");
+            Require(moe.JitterNoise is >= 0 and < 1, $"router_jitter_noise must be in [0, 1), found {moe.JitterNoise}");
+            Require(!FusedProjections, "mixture-of-experts blocks need separate projections");
+        }
         Require(Activations.IsKnown(HiddenAct), $"hidden activation '{HiddenAct}' is not supported; supported: {string.Join(", ", Activations.Names)}");
         return this;
     }

@@ -16,10 +16,13 @@ public interface IModelFamily
 /// <summary>The registry of families; the one place that lists what is supported.</summary>
 public static class ModelFamilies
 {
-    public static readonly IReadOnlyList<IModelFamily> All = [new Llama(), new Mistral(), new Qwen2(), new Gemma(), new Gemma2(), new Phi3()];
+    public static readonly IReadOnlyList<IModelFamily> All = [new Llama(), new Mistral(), new Qwen2(), new Gemma(), new Gemma2(), new Phi3(), new Qwen3(), new Gemma3(), new Mixtral(), new Qwen3Moe()];
 
     public static IModelFamily Get(string modelType, string source) =>
         All.FirstOrDefault(f => f.ModelType == modelType)
+        ?? (modelType == "gemma3"
+            ? throw new InvalidInputException($"{source}: model_type 'gemma3' is the multimodal Gemma 3 (Gemma3ForConditionalGeneration, text model under text_config, weights under language_model.*), which is not supported; use a text-only gemma3_text checkpoint (Gemma3ForCausalLM, e.g. gemma-3-1b)")
+            : (IModelFamily?)null)
         ?? throw new InvalidInputException($"{source}: model_type '{modelType}' is not supported; supported: {string.Join(", ", All.Select(f => f.ModelType))}");
 
     public static ModelConfig ParseConfig(JsonObject json, string source)
@@ -27,6 +30,23 @@ public static class ModelFamilies
         var reader = new ConfigJson(json, source);
         if (!reader.Has("model_type")) throw new InvalidInputException($"{source}: model_type is missing; supported: {string.Join(", ", All.Select(f => f.ModelType))}");
         return Get(reader.String("model_type", ""), source).Parse(reader).Validated(source);
+    }
+
+    /// <summary>
+    /// For `validate`: parses a local model folder's config.json (as train will) so that an unsupported model_type or a
+    /// bad field is refused before any training; the error names the training config and its key. Null for a repo id.
+    /// </summary>
+    public static ModelConfig? CheckLocal(string source, string key, string? folder)
+    {
+        if (folder is null || !Directory.Exists(folder)) return null;
+        try
+        {
+            return LoadConfig(folder);
+        }
+        catch (InvalidInputException e)
+        {
+            throw new InvalidInputException($"{source}: {key}: {e.Message}");
+        }
     }
 
     public static ModelConfig LoadConfig(string modelDir)

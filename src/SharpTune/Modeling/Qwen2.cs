@@ -13,16 +13,27 @@ public sealed class Qwen2 : IModelFamily
     public ModelConfig Parse(ConfigJson j)
     {
         var config = CommonConfig.Parse(j, ModelType, Defaults);
-        bool useSliding = j.Bool("use_sliding_window", false);
-        int? window = !useSliding ? null : j.Contains("sliding_window") ? j.IntOrNull("sliding_window") : 4096;
-        int maxWindowLayers = j.Int("max_window_layers", 28);
+        var (window, layers) = SlidingWindow(j, config.NumHiddenLayers);
         return config with
         {
             QkvBias = true,
             OutputBias = false,
             SlidingWindow = window,
-            SlidingLayers = Enumerable.Range(0, config.NumHiddenLayers).Select(i => window is not null && i >= maxWindowLayers).ToArray(),
+            SlidingLayers = layers,
         };
+    }
+
+    /// <summary>
+    /// The Qwen families' window (Qwen2, Qwen3, Qwen3-MoE): only with use_sliding_window, on the layers from
+    /// max_window_layers on, or where layer_types says sliding_attention.
+    /// </summary>
+    internal static (int? Window, IReadOnlyList<bool> Layers) SlidingWindow(ConfigJson j, int layers)
+    {
+        bool useSliding = j.Bool("use_sliding_window", false);
+        int? window = !useSliding ? null : j.Contains("sliding_window") ? j.IntOrNull("sliding_window") : 4096;
+        int maxWindowLayers = j.Int("max_window_layers", 28);
+        var types = j.SlidingLayerTypes(layers);
+        return (window, Enumerable.Range(0, layers).Select(i => window is not null && (types?[i] ?? i >= maxWindowLayers)).ToArray());
     }
 
     public IReadOnlyDictionary<string, JsonObject> Presets { get; } = new Dictionary<string, JsonObject>

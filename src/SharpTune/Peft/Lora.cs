@@ -36,9 +36,16 @@ public static class Lora
         return adapted;
     }
 
-    /// <summary>lora_target_linear / PEFT's "all-linear": the distinct names of every linear layer except lm_head.</summary>
-    public static IReadOnlyList<string> AllLinearNames(CausalLM model) =>
-        model.named_modules().Where(m => m.module is LinearLayer && m.name != "lm_head").Select(m => m.name.Split('.')[^1]).Distinct().ToList();
+    /// <summary>
+    /// lora_target_linear / PEFT's "all-linear": the distinct names of every linear layer except lm_head and the
+    /// mixture-of-experts routers (`gate` of block_sparse_moe / mlp), which train only when named in lora_target_modules.
+    /// </summary>
+    public static IReadOnlyList<string> AllLinearNames(CausalLM model)
+    {
+        var routers = model.named_modules().Where(m => m.module is SparseMoeBlock).Select(m => m.name + ".gate").ToHashSet();
+        return model.named_modules().Where(m => m.module is LinearLayer && m.name != "lm_head" && !routers.Contains(m.name))
+            .Select(m => m.name.Split('.')[^1]).Distinct().ToList();
+    }
 
     /// <summary>Only adapter tensors and modules_to_save train; every base weight is frozen.</summary>
     public static void SetTrainable(CausalLM model, LoraSettings settings)

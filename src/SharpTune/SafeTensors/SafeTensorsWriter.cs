@@ -296,7 +296,8 @@ public static partial class SafeTensorsWriter
         }
     }
 
-    private static void WriteAtomically(string path, Action<Stream> write)
+    /// <summary>Writes a file through a temp file in the same folder and a rename, so a reader never sees it half-written.</summary>
+    public static void WriteAtomically(string path, Action<Stream> write)
     {
         var fullPath = Path.GetFullPath(path);
         var folder = Path.GetDirectoryName(fullPath)!;

@@ -16,7 +16,7 @@ public static class ServedModel
     public static TextGenerator Load(string modelNameOrPath, string? adapterDir = null, string? tokenizerDir = null, string? device = null, string? dtype = null)
     {
         var dir = ModelLocator.Resolve(modelNameOrPath);
-        var tokenizer = HfTokenizer.FromDirectory(tokenizerDir ?? dir);
+        var tokenizer = HfTokenizer.FromDirectory(tokenizerDir is null ? dir : ModelLocator.Resolve(tokenizerDir, null, ModelFiles.Metadata));
         var model = LoadModel(dir, adapterDir, device, dtype);
         return new TextGenerator(model, tokenizer, GenerationDefaults.Load(dir, model.Config));
     }
@@ -26,7 +26,7 @@ public static class ServedModel
     {
         var target = Native.ComputeDevice.Resolve(device, "--device");
         var model = ModelIO.Load(dir, dtype is null ? TorchSharp.torch.ScalarType.Float32 : Native.ComputeDevice.InferenceDType(dtype, target));
-        if (adapterDir is not null) Peft.Lora.Apply(model, adapterDir);
+        if (adapterDir is not null) Peft.Lora.Apply(model, Directory.Exists(adapterDir) ? adapterDir : ModelLocator.Resolve(adapterDir));
         model.to(target);
         return model;
     }

@@ -1,6 +1,7 @@
 using System.Text;
 using System.Text.Json;
 using System.Text.RegularExpressions;
+using SharpTune.Tokenization.Unicode;
 
 namespace SharpTune.Tokenization;
 
@@ -37,10 +38,10 @@ internal abstract class Normalizer
         var type = c.String("type");
         return type switch
         {
-            "NFC" => new UnicodeNormalizer(NormalizationForm.FormC),
-            "NFD" => new UnicodeNormalizer(NormalizationForm.FormD),
-            "NFKC" => new UnicodeNormalizer(NormalizationForm.FormKC),
-            "NFKD" => new UnicodeNormalizer(NormalizationForm.FormKD),
+            "NFC" => new UnicodeNormalizer(NormalForm.Nfc),
+            "NFD" => new UnicodeNormalizer(NormalForm.Nfd),
+            "NFKC" => new UnicodeNormalizer(NormalForm.Nfkc),
+            "NFKD" => new UnicodeNormalizer(NormalForm.Nfkd),
             "Lowercase" => new LowercaseNormalizer(),
             "Prepend" => new PrependNormalizer(c.String("prepend") ?? ""),
             "Replace" => new ReplaceNormalizer(Pattern.From(c.Child("pattern"), file), c.String("content") ?? ""),
@@ -71,38 +72,17 @@ internal sealed class SequenceNormalizer(Normalizer[] steps) : Normalizer
     }
 }
 
-internal sealed class UnicodeNormalizer(NormalizationForm form) : Normalizer
+internal sealed class UnicodeNormalizer(NormalForm form) : Normalizer
 {
     public override AlignedText Normalize(AlignedText input)
     {
-        if (input.Text.IsNormalized(form)) return input;
-        var text = input.Text.Normalize(form);
-        // Alignment: normalize run by run (a run = a base char plus its combining marks) to learn each
-        // run's output length; if the run lengths do not add up (cross-run composition), fall back to
-        // mapping every output char proportionally.
-        var map = new List<int>(text.Length + 1);
-        var start = 0;
-        while (start < input.Text.Length)
-        {
-            var end = start + 1;
-            if (char.IsHighSurrogate(input.Text[start]) && end < input.Text.Length) end++;
-            while (end < input.Text.Length && IsMark(input.Text[end])) end++;
-            var piece = input.Text[start..end].Normalize(form);
-            for (var i = 0; i < piece.Length; i++) map.Add(input.Map[start]);
-            start = end;
-        }
-        if (map.Count != text.Length)
-        {
-            map.Clear();
-            for (var i = 0; i < text.Length; i++) map.Add(input.Map[(int)((long)i * input.Text.Length / Math.Max(1, text.Length))]);
-        }
-        map.Add(input.Map[^1]);
-        return new AlignedText(text, map.ToArray());
+        var text = UnicodeNormalization.Instance.Normalize(input.Text, form, out var origins);
+        if (text == input.Text) return input;
+        var map = new int[text.Length + 1];
+        for (var i = 0; i < text.Length; i++) map[i] = input.Map[origins[i]];
+        map[^1] = input.Map[^1];
+        return new AlignedText(text, map);
     }
-
-    private static bool IsMark(char c) =>
-        char.GetUnicodeCategory(c) is System.Globalization.UnicodeCategory.NonSpacingMark
-            or System.Globalization.UnicodeCategory.SpacingCombiningMark or System.Globalization.UnicodeCategory.EnclosingMark;
 }
 
 internal sealed class LowercaseNormalizer : Normalizer

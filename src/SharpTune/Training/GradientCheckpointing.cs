@@ -7,17 +7,39 @@ namespace SharpTune.Training;
 /// Runs each decoder layer without keeping its activations and recomputes it during backward (reentrant
 /// checkpointing): activation memory drops from all layers' intermediates to one hidden state per layer.
 /// The RNG state is replayed so dropout masks in the recomputation equal those of the forward.
+/// A mixture-of-experts layer's router logits leave the checkpoint too (packed after the hidden state in one flat
+/// tensor), so the load-balancing loss still reaches the router and the layers below.
 /// </summary>
 public static class GradientCheckpointing
 {
     public static void Enable(CausalLM model) =>
         model.Model.RunLayer = (layer, hidden, inputs) =>
             layer.training && hidden.requires_grad
-                ? CheckpointedLayer.Run(layer, hidden, inputs)
+                ? Checkpointed(layer, hidden, inputs)
                 : layer.Forward(hidden, inputs);
 
     public static void Disable(CausalLM model) =>
         model.Model.RunLayer = (layer, hidden, inputs) => layer.Forward(hidden, inputs);
+
+    private static (Tensor Hidden, Tensor? RouterLogits) Checkpointed(DecoderLayer layer, Tensor hidden, AttentionInputs inputs)
+    {
+        var packed = CheckpointedLayer.Run(layer, hidden, inputs);
+        if (!layer.IsSparse) return (packed, null);
+        long size = hidden.numel();
+        var output = packed.narrow(0, 0, size).view(hidden.shape);
+        var logits = packed.narrow(0, size, packed.shape[0] - size).view(hidden.shape[0] * hidden.shape[1], -1);   // (B·T, E)
+        return (output, logits);
+    }
+
+    /// <summary>Dense layers: the output itself; sparse layers: cat(output.flatten(), router_logits.flatten()).</summary>
+    private static Tensor Packed(DecoderLayer layer, Tensor hidden, AttentionInputs inputs)
+    {
+        var (output, logits) = layer.Forward(hidden, inputs);
+        if (logits is null) return output;
+        using (output)
+        using (logits)
+            return cat([output.reshape(-1), logits.reshape(-1)], 0);
+    }
 
     private sealed record Saved(DecoderLayer Layer, Tensor Hidden, AttentionInputs Inputs, Tensor Rng);
 
@@ -37,10 +59,11 @@ public static class GradientCheckpointing
             // Tensors ride in a plain holder: save_for_backward would keep the autograd graph we are avoiding.
             ctx.save_data("saved", new Saved(layer, hidden.detach().DetachFromDisposeScope(), new AttentionInputs(
                 inputs.Cos.detach().DetachFromDisposeScope(), inputs.Sin.detach().DetachFromDisposeScope(),
-                inputs.FullMask?.detach().DetachFromDisposeScope(), inputs.SlidingMask?.detach().DetachFromDisposeScope(), null),
+                inputs.FullMask?.detach().DetachFromDisposeScope(), inputs.SlidingMask?.detach().DetachFromDisposeScope(), null,
+                inputs.SlidingCos?.detach().DetachFromDisposeScope(), inputs.SlidingSin?.detach().DetachFromDisposeScope()),
                 get_rng_state().DetachFromDisposeScope()));
             using var noGrad = no_grad();
-            return layer.Forward(hidden, inputs);
+            return Packed(layer, hidden, inputs);
         }
 
         public override List<Tensor> backward(autograd.AutogradContext ctx, Tensor gradOutput)
@@ -52,7 +75,7 @@ public static class GradientCheckpointing
             using (enable_grad())
             {
                 using var x = hidden.detach().requires_grad_(true);
-                using var y = layer.Forward(x, inputs);
+                using var y = Packed(layer, x, inputs);
                 y.backward([gradOutput]);
                 inputGrad = x.grad!.detach().clone();
             }
@@ -63,6 +86,8 @@ public static class GradientCheckpointing
             inputs.Sin.Dispose();
             inputs.FullMask?.Dispose();
             inputs.SlidingMask?.Dispose();
+            inputs.SlidingCos?.Dispose();
+            inputs.SlidingSin?.Dispose();
             return [null!, inputGrad, null!];
         }
     }

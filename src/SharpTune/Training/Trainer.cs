@@ -128,7 +128,7 @@ public sealed class Trainer(CausalLM model, IReadOnlyList<TrainableParameter> tr
                 if (watchdogStrikes >= settings.LossWatchdogPatience)
                 {
                     callbacks.OnSave(State);
-                    throw new InvalidOperationException($"loss watchdog: loss {loss:F4} stayed above loss_watchdog_threshold {settings.LossWatchdogThreshold} for {watchdogStrikes} logging steps; stopped with a checkpoint at step {State.Step}");
+                    throw new RunStoppedException(RunStoppedException.LossWatchdogExitCode, $"loss watchdog: loss {loss:F4} stayed above loss_watchdog_threshold {settings.LossWatchdogThreshold} for {watchdogStrikes} logging steps; stopped with a checkpoint at step {State.Step}");
                 }
                 lossSinceLog.Dispose();
                 lossSinceLog = null;

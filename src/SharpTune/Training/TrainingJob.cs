@@ -13,8 +13,14 @@ public static class TrainingJob
     public static TrainOutcome Run(TrainConfig config, string configDir, TextWriter console, Action<string> warn, string? resumeArgument, bool resumeRequested, CancellationToken cancel = default, Logging.IProgressCallbacks? progress = null)
     {
         Native.ComputeDevice.Resolve(config.Device);   // a missing GPU is reported before any data work
-        var modelDir = ModelLocator.Resolve(config.BaseModel ?? throw new InvalidInputException("base_model: missing; name a model folder or a repo id in the HF cache"));
-        var tokenizer = HfTokenizer.FromDirectory(config.TokenizerConfig is { } t ? ModelLocator.Resolve(t) : modelDir);
+        // base_model, tokenizer_config and lora_model_dir may name hub repos: fetched into the HF cache on first use.
+        var hub = new HubLookup { Settings = HubSettings.FromEnvironment(config.HubToken), Progress = new TextDownloadProgress(console), Warn = warn };
+        var push = config.HubModelId is null ? null : new HubPush(config, hub.ResolvedSettings, console);
+        var modelDir = ModelLocator.Resolve(config.BaseModel ?? throw new InvalidInputException("base_model: missing; name a model folder or a Hugging Face repo id"),
+            config.RevisionOfModel, ModelFiles.Weights, hub);
+        var tokenizer = HfTokenizer.FromDirectory(config.TokenizerConfig is { } t ? ModelLocator.Resolve(t, null, ModelFiles.Metadata, hub) : modelDir);
+        if (config.LoraModelDir is { } adapterRef && !Directory.Exists(adapterRef))
+            config = config with { LoraModelDir = ModelLocator.Resolve(adapterRef, null, ModelFiles.Weights, hub) };
         var data = DataPipeline.Prepare(config, tokenizer, configDir, warn, new DataOptions { Log = console.WriteLine });
         console.WriteLine($"data: {data.Stats.TrainRows} train rows, {data.Stats.EvalRows} eval rows, {data.Stats.TrainableTokens:N0} trainable tokens");
         int padId = tokenizer.PadTokenId ?? tokenizer.EosTokenId ?? 0;
@@ -59,7 +65,7 @@ public static class TrainingJob
             train = new BatchPlanSource(new BatchPlan(data.Train, config.MicroBatchSize, config.SequenceLen, config.SamplePacking, config.PadToSequenceLen, padId, config.Seed));
             if (data.Eval.Count > 0)
                 evalOrNull = new BatchPlanSource(new BatchPlan(data.Eval, config.EvalBatchSize ?? config.MicroBatchSize, config.SequenceLen, config.EvalSamplePacking ?? config.SamplePacking, config.PadToSequenceLen, padId, config.Seed));
-            objective = new CausalLmObjective();
+            objective = new CausalLmObjective(outputRouterLogits: config.OutputRouterLogits);
         }
         var resumeFrom = ResolveResume(config, resumeArgument, resumeRequested);
         var run = new TrainingRun(config, modelDir, console) { Progress = progress };
@@ -99,6 +105,7 @@ public static class TrainingJob
         var examples = config.Rl is null && config.EvalExactMatchSamples > 0 ? data.Eval.Take(config.EvalExactMatchSamples).ToList() : [];
         if (examples.Count > 0) run.BeforeTraining = model => ReportExactMatch("before training", model, tokenizer, examples, console);
         if (examples.Count > 0) run.AfterTraining = model => ReportExactMatch("after training", model, tokenizer, examples, console);
+        run.Hub = push;
         try
         {
             return run.Run(train, evalOrNull, objective, resumeFrom, cancel);

@@ -26,6 +26,8 @@ public sealed class TrainingRun(TrainConfig config, string modelDir, TextWriter 
     /// <summary>Called with the model (eval mode, adapters attached) before the first step and after the last.</summary>
     public Action<CausalLM>? BeforeTraining { get; set; }
     public Action<CausalLM>? AfterTraining { get; set; }
+    /// <summary>hub_model_id: pushes at saves (per hub_strategy) and after the final save.</summary>
+    public HubPush? Hub { get; set; }
 
     public TrainOutcome Run(IBatchSource train, IBatchSource? eval, ITrainingObjective objective, string? resumeFrom = null, CancellationToken cancel = default)
     {
@@ -74,7 +76,11 @@ public sealed class TrainingRun(TrainConfig config, string modelDir, TextWriter 
         }
         var metrics = new MetricsLog(outputDir, Progress is null ? console : TextWriter.Null)
         {
-            SaveCheckpoint = state => checkpointer.Save(state, optimizer, schedule, WriteWeights, ConfigWriter.ToYaml(config), sourceState is null ? null : sourceState.SaveState),
+            SaveCheckpoint = state =>
+            {
+                string saved = checkpointer.Save(state, optimizer, schedule, WriteWeights, ConfigWriter.ToYaml(config), sourceState is null ? null : sourceState.SaveState);
+                Hub?.AfterSave(saved, state.Step);
+            },
         };
         var plot = new LossPlot(outputDir);
         using var tensorBoard = config.UseTensorboard ? new TensorBoardWriter(outputDir, resumedAtStep: resumeFrom is null ? null : ResumedStep(resumeFrom)) : null;
@@ -123,7 +129,9 @@ public sealed class TrainingRun(TrainConfig config, string modelDir, TextWriter 
         }
         ModelIO.CopyTokenizerFiles(modelDir, outputDir);
         if (mergedDir is not null) ModelIO.CopyTokenizerFiles(modelDir, mergedDir);
-        return new TrainOutcome(trainer.State.Step, logs.LastOrDefault()?.Loss, lastEval, outputDir, adapterDir, mergedDir, logs);
+        var outcome = new TrainOutcome(trainer.State.Step, logs.LastOrDefault()?.Loss, lastEval, outputDir, adapterDir, mergedDir, logs);
+        Hub?.AtEnd(outcome);
+        return outcome;
     }
 
     /// <summary>

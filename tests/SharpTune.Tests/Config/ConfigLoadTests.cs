@@ -287,7 +287,7 @@ public sealed class ConfigLoadTests
         Assert.Equal("", err);
         Assert.Equal(0, exit);
         string[] lines = stdout.Split('\n', StringSplitOptions.RemoveEmptyEntries);
-        Assert.Equal($"model       {Path.Combine(Examples, "models", "tiny-chat")} (local folder)", lines[0]);
+        Assert.Equal($"model       {Path.Combine(Examples, "models", "tiny-chat")} (local folder, llama)", lines[0]);
         Assert.Equal("adapter     none (full fine-tuning)", lines[3]);
         Assert.Equal("config OK", lines[^1]);
     }
@@ -297,7 +297,7 @@ public sealed class ConfigLoadTests
     {
         string dir = TestPaths.TempDir();
         Directory.CreateDirectory(Path.Combine(dir, "m"));
-        File.WriteAllText(Path.Combine(dir, "m", "config.json"), "{}");
+        File.WriteAllText(Path.Combine(dir, "m", "config.json"), "{\"model_type\": \"qwen3_moe\"}");
         string path = Path.Combine(dir, "c.yaml");
         File.WriteAllText(path, "base_model: ./m\ndatasets:\n  - {path: hf/ds, type: sharegpt}\nadapter: lora\nlora_r: 4\n" +
                                 "lora_target_modules: [q_proj, v_proj]\nmax_steps: 10\nwarmup_steps: 2\n");
@@ -306,7 +306,7 @@ public sealed class ConfigLoadTests
         Assert.Equal(0, exit);
         Assert.Equal(
             $"""
-            model       {Path.Combine(dir, "m")} (local folder)
+            model       {Path.Combine(dir, "m")} (local folder, qwen3_moe)
             dataset 0   hf/ds (type sharegpt)
             adapter     lora r=4 alpha=4 dropout=0 targets=q_proj,v_proj
             batch       micro_batch_size=1 gradient_accumulation_steps=1 sequence_len=512
@@ -315,6 +315,25 @@ public sealed class ConfigLoadTests
             config OK
 
             """, stdout);
+    }
+
+    [Theory]
+    [InlineData("{\"model_type\": \"gpt2\"}", "model_type 'gpt2' is not supported; supported: llama, mistral, qwen2, gemma, gemma2, phi3, qwen3, gemma3_text, mixtral, qwen3_moe")]
+    [InlineData("{\"model_type\": \"gemma3\"}", "model_type 'gemma3' is the multimodal Gemma 3 (Gemma3ForConditionalGeneration, text model under text_config, weights under language_model.*), which is not supported; use a text-only gemma3_text checkpoint (Gemma3ForCausalLM, e.g. gemma-3-1b)")]
+    [InlineData("{\"model_type\": \"mixtral\", \"num_local_experts\": 4, \"num_experts_per_tok\": 6}", "num_experts_per_tok must be between 1 and the number of experts (4), found 6")]
+    public void ValidateRefusesTheLocalBaseModelsConfig(string configJson, string expected)
+    {
+        // validate reads a local base model's config.json as train does, and refuses what train would refuse.
+        string dir = TestPaths.TempDir();
+        Directory.CreateDirectory(Path.Combine(dir, "m"));
+        string modelConfig = Path.Combine(dir, "m", "config.json");
+        File.WriteAllText(modelConfig, configJson);
+        string path = Path.Combine(dir, "c.yaml");
+        File.WriteAllText(path, "base_model: ./m\ndatasets:\n  - {path: hf/ds, type: sharegpt}\n");
+        var (exit, stdout, err) = RunCli("validate", path);
+        Assert.Equal($"error: {path}: base_model: {modelConfig}: {expected}\n", err);
+        Assert.Equal(2, exit);
+        Assert.Equal("", stdout);
     }
 
     [Fact]

@@ -7,7 +7,10 @@ public sealed class ConfigSchemaTests
     [Fact]
     public void EveryRecordPropertyHasExactlyOneKey()
     {
-        var props = typeof(TrainConfig).GetProperties().Where(p => p.CanWrite).Select(p => p.Name).Order().ToArray();
+        var props = typeof(TrainConfig).GetProperties().Where(p => p.CanWrite && !p.IsDefined(typeof(NotAConfigKeyAttribute), false)).Select(p => p.Name).Order().ToArray();
+        // The one property that is not a key: a job request's hub token, which must never be written back to config.yaml.
+        Assert.Equal(["HubToken"], typeof(TrainConfig).GetProperties().Where(p => p.IsDefined(typeof(NotAConfigKeyAttribute), false)).Select(p => p.Name).ToArray());
+        Assert.DoesNotContain("hf_secret", ConfigWriter.ToYaml(new TrainConfig { HubToken = "hf_secret" }));
         var keyed = ConfigSchema.TrainKeys.Where(k => k.Property != null).Select(k => k.Property!.Name).Order().ToArray();
         Assert.Equal(props, keyed);
         Assert.Equal("LoadIn4bit", ConfigSchema.FindTrainKey("load_in_4bit")!.Property!.Name);

@@ -45,7 +45,8 @@ public class ErrorTests
     public void Missing_file_names_the_path_tried()
     {
         var e = Assert.Throws<InvalidInputException>(() => Prepare(MakeConfig("no/such/file.jsonl", "alpaca"), Llama3));
-        Assert.StartsWith($"datasets[0].path: no/such/file.jsonl not found (tried {Path.Combine(TestPaths.RepoRoot, "no/such/file.jsonl")} and the Hugging Face cache ", e.Message);
+        // A data-file extension means a local file: it is not looked up on the hub.
+        Assert.Equal($"datasets[0].path: no/such/file.jsonl not found (tried {Path.Combine(TestPaths.RepoRoot, "no/such/file.jsonl")}); expected a data file, folder, glob or a Hugging Face dataset id (owner/name)", e.Message);
     }
 
     [Fact]

@@ -104,14 +104,11 @@ public class SourceTests
         Directory.CreateDirectory(Path.Combine(cache, "datasets--acme--tiny", "refs"));
         File.WriteAllText(Path.Combine(cache, "datasets--acme--tiny", "refs", "main"), "abc123");
         File.WriteAllText(Path.Combine(snapshot, "train-00000-of-00001.jsonl"), "{\"text\": \"hello\"}\n");
-        string? old = Environment.GetEnvironmentVariable("HF_HUB_CACHE");
-        Environment.SetEnvironmentVariable("HF_HUB_CACHE", cache);
-        try
+        using (new SharpTune.Tests.Hub.HubEnvironment(endpoint: null, cache: cache))
         {
             var files = DatasetSources.ResolveFiles(new DatasetConfig { Path = "acme/tiny" }, TestPaths.TempDir(), "datasets[0]");
             Assert.Equal(Path.Combine(snapshot, "train-00000-of-00001.jsonl"), Assert.Single(files));
         }
-        finally { Environment.SetEnvironmentVariable("HF_HUB_CACHE", old); }
     }
 
     [Fact]

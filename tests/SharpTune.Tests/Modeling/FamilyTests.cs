@@ -224,16 +224,82 @@ public sealed class FamilyTests
     }
 
     [Fact]
-    public void UnsupportedModelTypeListsSupportedTypes()
+    public void Gemma3SlidesByPatternOrLayerTypesWithTransformersDefaults()
     {
-        var error = Assert.Throws<InvalidInputException>(() => ModelFamilies.ParseConfig(new JsonObject { ["model_type"] = "gpt2" }, "x/config.json"));
-        Assert.Equal("x/config.json: model_type 'gpt2' is not supported; supported: llama, mistral, qwen2, gemma, gemma2, phi3", error.Message);
+        var defaults = ModelFamilies.ParseConfig(new JsonObject { ["model_type"] = "gemma3_text", ["num_hidden_layers"] = 12 }, "test");
+        Assert.Equal(Enumerable.Range(0, 12).Select(i => i != 5 && i != 11), defaults.SlidingLayers);   // sliding_window_pattern 6
+        Assert.Equal((4096, 1e6, 10000.0, 1 / Math.Sqrt(256), true, true, true), (defaults.SlidingWindow!.Value, defaults.RopeTheta, defaults.LocalRopeTheta!.Value, defaults.AttentionScale, defaults.QkNorm, defaults.SandwichNorms, defaults.TieWordEmbeddings));
+        Assert.Null(defaults.AttnLogitSoftcapping);
+        Assert.Null(defaults.FinalLogitSoftcapping);
+        Assert.Equal((262208, 256, NormStyle.OnePlusWeight, "gelu_pytorch_tanh"), (defaults.VocabSize, defaults.HeadDim, defaults.NormStyle, defaults.HiddenAct));
+        var listed = ModelFamilies.ParseConfig(new JsonObject
+        {
+            ["model_type"] = "gemma3_text", ["num_hidden_layers"] = 3, ["sliding_window_pattern"] = 2,
+            ["layer_types"] = new JsonArray("full_attention", "sliding_attention", "full_attention"),
+        }, "test");
+        Assert.Equal([false, true, false], listed.SlidingLayers);   // layer_types wins over the pattern
+        var bad = Assert.Throws<InvalidInputException>(() => ModelFamilies.ParseConfig(new JsonObject { ["model_type"] = "gemma3_text", ["num_hidden_layers"] = 2, ["layer_types"] = new JsonArray("full_attention", "local") }, "x/config.json"));
+        Assert.StartsWith("x/config.json: layer_types: ", bad.Message);
     }
 
     [Fact]
-    public void PackedDocumentsGiveTheTokenWeightedLossOfSeparateDocuments()
+    public void Gemma3SlidingLayersRotateWithTheLocalBaseAndNoScaling()
     {
-        using var model = Build(TinyConfig("llama"), seed: 21);
+        // One layer and a window longer than the input: only the RoPE tables differ between the layer types.
+        JsonObject Json(string type, double theta, JsonObject? scaling) => TinyConfig("gemma3_text", j =>
+        {
+            j["num_hidden_layers"] = 1; j["head_dim"] = 8; j["query_pre_attn_scalar"] = 8; j["sliding_window"] = 100;
+            j["layer_types"] = new JsonArray(type); j["rope_theta"] = theta; j["rope_local_base_freq"] = 50.0; j["rope_scaling"] = scaling;
+        });
+        JsonObject Linear() => new() { ["rope_type"] = "linear", ["factor"] = 8.0 };
+        using var local = Build(Json("sliding_attention", 1e6, Linear()), seed: 4);
+        using var sameAsGlobal = Build(Json("full_attention", 50.0, null), seed: 4);
+        using var global = Build(Json("full_attention", 1e6, Linear()), seed: 4);
+        var ids = Sequence(16, 64, 8);
+        using var a = LastLogits(local, ids);
+        using var b = LastLogits(sameAsGlobal, ids);
+        using var c = LastLogits(global, ids);
+        Assert.True(MaxAbsDiff(a, b) < 1e-5, $"{MaxAbsDiff(a, b)}");
+        Assert.True(MaxAbsDiff(a, c) > 1e-3);
+    }
+
+    [Fact]
+    public void Qwen3NormsEachHeadAndTiesOnlyWhenAsked()
+    {
+        using var untied = Build(TinyConfig("qwen3", j => j["head_dim"] = 16));   // head_dim × heads = 64 ≠ hidden 32
+        var names = untied.named_parameters().ToDictionary(p => p.name, p => p.parameter);
+        Assert.Equal(new long[] { 16 }, names["model.layers.0.self_attn.q_norm.weight"].shape);
+        Assert.Equal(new long[] { 64, 32 }, names["model.layers.0.self_attn.q_proj.weight"].shape);
+        Assert.Contains("lm_head.weight", names.Keys);
+        Assert.DoesNotContain(names.Keys, n => n.EndsWith("proj.bias", StringComparison.Ordinal));
+        using var tied = Build(TinyConfig("qwen3", j => { j["head_dim"] = 16; j["tie_word_embeddings"] = true; }));
+        Assert.DoesNotContain(tied.named_parameters(), p => p.name == "lm_head.weight");
+        Assert.True(ReferenceEquals(tied.Model.EmbedTokens.Weight, tied.OutputWeight));
+        var biased = ModelFamilies.ParseConfig(TinyConfig("qwen3", j => j["attention_bias"] = true), "test");
+        Assert.Equal((true, true), (biased.QkvBias, biased.OutputBias));
+
+        // Per head: scaling one head's q_norm weight changes the output; the norm sees 16 channels, not the whole 64.
+        var ids = Sequence(10, 64, 2);
+        using var before = LastLogits(untied, ids);
+        using (no_grad()) names["model.layers.0.self_attn.q_norm.weight"].mul_(3.0);
+        using var after = LastLogits(untied, ids);
+        Assert.True(MaxAbsDiff(before, after) > 1e-3);
+    }
+
+    [Fact]
+    public void UnsupportedModelTypeListsSupportedTypes()
+    {
+        var error = Assert.Throws<InvalidInputException>(() => ModelFamilies.ParseConfig(new JsonObject { ["model_type"] = "gpt2" }, "x/config.json"));
+        Assert.Equal("x/config.json: model_type 'gpt2' is not supported; supported: llama, mistral, qwen2, gemma, gemma2, phi3, qwen3, gemma3_text, mixtral, qwen3_moe", error.Message);
+    }
+
+    [Theory]
+    [InlineData("llama")]
+    [InlineData("gemma3_text")]
+    [InlineData("qwen3_moe")]
+    public void PackedDocumentsGiveTheTokenWeightedLossOfSeparateDocuments(string arch)
+    {
+        using var model = arch == "llama" ? Build(TinyConfig("llama"), seed: 21) : Preset(arch, seed: 21);
         var docA = Sequence(7, 64, 31);
         var docB = Sequence(9, 64, 32);
         using var noGrad = no_grad();
@@ -278,10 +344,14 @@ public sealed class FamilyTests
     [InlineData("gemma")]
     [InlineData("gemma2")]
     [InlineData("phi3")]
+    [InlineData("qwen3")]
+    [InlineData("gemma3_text")]
+    [InlineData("mixtral")]
+    [InlineData("qwen3_moe")]
     public void KvCacheStepLogitsEqualFullRecomputation(string arch)
     {
         using var model = Preset(arch);
-        // 6-token prompt and 14 steps: past the sliding windows of the mistral (8) and gemma2 (4) presets.
+        // 6-token prompt and 14 steps: past the sliding windows of the mistral (8), gemma2 and gemma3 (4) presets.
         var context = Sequence(6, 256, 40).ToList();
         using var noGrad = no_grad();
         using var cache = new KvCache(model.Config.NumHiddenLayers);
@@ -323,10 +393,12 @@ public sealed class PresetTests
     {
         long h = c.HiddenSize, q = c.NumAttentionHeads * c.HeadDim, kv = c.NumKeyValueHeads * c.HeadDim;
         long attention = h * q + 2 * h * kv + q * h + (c.QkvBias ? q + 2 * kv : 0) + (c.OutputBias ? h : 0);
-        long mlp = 3 * h * c.IntermediateSize;
-        long norms = (c.SandwichNorms ? 4 : 2) * h;
+        long Mlp(int layer) => c.Moe is { } moe && moe.SparseLayers[layer]
+            ? moe.NumExperts * (h + 3 * h * moe.ExpertIntermediateSize)   // router row + expert per expert
+            : 3 * h * c.IntermediateSize;
+        long norms = (c.SandwichNorms ? 4 : 2) * h + (c.QkNorm ? 2 * c.HeadDim : 0);
         long embeddings = (long)c.VocabSize * h * (c.TieWordEmbeddings ? 1 : 2);
-        return embeddings + c.NumHiddenLayers * (attention + mlp + norms) + h;
+        return embeddings + Enumerable.Range(0, c.NumHiddenLayers).Sum(i => attention + Mlp(i) + norms) + h;
     }
 
     [Theory]
@@ -338,6 +410,12 @@ public sealed class PresetTests
     [InlineData("gemma", "gemma-2b", 2_506_172_416)]
     [InlineData("gemma2", "gemma-2-2b", 2_614_341_888)]
     [InlineData("phi3", "phi-3-mini", 3_821_079_552)]
+    [InlineData("qwen3", "qwen3-0.6b", 596_049_920)]
+    [InlineData("qwen3", "qwen3-8b", 8_190_735_360)]
+    [InlineData("gemma3_text", "gemma-3-1b", 999_885_952)]
+    [InlineData("gemma3_text", "gemma-3-4b", 3_880_263_168)]
+    [InlineData("mixtral", "mixtral-8x7b", 46_702_792_704)]
+    [InlineData("qwen3_moe", "qwen3-30b-a3b", 30_532_122_624)]
     public void NamedPresetsHaveTheRealModelsParameterCounts(string arch, string preset, long expected)
     {
         var config = ModelFamilies.ParseConfig(ModelFamilies.Get(arch, "test").Presets[preset], preset);
@@ -351,6 +429,10 @@ public sealed class PresetTests
     [InlineData("gemma")]
     [InlineData("gemma2")]
     [InlineData("phi3")]
+    [InlineData("qwen3")]
+    [InlineData("gemma3_text")]
+    [InlineData("mixtral")]
+    [InlineData("qwen3_moe")]
     public void EveryFamilyHasTinyAndSmallPresetsThatBuild(string arch)
     {
         var family = ModelFamilies.Get(arch, "test");
@@ -368,10 +450,17 @@ public sealed class PresetTests
     [InlineData("mistral")]
     [InlineData("gemma2")]
     [InlineData("phi3")]
+    [InlineData("gemma3_text")]
+    [InlineData("mixtral")]
     public void CausalFastPathEqualsTheExplicitMask(string arch)
     {
         // No mask → SDPA's is_causal path (flash attention on CUDA); an all-ones mask → the explicit additive mask.
-        using var model = Build(TinyConfig(arch, j => { if (arch is "mistral" or "gemma2") j["sliding_window"] = 4; }));
+        using var model = Build(TinyConfig(arch, j =>
+        {
+            if (arch is "mistral" or "gemma2" or "gemma3_text" or "mixtral") j["sliding_window"] = 4;
+            if (arch is "gemma3_text") { j["head_dim"] = 8; j["sliding_window_pattern"] = 2; }
+            if (arch is "mixtral") j["num_local_experts"] = 4;
+        }));
         var ids = Sequence(12, 64, seed: 4);
         using var noGrad = no_grad();
         using var batch = tensor(ids, [1, ids.Length]);

@@ -62,6 +62,10 @@ public sealed class ModelCommandsTests
     [InlineData("gemma", 20, 86336)]
     [InlineData("gemma2", 24, 90688)]
     [InlineData("phi3", 15, 115008)]
+    [InlineData("qwen3", 25, 106880)]          // the hf-tiny-new fixtures' shapes and counts
+    [InlineData("gemma3_text", 54, 165056)]
+    [InlineData("mixtral", 41, 254784)]
+    [InlineData("qwen3_moe", 69, 157056)]
     public void InitModelWritesALoadableFolderForEveryFamily(string arch, int tensorCount, long parameterCount)
     {
         var dir = Path.Combine(TestPaths.TempDir(), arch);
@@ -118,7 +122,7 @@ public sealed class ModelCommandsTests
         var dir = TestPaths.TempDir();
         var arch = Run("init-model", "--arch", "gpt2", "--out", dir);
         Assert.Equal(2, arch.Code);
-        Assert.Equal("error: --arch: model_type 'gpt2' is not supported; supported: llama, mistral, qwen2, gemma, gemma2, phi3", arch.Err.Trim());
+        Assert.Equal("error: --arch: model_type 'gpt2' is not supported; supported: llama, mistral, qwen2, gemma, gemma2, phi3, qwen3, gemma3_text, mixtral, qwen3_moe", arch.Err.Trim());
         var preset = Run("init-model", "--arch", "qwen2", "--preset", "huge", "--out", dir);
         Assert.Equal(2, preset.Code);
         Assert.Equal("error: --preset: 'huge' is not a qwen2 preset; available: tiny, small, qwen2.5-0.5b", preset.Err.Trim());
@@ -196,7 +200,7 @@ public sealed class ModelCommandsTests
         var gpt2 = CopyWith(c => c["model_type"] = "gpt2");
         var typeError = Run("generate", "--model", gpt2, "--prompt-ids", "1,2");
         Assert.Equal(2, typeError.Code);
-        Assert.Equal($"error: {Path.Combine(gpt2, "config.json")}: model_type 'gpt2' is not supported; supported: llama, mistral, qwen2, gemma, gemma2, phi3", typeError.Err.Trim());
+        Assert.Equal($"error: {Path.Combine(gpt2, "config.json")}: model_type 'gpt2' is not supported; supported: llama, mistral, qwen2, gemma, gemma2, phi3, qwen3, gemma3_text, mixtral, qwen3_moe", typeError.Err.Trim());
 
         var rope = CopyWith(c => c["rope_scaling"] = new JsonObject { ["rope_type"] = "su-yarn", ["factor"] = 2.0 });
         var ropeError = Run("generate", "--model", rope, "--prompt-ids", "1,2");

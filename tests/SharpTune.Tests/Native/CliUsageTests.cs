@@ -25,7 +25,8 @@ public sealed class CliUsageTests
     {
         var (code, output, _) = Run("--help");
         Assert.Equal(0, code);
-        foreach (var command in new[] { "train", "validate", "prepare", "score", "generate", "merge", "init-model", "tokenize", "serve", "chat", "eval" })
+        Assert.Contains("Usage:\n  sharptune [command] [options]", output.Replace("\r\n", "\n"));
+        foreach (var command in new[] { "train", "validate", "prepare", "score", "generate", "merge", "init-model", "tokenize", "serve", "chat", "eval", "download", "push" })
             Assert.Contains("  " + command, output);
     }
 }

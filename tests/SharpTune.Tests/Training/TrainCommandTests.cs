@@ -58,9 +58,9 @@ public sealed class TrainCommandTests
         var output = TestPaths.TempDir();
         var (code, _, stderr) = Run("train", Example("quickstart.yaml"), "--set", $"output_dir={output}", "--set", "max_steps=10", "--set", "logging_steps=1",
             "--set", "eval_exact_match_samples=0", "--set", "loss_watchdog_threshold=0.5", "--set", "loss_watchdog_patience=2");
-        Assert.Equal(1, code);
-        Assert.Contains("loss watchdog: loss", stderr);
-        Assert.Contains("stopped with a checkpoint at step 2", stderr);
+        Assert.Equal(RunStoppedException.LossWatchdogExitCode, code);
+        Assert.Matches(@"(?m)^stopped: loss watchdog: loss \d+\.\d{4} stayed above loss_watchdog_threshold 0\.5 for 2 logging steps; stopped with a checkpoint at step 2$", stderr);
+        Assert.DoesNotContain("Exception", stderr);
         Assert.True(Directory.Exists(Path.Combine(output, "checkpoint-2")));
     }
 }

@@ -12,7 +12,7 @@ namespace SharpTune.Peft.Quantization;
 public static class QLoraMerge
 {
     public const string DequantizedBaseWarning =
-        "warning: merging into the dequantized 4-bit/8-bit base: the merged weights differ from the original full-precision weights by the quantization error; set merge_into_original: PATH to merge into the original weights instead";
+        "merging into the dequantized 4-bit/8-bit base: the merged weights differ from the original full-precision weights by the quantization error; set merge_into_original: PATH to merge into the original weights instead";
 
     /// <summary>
     /// Every tensor of a full-precision checkpoint for the model: quantized layers dequantized (float32) with their
