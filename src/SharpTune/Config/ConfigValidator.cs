@@ -80,13 +80,20 @@ public static class ConfigValidator
         if (c.Rl != null && c.SamplePacking)
             throw Error($"sample_packing: true is not supported with rl: {Name(c.Rl)}; expected sample_packing: false");
         if (c.Rl == RlType.Grpo) CheckGrpo(c, present, Error);
-        else if (present.Contains("trl")) warn($"{source}: trl is ignored because rl is {Name(c.Rl)} (its keys configure rl: grpo)");
+        else if (TrlChanged(c.Trl)) warn($"{source}: trl is ignored because rl is {Name(c.Rl)} (its keys configure rl: grpo)");
 
         return c with
         {
             LoadIn4bit = c.LoadIn4bit || c.Adapter == AdapterType.Qlora,
             LoraAlpha = c.Adapter != null ? c.LoraAlpha ?? c.LoraR : c.LoraAlpha,
         };
+    }
+
+    /// <summary>Whether any trl key differs from its default (a written-back config lists the defaults without meaning them).</summary>
+    private static bool TrlChanged(TrlConfig trl)
+    {
+        var defaults = new TrlConfig();
+        return ConfigSchema.TrlKeys.Any(k => ConfigWriter.Scalar(k.Property!.GetValue(trl)) != ConfigWriter.Scalar(k.Property.GetValue(defaults)));
     }
 
     private static void CheckGrpo(TrainConfig c, ISet<string> present, Func<string, InvalidInputException> error)
