@@ -6,8 +6,12 @@
 set -u
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 stamp=tests/SharpTune.Tests/obj/test-deps.stamp
-# Re-check at most once an hour: a quick no-op when everything is already here.
-if [[ -f $stamp && -z $(find "$stamp" -mmin +60 2>/dev/null) ]]; then exit 0; fi
+# A quick no-op when nothing changed since the last complete check: the stamp is younger than an hour and than this
+# script and every package-lock.json it installs from.
+if [[ -f $stamp && -z $(find "$stamp" -mmin +60 2>/dev/null) \
+      && -z $(find tools -maxdepth 2 \( -name install-test-deps.sh -o -name package-lock.json \) -newer "$stamp" 2>/dev/null | head -1) ]]; then
+  exit 0
+fi
 
 apt_missing=()
 need_apt() { command -v "$1" >/dev/null 2>&1 || apt_missing+=("$2"); }
