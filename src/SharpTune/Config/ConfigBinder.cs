@@ -9,7 +9,11 @@ internal static class ConfigBinder
     public static DatasetConfig BindDataset(MapNode entry, ParseContext ctx) =>
         Bind(new DatasetConfig(), entry, ConfigSchema.DatasetKeys, ctx, new HashSet<string>());
 
-    private static T Bind<T>(T record, MapNode map, IReadOnlyList<ConfigKey> keys, ParseContext ctx, ISet<string> present)
+    /// <summary>A nested mapping (trl:) bound through its own table; its unknown keys are refused, not warned about.</summary>
+    public static object BindSection(Type record, MapNode map, IReadOnlyList<ConfigKey> keys, ParseContext ctx) =>
+        Bind(Activator.CreateInstance(record)!, map, keys, ctx, new HashSet<string>(), strict: true);
+
+    private static T Bind<T>(T record, MapNode map, IReadOnlyList<ConfigKey> keys, ParseContext ctx, ISet<string> present, bool strict = false)
         where T : class
     {
         var seen = new Dictionary<string, string>(); // canonical name → name as written
@@ -19,6 +23,12 @@ internal static class ConfigBinder
             var key = keys.FirstOrDefault(k => k.Name == name) ?? keys.FirstOrDefault(k => k.KeyAliases.Contains(name));
             if (key == null)
             {
+                if (strict)
+                {
+                    var nearest = KeySuggester.Nearest(name, keys.Select(k => k.Name));
+                    throw new InvalidInputException($"{ctx.Source}: {ctx.Prefix}{name} is not supported by this build" +
+                        (nearest == null ? "" : $" (did you mean '{ctx.Prefix}{nearest}'?)") + $"; supported: {string.Join(", ", keys.Select(k => k.Name))}");
+                }
                 ctx.Warn(UnknownKeyMessage(ctx.Source, ctx.Prefix, name, keys));
                 continue;
             }

@@ -48,6 +48,8 @@ public static class ConfigDocs
         }
         sb.Append("\n## Dataset entries\n\nEach item of `datasets` and `test_datasets`:\n\n");
         Table(sb, ConfigSchema.DatasetKeys, new DatasetConfig());
+        sb.Append("\n## trl entries\n\nKeys of the `trl:` mapping (rl: grpo), named and defaulted as TRL's GRPOConfig; any other key there is an error. Also `--set trl.beta=0.04`.\n\n");
+        Table(sb, ConfigSchema.TrlKeys, new TrlConfig());
         return sb.ToString();
     }
 

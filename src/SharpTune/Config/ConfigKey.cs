@@ -4,7 +4,7 @@ using System.Text.RegularExpressions;
 
 namespace SharpTune.Config;
 
-public enum ConfigValueType { Bool, Integer, Number, Text, Choice, StringList, StringMap, RolesMap, DatasetList, Ignored }
+public enum ConfigValueType { Bool, Integer, Number, Text, Choice, StringList, StringMap, NumberList, RolesMap, DatasetList, Section, Ignored }
 
 /// <summary>An inclusive/exclusive interval a number must fall in.</summary>
 public sealed record NumberRange(double? Min, bool MinInclusive, double? Max, bool MaxInclusive)
@@ -54,6 +54,8 @@ public sealed class ConfigKey
     public string? DefaultText { get; init; }
     /// <summary>Resolve a relative value against the config file's folder (always, or only when that path exists).</summary>
     public PathResolution Paths { get; init; }
+    /// <summary>For Section keys: the table of the nested mapping's keys (a key outside it is an error, not a warning).</summary>
+    public IReadOnlyList<ConfigKey>? SubKeys { get; init; }
     /// <summary>The record property the value goes to; null for Ignored keys. Set by ConfigSchema.</summary>
     public PropertyInfo? Property { get; internal set; }
 
@@ -75,6 +77,8 @@ public sealed class ConfigKey
             : "one of " + string.Join(", ", Choices)),
         ConfigValueType.StringList => "a list of strings",
         ConfigValueType.StringMap => "a mapping of names to strings",
+        ConfigValueType.NumberList => Range == null ? "a list of numbers" : $"a list of numbers {Range.Describe()}",
+        ConfigValueType.Section => "a mapping of " + string.Join(", ", SubKeys?.Select(k => k.Name) ?? []),
         ConfigValueType.RolesMap => "a mapping of role names to lists of names",
         ConfigValueType.DatasetList => "a list of datasets (mappings with path and type)",
         _ => "any value",
@@ -90,6 +94,8 @@ public sealed class ConfigKey
         ConfigValueType.Choice => "choice",
         ConfigValueType.StringList => "list of strings",
         ConfigValueType.StringMap => "map string → string",
+        ConfigValueType.NumberList => "list of floats",
+        ConfigValueType.Section => "mapping",
         ConfigValueType.RolesMap => "map string → list of strings",
         ConfigValueType.DatasetList => "list of datasets",
         _ => "any (ignored)",
@@ -148,6 +154,17 @@ public sealed class ConfigKey
                 if (node is ScalarNode one) return new[] { one.Text! };
                 if (node is not ListNode items) throw Invalid(node, ctx);
                 return items.Items.Select(item => item is ScalarNode { Text: { } t } ? t : throw Invalid(item, ctx)).ToArray();
+            }
+            case ConfigValueType.NumberList:
+            {
+                IReadOnlyList<ConfigNode> items = node switch { ScalarNode one => new ConfigNode[] { one }, ListNode l => l.Items, _ => throw Invalid(node, ctx) };
+                return items.Select(item => item is ScalarNode { Text: { } t } && double.TryParse(t, NumberStyles.Float, CultureInfo.InvariantCulture, out double d)
+                    && double.IsFinite(d) && (Range == null || Range.Contains(d)) ? d : throw Invalid(item, ctx)).ToArray();
+            }
+            case ConfigValueType.Section:
+            {
+                if (node is not MapNode section) throw Invalid(node, ctx);
+                return ConfigBinder.BindSection(Property!.PropertyType, section, SubKeys!, ctx.Nested($"{ctx.Prefix}{Name}."));
             }
             case ConfigValueType.StringMap:
             {

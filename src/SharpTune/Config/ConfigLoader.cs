@@ -98,6 +98,19 @@ public static class ConfigLoader
                 SetIn(entry, sub.Name, sub, rest[2..], value, arg, $"{shown}.{rest[0]}.{sub.Name}");
                 return;
             }
+            case ConfigValueType.Section:
+            {
+                if (map.Get(name) is not MapNode section)
+                {
+                    section = new MapNode { Override = arg };
+                    map.Set(name, section);
+                }
+                string part = rest[0];
+                var sub = key.SubKeys!.FirstOrDefault(k => k.Name == part)
+                    ?? throw new InvalidInputException($"--set {arg}: " + UnknownKey(part, $"{shown}.", key.SubKeys!));
+                SetIn(section, sub.Name, sub, rest[1..], value, arg, $"{shown}.{sub.Name}");
+                return;
+            }
             case ConfigValueType.StringList when rest.Length == 1:
             {
                 var list = ListAt(map, name, arg);
@@ -150,7 +163,7 @@ public static class ConfigLoader
         string t = value.Trim();
         if (t.StartsWith('[') || t.StartsWith('{'))
             return ConfigTree.ParseYaml(t, $"--set {arg}", arg) ?? PlainScalar("", arg);
-        if (key.Type == ConfigValueType.StringList || key.Type == ConfigValueType.RolesMap) return ListValue(value, arg);
+        if (key.Type is ConfigValueType.StringList or ConfigValueType.NumberList or ConfigValueType.RolesMap) return ListValue(value, arg);
         return PlainScalar(value, arg);
     }
 

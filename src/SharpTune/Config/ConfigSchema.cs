@@ -28,12 +28,20 @@ public static class ConfigSchema
     /// <summary>Unpaired preference formats (prompt, completion, label) for kto.</summary>
     public static IReadOnlyList<string> UnpairedPreferenceDatasetTypes { get; } = ["kto", "chatml.argilla_chat", "llama3.argilla_chat"];
 
+    /// <summary>Prompt formats for online RL (rl: grpo): a prompt (text or messages) plus any fields the rewards read.</summary>
+    public static IReadOnlyList<string> PromptDatasetTypes { get; } = ["prompt"];
+
+    /// <summary>The built-in reward functions trl.reward_funcs may name (docs/rl.md).</summary>
+    public static IReadOnlyList<string> BuiltInRewards { get; } = ["exact_match", "regex_match", "tag_format", "think_format", "json_valid", "length_penalty"];
+
     // Declared after the lists above: static initializers run in text order and the dataset table reads them.
+    /// <summary>Keys of the nested `trl:` mapping (TRL's GRPOConfig names); declared before TrainKeys, whose trl key holds it.</summary>
+    public static IReadOnlyList<ConfigKey> TrlKeys { get; } = BuildTrlKeys();
     public static IReadOnlyList<ConfigKey> TrainKeys { get; } = BuildTrainKeys();
     public static IReadOnlyList<ConfigKey> DatasetKeys { get; } = BuildDatasetKeys();
 
     public static IEnumerable<string> AllDatasetTypes =>
-        SftDatasetTypes.Concat(PairedPreferenceDatasetTypes).Concat(UnpairedPreferenceDatasetTypes);
+        SftDatasetTypes.Concat(PairedPreferenceDatasetTypes).Concat(UnpairedPreferenceDatasetTypes).Concat(PromptDatasetTypes);
 
     public static ConfigKey? FindTrainKey(string name) => Find(TrainKeys, name);
     public static ConfigKey? FindDatasetKey(string name) => Find(DatasetKeys, name);
@@ -47,12 +55,13 @@ public static class ConfigSchema
         string section = "";
         void Add(string name, ConfigValueType type, string doc, NumberRange? range = null, Type? choice = null,
             string? defaultText = null, PathResolution paths = PathResolution.None, string[]? keyAliases = null,
-            Dictionary<string, (string, string?)>? valueAliases = null, Regex? pattern = null, string? patternText = null) =>
+            Dictionary<string, (string, string?)>? valueAliases = null, Regex? pattern = null, string? patternText = null,
+            IReadOnlyList<ConfigKey>? subKeys = null) =>
             keys.Add(new ConfigKey
             {
                 Name = name, Type = type, Doc = doc, Section = section, Range = range, EnumType = choice,
                 DefaultText = defaultText, Paths = paths, KeyAliases = keyAliases ?? [],
-                ValueAliases = valueAliases ?? new(), Pattern = pattern, PatternText = patternText,
+                ValueAliases = valueAliases ?? new(), Pattern = pattern, PatternText = patternText, SubKeys = subKeys,
             });
         void Ignored(string name, string note) =>
             keys.Add(new ConfigKey { Name = name, Type = ConfigValueType.Ignored, Doc = note, Section = section, IgnoredNote = note });
@@ -203,7 +212,7 @@ public static class ConfigSchema
         Ignored("fsdp_config", "ignored: FSDP is not supported; training runs in one process");
 
         section = "Preference training";
-        Add("rl", Choice, "Preference objective; null means supervised fine-tuning. Needs preference-format datasets.", choice: typeof(RlType));
+        Add("rl", Choice, "Preference objective (dpo, orpo, simpo, kto: preference-format datasets) or online RL (grpo: prompt datasets, see trl); null means supervised fine-tuning.", choice: typeof(RlType));
         Add("rl_beta", Number, "Beta of the DPO/SimPO/KTO loss (temperature of the implicit reward).", range: Positive);
         Add("dpo_loss_type", Choice, "DPO loss variant.", choice: typeof(DpoLossType));
         Add("dpo_label_smoothing", Number, "Conservative DPO: assumed probability that a preference label is flipped.",
@@ -214,7 +223,57 @@ public static class ConfigSchema
         Add("kto_undesirable_weight", Number, "KTO weight of undesirable examples.", range: Positive);
         Add("precompute_ref_log_probs", Bool, "Compute the reference model's log-probs once before training instead of every step.");
 
+        section = "Online RL (GRPO)";
+        Add("trl", Section, "GRPO settings under TRL's GRPOConfig names (rl: grpo); see [trl entries](#trl-entries). A trl key this build does not support is an error naming it.",
+            subKeys: TrlKeys, defaultText: "{}");
+        Add("reward_command", Text, "Executable (relative to the config file) scoring completions as a reward function named command, after those of trl.reward_funcs: JSON lines {prompt, completion, row} on stdin, one number per line on stdout.",
+            paths: PathResolution.IfExists);
+        Add("reward_command_timeout", Number, "Seconds reward_command may take per batch before the run stops with an error naming it.", range: Positive);
+        Add("reward_answer_field", Text, "Dataset field holding the reference answer that exact_match compares with.");
+        Add("reward_answer_extraction", Choice, "How exact_match takes the final answer out of a completion (docs/rl.md): auto (<answer> tags, else \\boxed{}, else text after ####, else the last number when the reference is a number, else the whole text), answer_tag, boxed, hash, last_number, full.",
+            choice: typeof(AnswerExtraction));
+        Add("reward_regex", Text, "Pattern the whole completion must match for regex_match to give 1 (.NET regex, . matches newlines).");
+        Add("reward_format_tags", StringList, "Tags tag_format expects, in order, each once as <tag>…</tag>, with only whitespace around them.");
+        Add("reward_soft_punish_cache", Integer, "length_penalty (DAPO's soft overlong punishment): completions longer than trl.max_completion_length minus this many tokens lose linearly up to 1.",
+            range: AtLeast1, defaultText: "trl.max_completion_length / 4");
+
         Attach(keys, typeof(TrainConfig));
+        return keys;
+    }
+
+    private static IReadOnlyList<ConfigKey> BuildTrlKeys()
+    {
+        var keys = new List<ConfigKey>();
+        void Add(string name, ConfigValueType type, string doc, Type? choice = null, NumberRange? range = null, string? defaultText = null,
+            Dictionary<string, (string, string?)>? valueAliases = null) =>
+            keys.Add(new ConfigKey
+            {
+                Name = name, Type = type, Doc = doc, Section = "trl entries", EnumType = choice, Range = range, DefaultText = defaultText,
+                ValueAliases = valueAliases ?? new(),
+            });
+        Add("num_generations", Integer, "Completions sampled per prompt (the group size G); micro_batch_size must be a multiple of it.", range: NumberRange.AtLeast(2));
+        Add("max_completion_length", Integer, "Most new tokens per completion.", range: AtLeast1);
+        Add("max_prompt_length", Integer, "Prompts longer than this keep their last this many tokens.", range: AtLeast1, defaultText: "null (whole prompt)");
+        Add("temperature", Number, "Sampling temperature; the policy's log-probs are taken at the same temperature, as TRL does.", range: Positive);
+        Add("top_p", Number, "Nucleus sampling threshold.", range: new NumberRange(0, false, 1, true));
+        Add("top_k", Integer, "Keep the k most likely tokens when sampling; 0 keeps all.", range: AtLeast0);
+        Add("min_p", Number, "Minimum token probability relative to the most likely one.", range: new NumberRange(0, true, 1, true), defaultText: "null (off)");
+        Add("repetition_penalty", Number, "Penalty on tokens already in the prompt or completion while sampling.", range: Positive);
+        Add("beta", Number, "Weight of the k3 KL estimate to the reference model; 0 skips the reference pass.", range: AtLeast0);
+        Add("epsilon", Number, "Lower clip range: ratios below 1 − epsilon stop counting for negative advantages.", range: Positive);
+        Add("epsilon_high", Number, "Upper clip range (DAPO's clip-higher): ratios above 1 + epsilon_high stop counting for positive advantages.", range: Positive, defaultText: "epsilon");
+        Add("loss_type", Choice, "Token normalisation: grpo (mean per completion, then over completions), bnpo (over the micro-batch's completion tokens), dr_grpo (over completions × max_completion_length), dapo (over the completion tokens of the whole optimizer step).",
+            choice: typeof(GrpoLossType));
+        Add("scale_rewards", Choice, "Divide advantages by the reward std of the group (true = group), of the micro-batch (batch), or not (none = false); std + 1e-4.",
+            choice: typeof(ScaleRewardsMode), valueAliases: new() { ["true"] = ("group", null), ["false"] = ("none", null) });
+        Add("num_iterations", Integer, "Optimizer steps per generation (μ): completions and their old-policy log-probs are reused this many times.", range: AtLeast1);
+        Add("reward_funcs", StringList, "Built-in reward functions: exact_match, regex_match, tag_format, think_format, json_valid, length_penalty (docs/rl.md). reward_command adds one more.");
+        Add("reward_weights", NumberList, "Weight of each reward function, in order (with reward_command last).", defaultText: "1 each");
+        Add("mask_truncated_completions", Bool, "Leave completions that hit max_completion_length without EOS out of the loss.");
+        Add("log_completions", Bool, "Print sampled completions with their rewards at each logging step (they are logged at eval steps regardless).");
+        Add("num_completions_to_print", Integer, "How many completions log_completions and the eval-step log print.", range: AtLeast1, defaultText: "3");
+        Add("use_vllm", Bool, "Accepted as false only: completions are sampled by SharpTune's own batched generator.");
+        Attach(keys, typeof(TrlConfig));
         return keys;
     }
 
@@ -233,7 +292,8 @@ public static class ConfigSchema
             paths: PathResolution.IfExists);
         Add("type", Text, "Row format. Supervised: " + string.Join(", ", SftDatasetTypes) +
             ". Paired preference (rl: dpo, orpo, simpo, kto): " + string.Join(", ", PairedPreferenceDatasetTypes) +
-            ". Unpaired preference (rl: kto): " + string.Join(", ", UnpairedPreferenceDatasetTypes) + ". Required.");
+            ". Unpaired preference (rl: kto): " + string.Join(", ", UnpairedPreferenceDatasetTypes) +
+            ". Prompts for online RL (rl: grpo): " + string.Join(", ", PromptDatasetTypes) + ". Required.");
         Add("ds_type", Choice, "File format when the extension does not tell.", choice: typeof(DatasetFileType),
             defaultText: "from the file extension");
         Add("data_files", StringList, "Files inside path (or the hub dataset) to read; a string or a list.", defaultText: "all");
@@ -279,6 +339,8 @@ public static class ConfigSchema
                 Choice => t == key.EnumType,
                 StringList => t == typeof(IReadOnlyList<string>),
                 StringMap => t == typeof(IReadOnlyDictionary<string, string>),
+                NumberList => t == typeof(IReadOnlyList<double>),
+                Section => t == typeof(TrlConfig),
                 RolesMap => t == typeof(IReadOnlyDictionary<string, IReadOnlyList<string>>),
                 DatasetList => t == typeof(IReadOnlyList<DatasetConfig>),
                 _ => false,

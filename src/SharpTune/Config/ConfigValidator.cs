@@ -81,6 +81,8 @@ public static class ConfigValidator
         // ---- preference training ----
         if (c.Rl != null && c.SamplePacking)
             Error($"sample_packing: true is not supported with rl: {Name(c.Rl)}; expected sample_packing: false");
+        if (c.Rl == RlType.Grpo) CheckGrpo(c, present, Error);
+        else if (TrlChanged(c.Trl)) warn($"{source}: trl is ignored because rl is {Name(c.Rl)} (its keys configure rl: grpo)");
 
         if (problems.Count > 0) throw new ConfigProblemsException(problems);
         return c with
@@ -88,6 +90,46 @@ public static class ConfigValidator
             LoadIn4bit = c.LoadIn4bit || c.Adapter == AdapterType.Qlora,
             LoraAlpha = c.Adapter != null ? c.LoraAlpha ?? c.LoraR : c.LoraAlpha,
         };
+    }
+
+    /// <summary>Whether any trl key differs from its default (a written-back config lists the defaults without meaning them).</summary>
+    private static bool TrlChanged(TrlConfig trl)
+    {
+        var defaults = new TrlConfig();
+        return ConfigSchema.TrlKeys.Any(k => ConfigWriter.Scalar(k.Property!.GetValue(trl)) != ConfigWriter.Scalar(k.Property.GetValue(defaults)));
+    }
+
+    private static void CheckGrpo(TrainConfig c, ISet<string> present, Action<string> error)
+    {
+        var t = c.Trl;
+        if (t.UseVllm) error("trl.use_vllm: true is not supported; completions are sampled by SharpTune's batched generator (expected false)");
+        if (c.PrecomputeRefLogProbs)
+            error("precompute_ref_log_probs: true does not apply to rl: grpo (its completions are sampled during training); expected false");
+        if (c.MicroBatchSize % t.NumGenerations != 0)
+            error($"micro_batch_size: {c.MicroBatchSize} is not a multiple of trl.num_generations: {t.NumGenerations}; each micro-batch holds whole groups (micro_batch_size = prompts × num_generations)");
+        if (c.EvalBatchSize is { } eval && eval % t.NumGenerations != 0)
+            error($"eval_batch_size: {eval} is not a multiple of trl.num_generations: {t.NumGenerations}; expected prompts × num_generations");
+        foreach (var name in t.RewardFuncs)
+            if (!ConfigSchema.BuiltInRewards.Contains(name))
+                error($"trl.reward_funcs: '{name}' is not a built-in reward; expected one of {string.Join(", ", ConfigSchema.BuiltInRewards)} " +
+                            "(Python reward functions do not run here: score with reward_command instead)");
+        if (t.RewardFuncs.Distinct().Count() != t.RewardFuncs.Count)
+            error($"trl.reward_funcs: [{string.Join(", ", t.RewardFuncs)}] names a function twice; expected each once");
+        int functions = t.RewardFuncs.Count + (c.RewardCommand is null ? 0 : 1);
+        if (functions == 0)
+            error($"rl: grpo needs a reward: expected trl.reward_funcs (one or more of {string.Join(", ", ConfigSchema.BuiltInRewards)}) or reward_command");
+        if (t.RewardWeights.Count > 0 && t.RewardWeights.Count != functions)
+            error($"trl.reward_weights: {t.RewardWeights.Count} weight(s) for {functions} reward function(s) ({string.Join(", ", t.RewardFuncs.Concat(c.RewardCommand is null ? [] : ["command"]))}); expected one weight each");
+        if (t.RewardFuncs.Contains("regex_match"))
+        {
+            if (c.RewardRegex is null) error("trl.reward_funcs: regex_match needs reward_regex; expected a regular expression the whole completion must match");
+            else try { _ = new System.Text.RegularExpressions.Regex(c.RewardRegex); }
+            catch (ArgumentException e) { error($"reward_regex: {c.RewardRegex} is not a valid regular expression ({e.Message})"); }
+        }
+        if (t.RewardFuncs.Contains("tag_format") && c.RewardFormatTags.Count == 0)
+            error("reward_format_tags: empty; tag_format needs at least one tag name");
+        if (c.RewardSoftPunishCache is { } cache && cache >= t.MaxCompletionLength)
+            error($"reward_soft_punish_cache: {cache} is not below trl.max_completion_length: {t.MaxCompletionLength}; expected fewer tokens than the completion budget");
     }
 
     private static void CheckDatasets(IReadOnlyList<DatasetConfig> datasets, string key, RlType? rl, Action<string> error)
@@ -107,7 +149,15 @@ public static class ConfigValidator
             bool sft = ConfigSchema.SftDatasetTypes.Contains(type);
             bool paired = ConfigSchema.PairedPreferenceDatasetTypes.Contains(type);
             bool unpaired = ConfigSchema.UnpairedPreferenceDatasetTypes.Contains(type);
-            if (!sft && !paired && !unpaired)
+            bool prompts = ConfigSchema.PromptDatasetTypes.Contains(type);
+            if (rl == RlType.Grpo)
+            {
+                if (!prompts) error($"{at}.type: {type} is not a prompt format but rl is grpo; expected {string.Join(", ", ConfigSchema.PromptDatasetTypes)} (rows with a prompt and the fields the rewards read)");
+                continue;
+            }
+            if (prompts)
+                error($"{at}.type: {type} holds prompts for online RL; expected rl: grpo, or a supervised type ({string.Join(", ", ConfigSchema.SftDatasetTypes)})");
+            else if (!sft && !paired && !unpaired)
                 error($"{at}.type: {type} is invalid; expected one of {string.Join(", ", ConfigSchema.AllDatasetTypes)}");
             else if (rl == null && !sft)
                 error($"{at}.type: {type} is a preference format but rl is not set; expected rl: {(unpaired ? "kto" : "dpo, orpo, simpo or kto")}, or a supervised type ({string.Join(", ", ConfigSchema.SftDatasetTypes)})");

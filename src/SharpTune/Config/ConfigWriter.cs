@@ -29,6 +29,12 @@ public static class ConfigWriter
                 }
                 continue;
             }
+            if (key.Type == ConfigValueType.Section)
+            {
+                sb.Append(key.Name).Append(":\n");
+                foreach (var sub in key.SubKeys!) sb.Append("  ").Append(sub.Name).Append(": ").Append(Scalar(sub.Property!.GetValue(value))).Append('\n');
+                continue;
+            }
             sb.Append(key.Name).Append(": ").Append(Scalar(value)).Append('\n');
         }
         return sb.ToString();

@@ -225,6 +225,69 @@ public sealed record TrainConfig
     public double KtoUndesirableWeight { get; init; } = 1.0;
     /// <summary>Compute reference-model log-probs once before training. Default: false.</summary>
     public bool PrecomputeRefLogProbs { get; init; }
+
+    // ---- online RL (GRPO) ----
+    /// <summary>GRPO settings under TRL's names (the `trl:` mapping). Default: TRL's defaults.</summary>
+    public TrlConfig Trl { get; init; } = new();
+    /// <summary>Executable scoring completions (JSON lines in, one number per line out). Default: null.</summary>
+    public string? RewardCommand { get; init; }
+    /// <summary>Seconds reward_command may take per batch. Default: 60.</summary>
+    public double RewardCommandTimeout { get; init; } = 60;
+    /// <summary>Dataset field with the reference answer for exact_match. Default: answer.</summary>
+    public string RewardAnswerField { get; init; } = "answer";
+    /// <summary>How exact_match extracts the final answer. Default: auto.</summary>
+    public AnswerExtraction RewardAnswerExtraction { get; init; } = AnswerExtraction.Auto;
+    /// <summary>Pattern for regex_match (whole completion). Default: null.</summary>
+    public string? RewardRegex { get; init; }
+    /// <summary>Tags for tag_format, in order. Default: [think, answer].</summary>
+    public IReadOnlyList<string> RewardFormatTags { get; init; } = ["think", "answer"];
+    /// <summary>Soft-punishment zone of length_penalty in tokens. Default: null (max_completion_length / 4).</summary>
+    public int? RewardSoftPunishCache { get; init; }
+}
+
+/// <summary>The `trl:` mapping: GRPO settings with TRL GRPOConfig's names and defaults.</summary>
+public sealed record TrlConfig
+{
+    /// <summary>Completions per prompt (G). Default: 8.</summary>
+    public int NumGenerations { get; init; } = 8;
+    /// <summary>Most new tokens per completion. Default: 256.</summary>
+    public int MaxCompletionLength { get; init; } = 256;
+    /// <summary>Keep only the last this many prompt tokens. Default: null (all).</summary>
+    public int? MaxPromptLength { get; init; }
+    /// <summary>Sampling temperature (log-probs use it too). Default: 1.0.</summary>
+    public double Temperature { get; init; } = 1.0;
+    /// <summary>Nucleus threshold. Default: 1.0.</summary>
+    public double TopP { get; init; } = 1.0;
+    /// <summary>Top-k filter; 0 = off. Default: 0.</summary>
+    public int TopK { get; init; }
+    /// <summary>Min-p filter. Default: null.</summary>
+    public double? MinP { get; init; }
+    /// <summary>Repetition penalty while sampling. Default: 1.0.</summary>
+    public double RepetitionPenalty { get; init; } = 1.0;
+    /// <summary>KL weight; 0 = no reference model. Default: 0.0.</summary>
+    public double Beta { get; init; }
+    /// <summary>Lower clip range. Default: 0.2.</summary>
+    public double Epsilon { get; init; } = 0.2;
+    /// <summary>Upper clip range. Default: null (epsilon).</summary>
+    public double? EpsilonHigh { get; init; }
+    /// <summary>Token normalisation of the loss. Default: dapo.</summary>
+    public GrpoLossType LossType { get; init; } = GrpoLossType.Dapo;
+    /// <summary>Advantage scaling by the reward std. Default: group.</summary>
+    public ScaleRewardsMode ScaleRewards { get; init; } = ScaleRewardsMode.Group;
+    /// <summary>Optimizer steps per generation (μ). Default: 1.</summary>
+    public int NumIterations { get; init; } = 1;
+    /// <summary>Built-in reward function names. Default: none.</summary>
+    public IReadOnlyList<string> RewardFuncs { get; init; } = [];
+    /// <summary>Weights of the reward functions. Default: none (1 each).</summary>
+    public IReadOnlyList<double> RewardWeights { get; init; } = [];
+    /// <summary>Exclude truncated completions from the loss. Default: false.</summary>
+    public bool MaskTruncatedCompletions { get; init; }
+    /// <summary>Print completions at each logging step. Default: false.</summary>
+    public bool LogCompletions { get; init; }
+    /// <summary>Completions printed per log. Default: null (3).</summary>
+    public int? NumCompletionsToPrint { get; init; }
+    /// <summary>Must stay false. Default: false.</summary>
+    public bool UseVllm { get; init; }
 }
 
 /// <summary>One entry of datasets / test_datasets.</summary>
@@ -277,7 +340,10 @@ public sealed record DatasetConfig
 }
 
 public enum AdapterType { Lora, Qlora }
-public enum RlType { Dpo, Orpo, Simpo, Kto }
+public enum RlType { Dpo, Orpo, Simpo, Kto, Grpo }
+public enum GrpoLossType { Grpo, Bnpo, DrGrpo, Dapo }
+public enum ScaleRewardsMode { Group, Batch, None }
+public enum AnswerExtraction { Auto, AnswerTag, Boxed, Hash, LastNumber, Full }
 public enum LrSchedulerType { Cosine, Linear, Constant, ConstantWithWarmup, CosineWithMinLr }
 public enum OptimizerType { AdamwTorch, AdamwTorchFused, AdamwHf, Adamw, Sgd, Adafactor, Lion }
 public enum Bf16Mode { False, True, Auto, Full }

@@ -56,8 +56,10 @@ public static class DataPipeline
         var trainRows = trainSets.SelectMany(s => s.Rows).ToList();
         var trainPairs = trainSets.SelectMany(s => s.Pairs).ToList();
         var trainUnpaired = trainSets.SelectMany(s => s.Unpaired).ToList();
+        var trainPrompts = trainSets.SelectMany(s => s.Prompts).ToList();
         if (config.ShuffleMergedDatasets && config.Datasets.Count > 1)
         {
+            trainPrompts = Shuffle(trainPrompts, config.Seed);
             trainRows = Shuffle(trainRows, config.Seed);
             trainPairs = Shuffle(trainPairs, config.Seed);
             trainUnpaired = Shuffle(trainUnpaired, config.Seed);
@@ -65,6 +67,7 @@ public static class DataPipeline
         List<TokenizedExample> evalRows;
         List<PreferenceExample> evalPairs;
         List<UnpairedExample[]> evalUnpaired;
+        List<PromptExample> evalPrompts;
         if (config.TestDatasets.Count > 0)
         {
             var testSets = config.TestDatasets.Select((d, i) =>
@@ -72,6 +75,7 @@ public static class DataPipeline
             evalRows = testSets.SelectMany(s => s.Rows).ToList();
             evalPairs = testSets.SelectMany(s => s.Pairs).ToList();
             evalUnpaired = testSets.SelectMany(s => s.Unpaired).ToList();
+            evalPrompts = testSets.SelectMany(s => s.Prompts).ToList();
         }
         else
         {
@@ -79,11 +83,13 @@ public static class DataPipeline
             (trainPairs, evalPairs) = Split(trainPairs, config.ValSetSize, config.Seed);
             // Split by source row, so the two halves of an unpaired preference pair stay on the same side.
             (trainUnpaired, evalUnpaired) = Split(trainUnpaired, config.ValSetSize, config.Seed);
+            (trainPrompts, evalPrompts) = Split(trainPrompts, config.ValSetSize, config.Seed);
         }
         bool unpaired = config.Rl == RlType.Kto;
-        int Count(List<TokenizedExample> rows, List<PreferenceExample> pairs, List<UnpairedExample[]> groups) =>
-            unpaired ? groups.Sum(g => g.Length) : preference ? pairs.Count : rows.Count;
-        int trainCount = Count(trainRows, trainPairs, trainUnpaired), evalCount = Count(evalRows, evalPairs, evalUnpaired);
+        bool prompts = config.Rl == RlType.Grpo;
+        int Count(List<TokenizedExample> rows, List<PreferenceExample> pairs, List<UnpairedExample[]> groups, List<PromptExample> promptRows) =>
+            prompts ? promptRows.Count : unpaired ? groups.Sum(g => g.Length) : preference ? pairs.Count : rows.Count;
+        int trainCount = Count(trainRows, trainPairs, trainUnpaired, trainPrompts), evalCount = Count(evalRows, evalPairs, evalUnpaired, evalPrompts);
         if (trainCount == 0)
             throw new InvalidInputException($"datasets: no training rows left after the validation split (val_set_size {config.ValSetSize} of {trainCount + evalCount} rows)");
 
@@ -97,6 +103,8 @@ public static class DataPipeline
         {
             UnpairedTrain = trainUnpaired.SelectMany(g => g).ToList(),
             UnpairedEval = evalUnpaired.SelectMany(g => g).ToList(),
+            PromptTrain = trainPrompts,
+            PromptEval = evalPrompts,
         };
         if (options.UseCache)
         {
@@ -158,13 +166,14 @@ public static class DataPipeline
     }
 
     /// <summary>A dataset's kept rows; unpaired examples are grouped by source row (a paired row gives two).</summary>
-    private sealed record DatasetRows(List<TokenizedExample> Rows, List<PreferenceExample> Pairs, List<UnpairedExample[]> Unpaired);
+    private sealed record DatasetRows(List<TokenizedExample> Rows, List<PreferenceExample> Pairs, List<UnpairedExample[]> Unpaired, List<PromptExample> Prompts);
 
     private enum Outcome { Kept, TooLong, NoTrainable, Bad }
 
     private sealed record RowResult(Outcome Outcome, TokenizedExample? Example, PreferenceExample? Pair, string? Text, int[]? PretrainIds, string? Error, bool Truncated, int Length)
     {
         public UnpairedExample[]? Unpaired { get; init; }
+        public PromptExample? Prompt { get; init; }
     }
 
     private static DatasetRows Process(DatasetConfig dataset, IReadOnlyList<SplitPart> parts, string key, TrainConfig config, HfTokenizer tokenizer,
@@ -175,6 +184,7 @@ public static class DataPipeline
         var rows = new List<TokenizedExample>();
         var pairs = new List<PreferenceExample>();
         var unpaired = new List<UnpairedExample[]>();
+        var prompts = new List<PromptExample>();
         var pretrainBuffer = new List<int>();
         var seen = options.Deduplicate ? new Dictionary<int, List<int>>() : null;
         long read = 0, tooLong = 0, noTrainable = 0, bad = 0, truncated = 0, duplicates = 0;
@@ -220,6 +230,7 @@ public static class DataPipeline
                     }
                     else if (r.Pair != null) pairs.Add(r.Pair);
                     else if (r.Unpaired != null) unpaired.Add(r.Unpaired);
+                    else if (r.Prompt != null) prompts.Add(r.Prompt);
                     else if (seen != null && IsDuplicate(r.Example!, rows, seen)) duplicates++;
                     else rows.Add(r.Example!);
                 }
@@ -241,14 +252,14 @@ public static class DataPipeline
         if (noTrainable > 0)
         {
             string message = $"{where}: {noTrainable} of {read} row(s) have no trainable tokens (every label is -100) and were dropped; first: {firstNoTrainable}";
-            if (rows.Count == 0 && pairs.Count == 0 && unpaired.Count == 0)
+            if (rows.Count == 0 && pairs.Count == 0 && unpaired.Count == 0 && prompts.Count == 0)
                 throw new InvalidInputException($"{message}; the whole dataset has nothing to learn from: with train_on_inputs: false only the turns of " +
                     $"roles_to_train ({string.Join(", ", dataset.RolesToTrain.Count > 0 ? dataset.RolesToTrain : ["assistant"])}) are trained — check the message roles, roles:, field_messages and message_property_mappings");
             warn(message);
         }
         if (read == 0) throw new InvalidInputException($"{where}: no rows in {string.Join(", ", parts.SelectMany(p => p.Files).Distinct())}" +
                                                        (parts.Any(p => !p.Slice.IsWhole) ? $" within split {dataset.Split}" : ""));
-        if (rows.Count == 0 && pairs.Count == 0 && unpaired.Count == 0)
+        if (rows.Count == 0 && pairs.Count == 0 && unpaired.Count == 0 && prompts.Count == 0)
             throw new InvalidInputException($"{where}: none of the {read} row(s) is usable ({tooLong} longer than sequence_len {config.SequenceLen}, {bad} malformed)");
 
         totals.Read += read;
@@ -257,7 +268,8 @@ public static class DataPipeline
         totals.NoTrainable += noTrainable;
         totals.Bad += bad;
         totals.Duplicate += duplicates;
-        totals.Kept += rows.Count + pairs.Count + unpaired.Sum(g => g.Length);
+        totals.Kept += rows.Count + pairs.Count + unpaired.Sum(g => g.Length) + prompts.Count;
+        foreach (var p in prompts) totals.Tokens += p.PromptIds.Length;
         foreach (var r in rows)
         {
             totals.Tokens += r.InputIds.Length;
@@ -273,7 +285,7 @@ public static class DataPipeline
             totals.Tokens += u.PromptIds.Length + u.CompletionIds.Length;
             totals.Trainable += u.CompletionIds.Length;
         }
-        return new DatasetRows(rows, pairs, unpaired);
+        return new DatasetRows(rows, pairs, unpaired, prompts);
     }
 
     private static RowResult Convert(SourceRow row, RowFormatter formatter, HfTokenizer tokenizer, TrainConfig config, HashSet<int> eotIds)
@@ -289,6 +301,18 @@ public static class DataPipeline
                     var ids = tokenizer.Encode(formatter.PretrainText(row.Value), addSpecialTokens: true).ToList();
                     if (tokenizer.EosTokenId is { } eos && (ids.Count == 0 || ids[^1] != eos)) ids.Add(eos);
                     return new RowResult(Outcome.Kept, null, null, null, ids.ToArray(), null, false, ids.Count);
+                }
+                case RowFormatKind.Prompt:
+                {
+                    var (text, addsSpecialTokens) = formatter.Prompt(row.Value);
+                    var ids = tokenizer.Encode(text, addsSpecialTokens).ToArray();
+                    if (ids.Length == 0) return new RowResult(Outcome.Bad, null, null, null, null, "the prompt encodes to no tokens", false, 0);
+                    // The completion needs room too: a prompt that fills sequence_len leaves nothing to generate.
+                    bool cut = ids.Length >= limit;
+                    if (cut && !truncate) return new RowResult(Outcome.TooLong, null, null, null, null, null, false, ids.Length);
+                    if (cut) ids = ids[^(limit - 1)..];
+                    return new RowResult(Outcome.Kept, null, null, null, null, null, cut, ids.Length)
+                        { Prompt = new PromptExample(ids, text, row.Value!.ToJsonString()) };
                 }
                 case RowFormatKind.Preference when config.Rl == RlType.Kto:
                 {
@@ -410,7 +434,7 @@ public static class DataPipeline
     {
         if (weight is not { } w || w == 1) return rows;
         if (w <= 0) throw new InvalidInputException($"datasets: weight {w}; expected a number > 0");
-        return new DatasetRows(Weighted(rows.Rows, w, seed), Weighted(rows.Pairs, w, seed), Weighted(rows.Unpaired, w, seed));
+        return new DatasetRows(Weighted(rows.Rows, w, seed), Weighted(rows.Pairs, w, seed), Weighted(rows.Unpaired, w, seed), Weighted(rows.Prompts, w, seed));
     }
 
     private static List<T> Weighted<T>(List<T> rows, double weight, long seed)

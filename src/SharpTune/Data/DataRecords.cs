@@ -26,6 +26,12 @@ public sealed record PreferenceExample(int[] PromptIds, int[] ChosenIds, int[] R
 /// <summary>One unpaired (KTO) example: a completion of the prompt labelled desirable or undesirable.</summary>
 public sealed record UnpairedExample(int[] PromptIds, int[] CompletionIds, bool Desirable);
 
+/// <summary>
+/// One prompt for online RL (GRPO): its token ids as the policy continues them, the same prompt as text, and the whole
+/// source row as JSON (reward functions read fields such as the reference answer from it).
+/// </summary>
+public sealed record PromptExample(int[] PromptIds, string PromptText, string RowJson);
+
 /// <summary>What preparation produced: supervised rows, preference pairs or unpaired (KTO) examples (one kind per run), split into train and eval.</summary>
 public sealed record PreparedData(
     IReadOnlyList<TokenizedExample> Train,
@@ -36,6 +42,8 @@ public sealed record PreparedData(
 {
     public IReadOnlyList<UnpairedExample> UnpairedTrain { get; init; } = [];
     public IReadOnlyList<UnpairedExample> UnpairedEval { get; init; } = [];
+    public IReadOnlyList<PromptExample> PromptTrain { get; init; } = [];
+    public IReadOnlyList<PromptExample> PromptEval { get; init; } = [];
 }
 
 /// <summary>Counts over everything read (train and eval sources together), as `sharptune prepare` prints them.</summary>

@@ -7,7 +7,7 @@ namespace SharpTune.Data;
 
 /// <summary>
 /// Tokenized datasets on disk under dataset_prepared_path/KEY/: data.bin (little-endian: "STDATA01", kind (0 rows, 1 pairs,
-/// 2 unpaired), then for each of train/eval ragged arrays: a count, int64 offsets and int32 values) and stats.json. Written to a temp folder and renamed, so a
+/// 2 unpaired, 3 prompts: ids, then text and row JSON as length-prefixed UTF-8), then for each of train/eval ragged arrays: a count, int64 offsets and int32 values) and stats.json. Written to a temp folder and renamed, so a
 /// cache folder is either complete or absent.
 /// </summary>
 public static class PreparedCache
@@ -50,6 +50,12 @@ public static class PreparedCache
             var eval = ReadExamples(reader);
             return new PreparedData(train, eval, [], [], stats with { FromCache = true });
         }
+        if (kind == 3)
+        {
+            var promptTrain = ReadPrompts(reader);
+            var promptEval = ReadPrompts(reader);
+            return new PreparedData([], [], [], [], stats with { FromCache = true }) { PromptTrain = promptTrain, PromptEval = promptEval };
+        }
         if (kind == 2)
         {
             var utrain = ReadUnpaired(reader);
@@ -76,8 +82,14 @@ public static class PreparedCache
                 writer.Write(Encoding.ASCII.GetBytes(Magic));
                 bool pairs = prepared.PreferenceTrain.Count > 0 || prepared.PreferenceEval.Count > 0;
                 bool unpaired = prepared.UnpairedTrain.Count > 0 || prepared.UnpairedEval.Count > 0;
-                writer.Write(unpaired ? 2 : pairs ? 1 : 0);
-                if (unpaired)
+                bool prompts = prepared.PromptTrain.Count > 0 || prepared.PromptEval.Count > 0;
+                writer.Write(prompts ? 3 : unpaired ? 2 : pairs ? 1 : 0);
+                if (prompts)
+                {
+                    WritePrompts(writer, prepared.PromptTrain);
+                    WritePrompts(writer, prepared.PromptEval);
+                }
+                else if (unpaired)
                 {
                     WriteUnpaired(writer, prepared.UnpairedTrain);
                     WriteUnpaired(writer, prepared.UnpairedEval);
@@ -145,6 +157,22 @@ public static class PreparedCache
         var completion = ReadRagged(r);
         var desirable = ReadRagged(r)[0];
         return prompt.Select((p, i) => new UnpairedExample(p, completion[i], desirable[i] == 1)).ToList();
+    }
+
+    private static void WritePrompts(BinaryWriter w, IReadOnlyList<PromptExample> rows)
+    {
+        WriteRagged(w, rows.Select(r => r.PromptIds).ToList());
+        foreach (var r in rows)
+        {
+            w.Write(r.PromptText);
+            w.Write(r.RowJson);
+        }
+    }
+
+    private static List<PromptExample> ReadPrompts(BinaryReader r)
+    {
+        var ids = ReadRagged(r);
+        return ids.Select(p => new PromptExample(p, r.ReadString(), r.ReadString())).ToList();
     }
 
     private static void WriteRagged(BinaryWriter w, IReadOnlyList<int[]> rows)

@@ -18,7 +18,7 @@ public sealed record PreferenceTexts(string Prompt, string Chosen, string Reject
 public sealed record UnpairedTexts(string Prompt, string Completion, bool Desirable, bool PromptAddsSpecialTokens);
 
 /// <summary>The row formats a `type:` may name.</summary>
-public enum RowFormatKind { Alpaca, ShareGpt, ChatTemplate, Completion, Pretrain, InputOutput, Preference }
+public enum RowFormatKind { Alpaca, ShareGpt, ChatTemplate, Completion, Pretrain, InputOutput, Preference, Prompt }
 
 /// <summary>
 /// Turns one dataset row (a JSON object) into labelled text following one `type:`, with the field names,
@@ -54,11 +54,11 @@ public sealed class RowFormatter
         _dataset = dataset;
         _tokenizer = tokenizer;
         _trainOnInputs = config.TrainOnInputs;
-        Kind = ParseKind(dataset.Type, key, preference);
-        if (Kind is RowFormatKind.ShareGpt or RowFormatKind.ChatTemplate or RowFormatKind.Preference)
+        Kind = config.Rl == RlType.Grpo ? RowFormatKind.Prompt : ParseKind(dataset.Type, key, preference);
+        if (Kind is RowFormatKind.ShareGpt or RowFormatKind.ChatTemplate or RowFormatKind.Preference or RowFormatKind.Prompt)
         {
             string? template = ChatTemplates.Resolve(dataset.ChatTemplate ?? config.ChatTemplate, config.ChatTemplateJinja, tokenizer, key,
-                required: Kind != RowFormatKind.Preference);
+                required: Kind is not (RowFormatKind.Preference or RowFormatKind.Prompt));
             if (template != null)
                 _chat = new ChatLabeler(tokenizer, template, dataset.RolesToTrain.Count > 0 ? dataset.RolesToTrain : ["assistant"],
                     dataset.TrainOnEos ?? TrainOnEos.Turn, config.TrainOnInputs);
@@ -261,6 +261,23 @@ public sealed class RowFormatter
         if (completion.Prompt.Count == 0) throw new RowException($"no prompt: \"{promptField}\" is missing and \"completion\" holds only the answer");
         var (promptText, addsSpecialTokens) = RenderPrompt(completion.Prompt);
         return [new(promptText, CompletionText(completion.Prompt, promptText, completion.Answer), desirable, addsSpecialTokens)];
+    }
+
+    /// <summary>
+    /// A GRPO prompt row, as TRL reads one: "prompt" is plain text (used as is) or a list of messages (rendered by the chat
+    /// template with the assistant turn opened); a "system" field is prepended as a system message.
+    /// </summary>
+    public (string Text, bool AddsSpecialTokens) Prompt(JsonNode? node)
+    {
+        var row = AsObject(node);
+        const string needs = "prompt rows need a prompt (a string or a list of messages)";
+        var (messages, field) = PromptMessages(row, "", needs);
+        if (messages.Count == 0) throw new RowException($"field \"{field}\" is empty; {needs}");
+        bool conversational = row[field] is JsonArray || messages.Count > 1;
+        if (conversational && _chat == null)
+            throw new RowException($"field \"{field}\" is a conversation but no chat template is set; expected chat_template (or a tokenizer with one), or a plain-text prompt");
+        // TRL tokenizes GRPO prompts with add_special_tokens=False: the template (or the text itself) carries any BOS.
+        return _chat != null && conversational ? (_chat.Render(messages, addGenerationPrompt: true), false) : ((string)messages[^1]["content"]!, false);
     }
 
     /// <summary>The system message and the prompt field (a string or messages; may be absent when the answer field is a conversation).</summary>

@@ -14,7 +14,8 @@ public sealed class Checkpointer(string outputDir, int? saveTotalLimit)
     public const string Prefix = "checkpoint-";
 
     /// <param name="writeWeights">writes the model or adapter files into the folder it is given.</param>
-    public string Save(TrainState state, Optimizer optimizer, LrSchedule schedule, Action<string> writeWeights, string? configText)
+    /// <param name="writeState">writes state of the batch source (GRPO's kept rollouts) into the folder, when it has any.</param>
+    public string Save(TrainState state, Optimizer optimizer, LrSchedule schedule, Action<string> writeWeights, string? configText, Action<string>? writeState = null)
     {
         Directory.CreateDirectory(outputDir);
         var final = Path.Combine(outputDir, Prefix + state.Step);
@@ -42,6 +43,7 @@ public sealed class Checkpointer(string outputDir, int? saveTotalLimit)
         });
         using (var rng = get_rng_state()) SafeTensorsWriter.Save(Path.Combine(temp, "rng_state.safetensors"), [KeyValuePair.Create("cpu", rng)]);
         if (configText is not null) File.WriteAllText(Path.Combine(temp, "config.yaml"), configText);
+        writeState?.Invoke(temp);
         if (Directory.Exists(final)) Directory.Delete(final, recursive: true);
         Directory.Move(temp, final);
         RotateOld(state.BestEvalStep);
@@ -49,7 +51,7 @@ public sealed class Checkpointer(string outputDir, int? saveTotalLimit)
     }
 
     /// <summary>Restores optimizer, trainer state and RNG; weights are loaded by the caller's loadWeights.</summary>
-    public static void Restore(string checkpointDir, TrainState state, Optimizer optimizer, Action<string> loadWeights)
+    public static void Restore(string checkpointDir, TrainState state, Optimizer optimizer, Action<string> loadWeights, Action<string>? readState = null)
     {
         var stateFile = Path.Combine(checkpointDir, "trainer_state.json");
         if (!File.Exists(stateFile)) throw new InvalidInputException($"{checkpointDir}: not a checkpoint (no trainer_state.json)");
@@ -71,6 +73,7 @@ public sealed class Checkpointer(string outputDir, int? saveTotalLimit)
         using var rngFile = SafeTensorsCheckpoint.Open(Path.Combine(checkpointDir, "rng_state.safetensors"));
         using var rng = rngFile.Load("cpu");
         set_rng_state(rng);
+        readState?.Invoke(checkpointDir);
     }
 
     /// <summary>The checkpoint with the highest step in the output folder, or null.</summary>

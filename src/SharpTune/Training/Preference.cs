@@ -134,16 +134,20 @@ public sealed class PreferenceObjective(PreferenceSettings settings) : ITraining
     }
 
     /// <summary>The frozen base: adapters switched off, no gradient.</summary>
-    internal static Tensor ReferenceLogProbs(CausalLM model, LabeledBatch batch)
+    internal static Tensor ReferenceLogProbs(CausalLM model, LabeledBatch batch) =>
+        WithAdaptersOff(model, () => SequenceLogProbs(model, batch).Sums.detach());
+
+    /// <summary>Runs <paramref name="compute"/> without gradient on the base model: every adapter switched off, then on again.</summary>
+    public static Tensor WithAdaptersOff(CausalLM model, Func<Tensor> compute)
     {
         var layers = model.modules().OfType<LinearLayer>().Where(l => l.Adapter is not null).ToList();
         if (layers.Count == 0)
-            throw new InvalidOperationException("DPO/KTO without adapters needs precomputed reference log-probs (precompute_ref_log_probs)");
+            throw new InvalidOperationException("a reference pass without adapters needs a frozen copy or precomputed log-probs");
         using var noGrad = no_grad();
         foreach (var l in layers) l.AdapterEnabled = false;
         try
         {
-            return SequenceLogProbs(model, batch).Sums.detach();
+            return compute();
         }
         finally
         {

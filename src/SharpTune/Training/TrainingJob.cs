@@ -27,7 +27,18 @@ public static class TrainingJob
         IBatchSource train;
         IBatchSource? evalOrNull = null;
         ITrainingObjective objective;
-        if (config.Rl is RlType.Kto)
+        GrpoRolloutSource? grpoTrain = null, grpoEval = null;
+        if (config.Rl is RlType.Grpo)
+        {
+            var settings = GrpoSettings.From(config.Trl);
+            var rewards = new RewardSet(RewardFunctions.From(config, configDir), config.Trl.RewardWeights);
+            int shown = config.Trl.NumCompletionsToPrint ?? 3;
+            train = grpoTrain = new GrpoRolloutSource(data.PromptTrain, settings, rewards, tokenizer, padId, config.MicroBatchSize, config.GradientAccumulationSteps, config.Seed, training: true, shown);
+            if (data.PromptEval.Count > 0)
+                evalOrNull = grpoEval = new GrpoRolloutSource(data.PromptEval, settings, rewards, tokenizer, padId, config.EvalBatchSize ?? config.MicroBatchSize, 1, config.Seed, training: false, shown);
+            objective = new GrpoObjective(settings);
+        }
+        else if (config.Rl is RlType.Kto)
         {
             if (data.UnpairedTrain.Count < 2)
                 throw new InvalidInputException($"rl: kto needs at least 2 training examples (the KL reference point pairs prompts with other examples' completions); got {data.UnpairedTrain.Count}");
@@ -67,11 +78,51 @@ public static class TrainingJob
                 if (evalOrNull is TwoRowBatchSource evalRows) evalRows.PrecomputeReference(model);
             };
         }
+        Modeling.CausalLM? frozenReference = null;
+        if (grpoTrain is not null)
+        {
+            run.ModelReady = model =>
+            {
+                // Full fine-tuning has no adapters to switch off: the KL reference is a frozen copy of the starting model.
+                if (config.Trl.Beta != 0 && config.Adapter is null)
+                {
+                    frozenReference = ModelIO.Load(modelDir, model.parameters().First().dtype, model.Device);
+                    foreach (var p in frozenReference.parameters()) p.requires_grad = false;
+                    frozenReference.eval();
+                }
+                var eos = Inference.GenerationDefaults.Load(modelDir, model.Config).EosTokenIds
+                    .Concat(tokenizer.EosTokenId is { } e ? [(long)e] : []).Distinct().ToArray();
+                grpoTrain.Attach(model, frozenReference, eos);
+                grpoEval?.Attach(model, frozenReference, eos);
+            };
+            run.ExtraCallbacks = [new GrpoCompletionLog(grpoTrain, grpoEval, config.Trl.LogCompletions, config.OutputDir, console)];
+            if (grpoEval is not null)
+            {
+                run.BeforeTraining = model => ReportReward("before training", grpoEval, model, data.PromptEval.Count, console);
+                run.AfterTraining = model => ReportReward("after training", grpoEval, model, data.PromptEval.Count, console);
+            }
+        }
         var examples = config.Rl is null && config.EvalExactMatchSamples > 0 ? data.Eval.Take(config.EvalExactMatchSamples).ToList() : [];
         if (examples.Count > 0) run.BeforeTraining = model => ReportExactMatch("before training", model, tokenizer, examples, console);
         if (examples.Count > 0) run.AfterTraining = model => ReportExactMatch("after training", model, tokenizer, examples, console);
         run.Hub = push;
-        return run.Run(train, evalOrNull, objective, resumeFrom, cancel);
+        try
+        {
+            return run.Run(train, evalOrNull, objective, resumeFrom, cancel);
+        }
+        finally
+        {
+            frozenReference?.Dispose();
+        }
+    }
+
+    /// <summary>Greedy completions of the held-out prompts, scored by the run's rewards (the figure GRPO should raise).</summary>
+    private static void ReportReward(string when, GrpoRolloutSource prompts, Modeling.CausalLM model, int count, TextWriter console)
+    {
+        var (mean, n, sample) = prompts.GreedyReward(model, count);
+        console.WriteLine(string.Create(System.Globalization.CultureInfo.InvariantCulture, $"held-out mean reward {when} (greedy): {mean:F3} over {n} prompts"));
+        if (sample is not null)
+            console.WriteLine(string.Create(System.Globalization.CultureInfo.InvariantCulture, $"  sample: {OneLine(sample.Prompt)} → {OneLine(sample.Completion)} (reward {sample.Reward:0.###})"));
     }
 
     /// <summary>--resume DIR, --resume (latest in output_dir), resume_from_checkpoint, or auto_resume_from_checkpoints.</summary>
@@ -85,7 +136,7 @@ public static class TrainingJob
         return config.AutoResumeFromCheckpoints ? Checkpointer.Latest(config.OutputDir) : null;
     }
 
-    private static string OneLine(string text) => string.Join(" | ", text.Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries));
+    internal static string OneLine(string text) => string.Join(" | ", text.Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries));
 
     /// <summary>Greedy completions of held-out rows' prompts (tokens before the first label) against their labelled answer.</summary>
     private static void ReportExactMatch(string when, CausalLM model, HfTokenizer tokenizer, IReadOnlyList<TokenizedExample> examples, TextWriter console)

@@ -21,6 +21,8 @@ public sealed class TrainingRun(TrainConfig config, string modelDir, TextWriter 
 
     /// <summary>Called once the starting model is built, before any checkpoint is restored (e.g. to score it as a DPO reference).</summary>
     public Action<CausalLM>? ModelReady { get; set; }
+    /// <summary>Callbacks besides metrics, plot, progress and TensorBoard (e.g. GRPO's completion log).</summary>
+    public IReadOnlyList<ITrainerCallbacks> ExtraCallbacks { get; set; } = [];
     /// <summary>Called with the model (eval mode, adapters attached) before the first step and after the last.</summary>
     public Action<CausalLM>? BeforeTraining { get; set; }
     public Action<CausalLM>? AfterTraining { get; set; }
@@ -64,6 +66,7 @@ public sealed class TrainingRun(TrainConfig config, string modelDir, TextWriter 
             SampleMetrics = device.type == DeviceType.CUDA ? GpuMemorySampler(device.index) : null,
         };
         var checkpointer = new Checkpointer(outputDir, config.SaveTotalLimit);
+        var sourceState = train as ICheckpointedSource;
         var logs = new List<StepLog>();
         EvalResult? lastEval = null;
         void WriteWeights(string dir)
@@ -75,13 +78,13 @@ public sealed class TrainingRun(TrainConfig config, string modelDir, TextWriter 
         {
             SaveCheckpoint = state =>
             {
-                string saved = checkpointer.Save(state, optimizer, schedule, WriteWeights, ConfigWriter.ToYaml(config));
+                string saved = checkpointer.Save(state, optimizer, schedule, WriteWeights, ConfigWriter.ToYaml(config), sourceState is null ? null : sourceState.SaveState);
                 Hub?.AfterSave(saved, state.Step);
             },
         };
         var plot = new LossPlot(outputDir);
         using var tensorBoard = config.UseTensorboard ? new TensorBoardWriter(outputDir, resumedAtStep: resumeFrom is null ? null : ResumedStep(resumeFrom)) : null;
-        ITrainerCallbacks[] sinks = [metrics, plot, .. Progress is null ? Array.Empty<ITrainerCallbacks>() : [Progress], .. tensorBoard is null ? Array.Empty<ITrainerCallbacks>() : [tensorBoard]];
+        ITrainerCallbacks[] sinks = [metrics, plot, .. Progress is null ? Array.Empty<ITrainerCallbacks>() : [Progress], .. tensorBoard is null ? Array.Empty<ITrainerCallbacks>() : [tensorBoard], .. ExtraCallbacks];
         var callbacks = new RecordingCallbacks(new CompositeCallbacks(sinks), logs.Add, e => lastEval = e);
         var trainer = new Trainer(model, trainable, optimizer, objective, train, eval, settings, callbacks);
         if (resumeFrom is not null)
@@ -94,7 +97,7 @@ public sealed class TrainingRun(TrainConfig config, string modelDir, TextWriter 
                     using var checkpoint = SafeTensors.SafeTensorsCheckpoint.Open(dir);
                     ModelIO.LoadParameters(model, checkpoint, dir, strict: true);
                 }
-            });
+            }, sourceState is null ? null : sourceState.RestoreState);
             metrics.TruncateAfter(trainer.State.Step);
             plot.LoadMetricsLog(Path.Combine(outputDir, "metrics.jsonl"));
             console.WriteLine($"resumed from {resumeFrom} at step {trainer.State.Step}");
