@@ -19,6 +19,7 @@ public static class Program
         [GpuTrainBench.Mode] = (GpuTrainBench.Usage, GpuTrainBench.Run),
         [GpuTrainBench.ChildMode] = ("(internal) measured child of gpu-train", GpuTrainBench.RunChild),
         [JobsBench.Mode] = (JobsBench.Usage, JobsBench.Run),
+        [MemoryBench.Mode] = (MemoryBench.Usage, MemoryBench.Run),
     };
 
     public static int Main(string[] args)

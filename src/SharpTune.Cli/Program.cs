@@ -34,6 +34,7 @@ public static class Program
         root.Subcommands.Add(DownloadCommand.Create(console));
         root.Subcommands.Add(PushCommand.Create(console));
         root.Subcommands.Add(ExportCommand.Create(console));
+        root.Subcommands.Add(PlanCommand.Create(console));
         var parse = root.Parse(args);
         if (parse.Errors.Count > 0)
         {

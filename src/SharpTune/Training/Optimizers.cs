@@ -38,6 +38,9 @@ public abstract class Optimizer(IReadOnlyList<TrainableParameter> parameters, do
         foreach (var p in Parameters)
         {
             if (p.Parameter.grad is not { } grad) continue;
+            // Per parameter: the update's temporaries (float32 gradient copy, sqrt, quotient, ...) die here, so the step
+            // needs a few copies of the largest parameter on top of the state, not a few copies of every parameter.
+            using var parameterScope = NewDisposeScope();
             var grad32 = grad.to(ScalarType.Float32);
             if (gradMultiplier is not null) grad32 = grad32 * gradMultiplier;
             bool viaMaster = MasterWeights && p.Parameter.dtype != ScalarType.Float32;

@@ -205,7 +205,13 @@ public sealed class Trainer(CausalLM model, IReadOnlyList<TrainableParameter> tr
     {
         var grads = trainable.Select(p => p.Parameter.grad).Where(g => g is not null).Select(g => g!).ToList();
         if (grads.Count == 0) return (zeros(1), ones(1));
-        var norm = stack(grads.Select(g => g.to(ScalarType.Float32).norm()).ToArray()).norm() / lossScale;
+        // One gradient at a time: a bf16 gradient's float32 copy is freed before the next is made.
+        var norms = grads.Select(g =>
+        {
+            using var scope = NewDisposeScope();
+            return g.to(ScalarType.Float32).norm().MoveToOuterDisposeScope();
+        }).ToArray();
+        var norm = stack(norms).norm() / lossScale;
         var multiplier = maxNorm > 0 ? (maxNorm / (norm + 1e-6)).clamp(max: 1.0) / lossScale : ones_like(norm) / lossScale;
         return (norm, multiplier);
     }
