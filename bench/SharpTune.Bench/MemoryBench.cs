@@ -103,7 +103,7 @@ public static class MemoryBench
             "learning_rate: 1e-4", "optimizer: adamw_torch", "bf16: false", "device: cpu", "logging_steps: 1", "save_steps: 100",
             $"gradient_checkpointing: {(run.Checkpointing ? "true" : "false")}", $"output_dir: {Path.Combine(root, "out-" + run.Name)}",
         };
-        if (run.Adapter != "full") lines.AddRange(["adapter: lora", "lora_r: 16", "lora_alpha: 32", "lora_target_linear: true"]);
+        if (run.Adapter != "full") lines.AddRange([run.Adapter == "qlora" ? "adapter: qlora" : "adapter: lora", "lora_r: 16", "lora_alpha: 32", "lora_target_linear: true"]);
         if (run.Adapter == "qlora") lines.AddRange(["load_in_4bit: true", "bnb_4bit_use_double_quant: true"]);
         if (run.Adapter == "dora") lines.Add("peft_use_dora: true");
         var path = Path.Combine(root, run.Name + ".yaml");

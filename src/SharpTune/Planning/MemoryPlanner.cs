@@ -19,6 +19,9 @@ public sealed class MemoryPlanner(TrainConfig config, ModelConfig model, PlanDev
 
     private readonly ModelInventory inventory = ModelInventory.From(model);
 
+    /// <summary>Share of the backward pass's freed buffers still resident at the optimizer step of a CPU process (measured).</summary>
+    public const double CpuHeapRetention = 0.6;
+
     public MemoryForecast Forecast() => Forecast(config.MicroBatchSize, config.SequenceLen, withFits: true);
 
     private MemoryForecast Forecast(int microBatch, int seqLen, bool withFits)
@@ -84,7 +87,11 @@ public sealed class MemoryPlanner(TrainConfig config, ModelConfig model, PlanDev
         long stepTemporaries = StepTemporaryBytes(full, trainableBytes, masters && trainableBytes != F32);
         long resident = device.RuntimeBytes + weightShard;
         long backwardPeak = resident + optimizerBytes + saved + working + lossBuffers;
-        long stepPeak = resident + gradBytes + optimizerBytes + stepTemporaries;
+        // CPU only: glibc keeps most of the heap the backward pass freed (activations below its 32 MiB mmap threshold)
+        // while the step maps its large temporaries anew, so RSS at the step still carries part of the backward's
+        // buffers. The share is measured (docs/memory.md: 0.55–0.7 on the bench runs); CUDA's caching allocator reuses them.
+        long retained = device.IsGpu ? 0 : (long)(CpuHeapRetention * (saved + working + lossBuffers));
+        long stepPeak = resident + gradBytes + optimizerBytes + stepTemporaries + retained;
         long loadPeak = resident + LoadTemporaryBytes(quant4 || quant8, d);
         var (genBytes, genDetail) = GenerationBytes(d);
         long generationPeak = genBytes > 0 ? resident + genBytes : 0;
@@ -95,6 +102,7 @@ public sealed class MemoryPlanner(TrainConfig config, ModelConfig model, PlanDev
         components.Add(new("backward working set", working, "activation gradients of the layer being differentiated"));
         components.Add(new("logits / cross-entropy", lossBuffers, $"chunks of {Math.Min(CrossEntropyChunk, tokens)} tokens × {model.VocabSize:N0} vocab in fp32 + hidden-state gradient{(full ? " + fp32 output-weight gradient buffers" : "")}"));
         components.Add(new("optimizer step temporaries", stepTemporaries, $"update temporaries of the largest parameter ({inventory.LargestTensor:N0} elements)"));
+        if (retained > 0 && stepPeak >= backwardPeak) components.Add(new("heap kept from backward", retained, $"CPU: {CpuHeapRetention:P0} of the backward's buffers still resident at the step (glibc)"));
         if (genBytes > 0) components.Add(new("KV cache (eval generation)", genBytes, genDetail));
 
         var phases = new List<(string, long)> { ("load", loadPeak), ("backward", backwardPeak), ("optimizer step", stepPeak) };

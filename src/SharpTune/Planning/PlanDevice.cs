@@ -18,7 +18,7 @@ public sealed record PlanDevice(string Name, long CapacityBytes, long RuntimeByt
     /// Resident memory of a `sharptune train` process on the CPU before the model is loaded: the .NET runtime,
     /// libtorch's CPU kernels, tokenizer and prepared data (measured, see docs/memory.md).
     /// </summary>
-    public const long CpuRuntimeBytes = 330 * MiB;
+    public const long CpuRuntimeBytes = 300 * MiB;
 
     /// <summary>Usable memory as the drivers report it (nvidia-smi's total), not the marketing figure.</summary>
     public static readonly IReadOnlyList<PlanDevice> Gpus =
