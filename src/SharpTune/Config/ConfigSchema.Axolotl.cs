@@ -37,7 +37,8 @@ public static partial class ConfigSchema
             "swanlab_log_completions", "swanlab_completion_log_interval", "swanlab_completion_max_buffer", "swanlab_lark_webhook_url", "swanlab_lark_secret",
             "trackio_project_name", "trackio_run_name", "trackio_space_id",
             "use_otel_metrics", "otel_metrics_host", "otel_metrics_port", "include_tokens_per_second", "profiler_steps", "debug",
-            "run_name", "runpod_job_id");
+            "run_name", "runpod_job_id",
+            "gradio_title", "gradio_share", "gradio_server_name", "gradio_server_port", "gradio_max_new_tokens", "gradio_temperature");
         Ignored("evaluation extras: evaluation reports loss and perplexity (and eval_exact_match_samples); training is unaffected",
             "eval_table_size", "eval_max_new_tokens", "do_causal_lm_eval", "eval_causal_lm_metrics", "do_bench_eval", "bench_dataset", "bench_split",
             "eval_strategy", "evaluation_strategy", "save_strategy", "save_only_model", "save_first_step");
