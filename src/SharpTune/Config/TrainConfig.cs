@@ -15,8 +15,10 @@ public sealed record TrainConfig
     public string? BaseModelConfig { get; init; }
     /// <summary>Folder holding tokenizer.json / tokenizer_config.json. Default: base_model.</summary>
     public string? TokenizerConfig { get; init; }
-    /// <summary>Accepted for compatibility (e.g. AutoModelForCausalLM); the architecture comes from config.json. Default: null.</summary>
+    /// <summary>A causal-LM class name (AutoModelForCausalLM, ...); the architecture comes from config.json. Default: null.</summary>
     public string? ModelType { get; init; }
+    /// <summary>axolotl plugins; only kernel/logger plugins are accepted. Default: none.</summary>
+    public IReadOnlyList<string> Plugins { get; init; } = [];
     /// <summary>Accepted for compatibility (e.g. AutoTokenizer); the tokenizer comes from tokenizer.json. Default: null.</summary>
     public string? TokenizerType { get; init; }
     /// <summary>Accepted for compatibility; no remote code is ever run. Default: false.</summary>
@@ -121,8 +123,8 @@ public sealed record TrainConfig
     public LrSchedulerType LrScheduler { get; init; } = LrSchedulerType.Cosine;
     /// <summary>Cosine floor as a fraction of learning_rate. Default: null (decay to 0).</summary>
     public double? CosineMinLrRatio { get; init; }
-    /// <summary>Linear warmup steps. Default: null (0).</summary>
-    public int? WarmupSteps { get; init; }
+    /// <summary>Linear warmup steps; below 1, a fraction of the total steps. Default: null (0).</summary>
+    public double? WarmupSteps { get; init; }
     /// <summary>Linear warmup as a fraction of total steps. Default: null.</summary>
     public double? WarmupRatio { get; init; }
     /// <summary>Optimizer. Default: adamw_torch.</summary>
@@ -150,7 +152,9 @@ public sealed record TrainConfig
     /// <summary>Allow TF32 matmuls on CUDA. Default: false.</summary>
     public bool Tf32 { get; init; }
     /// <summary>Recompute activations in the backward pass to save memory. Default: false.</summary>
-    public bool GradientCheckpointing { get; init; }
+    public GradientCheckpointingMode GradientCheckpointing { get; init; }
+    /// <summary>Full fine-tune: regexes (matched at the start of the name) selecting the parameters that train. Default: none (all).</summary>
+    public IReadOnlyList<string> UnfrozenParameters { get; init; } = [];
     /// <summary>Accepted for compatibility; attention uses libtorch's scaled_dot_product_attention. Default: null.</summary>
     public bool? FlashAttention { get; init; }
     /// <summary>Accepted for compatibility; attention uses libtorch's scaled_dot_product_attention. Default: null.</summary>
@@ -203,8 +207,8 @@ public sealed record TrainConfig
     /// </summary>
     [NotAConfigKey]
     public string? HubToken { get; init; }
-    /// <summary>Accepted for compatibility. Default: false.</summary>
-    public bool Strict { get; init; }
+    /// <summary>false: unknown keys warn instead of stopping. Default: true.</summary>
+    public bool Strict { get; init; } = true;
 
     // ---- preference training ----
     /// <summary>Preference objective: dpo, orpo, simpo, kto, or null for supervised training. Default: null.</summary>
@@ -345,7 +349,9 @@ public enum GrpoLossType { Grpo, Bnpo, DrGrpo, Dapo }
 public enum ScaleRewardsMode { Group, Batch, None }
 public enum AnswerExtraction { Auto, AnswerTag, Boxed, Hash, LastNumber, Full }
 public enum LrSchedulerType { Cosine, Linear, Constant, ConstantWithWarmup, CosineWithMinLr }
-public enum OptimizerType { AdamwTorch, AdamwTorchFused, AdamwHf, Adamw, Sgd, Adafactor, Lion }
+public enum OptimizerType { AdamwTorch, AdamwTorchFused, AdamwHf, Adamw, Sgd, Adafactor, Lion, Adamw8bit, AdamwTorch4bit, Muon }
+/// <summary>gradient_checkpointing: false, true, offload (checkpointed inputs in pinned host memory on CUDA), offload_disk (refused).</summary>
+public enum GradientCheckpointingMode { False, True, Offload, OffloadDisk }
 public enum Bf16Mode { False, True, Auto, Full }
 public enum QuantType4Bit { Nf4, Fp4 }
 public enum ComputeDtype { Float32, Bfloat16, Float16 }

@@ -38,13 +38,20 @@ public sealed class TrainingRun(TrainConfig config, string modelDir, TextWriter 
         Directory.CreateDirectory(outputDir);
         using var model = LoadModel(precision.ComputeDType, device, out var lora);
         ModelReady?.Invoke(model);
-        if (config.GradientCheckpointing) GradientCheckpointing.Enable(model);
+        if (config.GradientCheckpointing != GradientCheckpointingMode.False)
+        {
+            bool offload = config.GradientCheckpointing == GradientCheckpointingMode.Offload && device.type == DeviceType.CUDA;
+            if (config.GradientCheckpointing == GradientCheckpointingMode.Offload && !offload)
+                console.WriteLine($"note: gradient_checkpointing: offload on {Native.ComputeDevice.Describe(device)} is the same as true (activations are in host memory already)");
+            GradientCheckpointing.Enable(model, offload);
+        }
         if (config.NeftuneNoiseAlpha is { } alpha) model.Model.EmbeddingTransform = Neftune.Noise(alpha);
         var trainable = model.named_parameters()
             .Where(p => p.parameter.requires_grad)
             .Select(p => new TrainableParameter(p.name, p.parameter, TrainableParameter.DecayApplies(p.name)))
             .ToList();
         var optimizer = Optimizer.Create(OptimizerName(config.Optimizer), trainable, config.WeightDecay, config.AdamBeta1, config.AdamBeta2, config.AdamEpsilon, precision.MasterWeights);
+        if (optimizer is Muon muon) console.WriteLine($"muon: {muon.OrthogonalisedCount} 2-D weight(s) orthogonalised, {trainable.Count - muon.OrthogonalisedCount} parameter(s) with AdamW");
         int stepsPerEpoch = Math.Max(1, train.BatchesPerEpoch / config.GradientAccumulationSteps);
         int totalSteps = config.MaxSteps is > 0 ? config.MaxSteps.Value : (int)Math.Ceiling(config.NumEpochs * train.BatchesPerEpoch / config.GradientAccumulationSteps);
         var schedule = new LrSchedule(SchedulerName(config.LrScheduler), config.LearningRate,
@@ -147,7 +154,7 @@ public sealed class TrainingRun(TrainConfig config, string modelDir, TextWriter 
         lora = null;
         if (config.Adapter is null)
         {
-            foreach (var p in model.parameters()) p.requires_grad = true;
+            UnfrozenParameters.Apply(model, config.UnfrozenParameters);
             return model;
         }
         if (config.LoraModelDir is { } existing)
@@ -211,6 +218,8 @@ public sealed class TrainingRun(TrainConfig config, string modelDir, TextWriter 
         OptimizerType.Sgd => "sgd",
         OptimizerType.Adafactor => "adafactor",
         OptimizerType.Lion => "lion",
+        OptimizerType.Adamw8bit => "adamw_8bit",
+        OptimizerType.Muon => "muon",
         _ => throw new InvalidInputException($"optimizer: {type} is not supported"),
     };
 
