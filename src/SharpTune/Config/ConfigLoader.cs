@@ -275,8 +275,11 @@ public static class ConfigLoader
         };
     }
 
-    private static DatasetConfig ResolveDataset(DatasetConfig d, string baseDir) =>
-        d.Path == null ? d : d with { Path = Resolve(d.Path, baseDir, PathResolution.IfExists) };
+    private static DatasetConfig ResolveDataset(DatasetConfig d, string baseDir) => d with
+    {
+        Path = d.Path == null ? null : Resolve(d.Path, baseDir, PathResolution.IfExists),
+        ChatTemplateJinja = d.ChatTemplateJinja == null ? null : Resolve(d.ChatTemplateJinja, baseDir, PathResolution.IfExists),
+    };
 
     /// <summary>Relative paths mean "next to the config file", so a config runs the same from any working directory.</summary>
     public static string Resolve(string value, string baseDir, PathResolution how)

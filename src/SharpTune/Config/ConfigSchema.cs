@@ -102,7 +102,10 @@ public static partial class ConfigSchema
         Add("train_on_inputs", Bool, "Also compute the loss on prompt tokens (otherwise only on responses).");
 
         section = "Tokenizer and chat template";
-        Add("chat_template", Text, "Chat template: a named template (chatml, llama3, mistral, gemma, phi_3, qwen_25, ...), tokenizer_default (the tokenizer's own) or jinja (chat_template_jinja).");
+        Add("chat_template", Text, "Chat template: one of axolotl's named templates (" + string.Join(", ", SharpTune.Tokenization.BuiltInChatTemplates.AxolotlNames) +
+            "; texts identical to axolotl's), SharpTune's " + string.Join(", ", SharpTune.Tokenization.BuiltInChatTemplates.ExtraNames) +
+            ", tokenizer_default (the tokenizer's own), tokenizer_default_fallback_NAME (the tokenizer's own, else NAME) or jinja (chat_template_jinja). Any other value is refused by validate.",
+            defaultText: "tokenizer_default");
         Add("chat_template_jinja", Text, "Jinja chat template text, or a path to a .jinja file, used with chat_template: jinja.",
             paths: PathResolution.IfExists);
         Add("special_tokens", StringMap, "Special tokens to set or add: bos_token, eos_token, pad_token, unk_token.");
@@ -316,7 +319,9 @@ public static partial class ConfigSchema
         Add("roles_to_train", StringList, "Roles whose turns carry loss.", defaultText: "[assistant]");
         Add("train_on_eos", Choice, "Which end-of-turn tokens carry loss: all, turn (those of trained turns), last, none.",
             choice: typeof(TrainOnEos), defaultText: "turn");
-        Add("chat_template", Text, "Chat template for this dataset.", defaultText: "the top-level chat_template");
+        Add("chat_template", Text, "Chat template for this dataset (same values as the top-level chat_template).", defaultText: "the top-level chat_template");
+        Add("chat_template_jinja", Text, "Jinja template text, or a path to a .jinja file, for this dataset's chat_template: jinja (as in axolotl, the top-level chat_template_jinja is not used for a dataset that names its own chat_template).",
+            paths: PathResolution.IfExists);
         Add("roles", RolesMap, "Role names in the rows for each template role, e.g. {user: [human, user], assistant: [gpt]}.");
         Add("weight", Number, "Sampling weight when mixing datasets.", range: Positive, defaultText: "1");
         Add("shards", Integer, "Accepted for compatibility: read the dataset in this many shards.", range: AtLeast1);

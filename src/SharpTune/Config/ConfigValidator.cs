@@ -32,6 +32,10 @@ public static class ConfigValidator
         if (c.HubModelId is null && (present.Contains("hub_strategy") || present.Contains("hub_private_repo")))
             warn($"{source}: hub_strategy / hub_private_repo have no effect without hub_model_id");
         CheckDatasets(c.TestDatasets, "test_datasets", c.Rl, Error);
+        CheckChatTemplate(c.ChatTemplate, c.ChatTemplateJinja, "", Error);
+        foreach (var (list, key) in new[] { (c.Datasets, "datasets"), (c.TestDatasets, "test_datasets") })
+            for (int i = 0; i < list.Count; i++)
+                if (list[i].ChatTemplate != null) CheckChatTemplate(list[i].ChatTemplate, list[i].ChatTemplateJinja, $"{key}.{i}.", Error);
 
         // ---- steps and schedule ----
         bool hasMaxSteps = c.MaxSteps is >= 1;
@@ -153,6 +157,15 @@ public static class ConfigValidator
             error("reward_format_tags: empty; tag_format needs at least one tag name");
         if (c.RewardSoftPunishCache is { } cache && cache >= t.MaxCompletionLength)
             error($"reward_soft_punish_cache: {cache} is not below trl.max_completion_length: {t.MaxCompletionLength}; expected fewer tokens than the completion budget");
+    }
+
+    /// <summary>A chat_template value must be one axolotl (or SharpTune) names; jinja needs its chat_template_jinja at the same level.</summary>
+    private static void CheckChatTemplate(string? name, string? jinja, string prefix, Action<string> error)
+    {
+        if (name == null) return;
+        if (Tokenization.BuiltInChatTemplates.Problem(name) is { } problem) error($"{prefix}chat_template: {problem}");
+        else if (name == Tokenization.BuiltInChatTemplates.Jinja && string.IsNullOrWhiteSpace(jinja))
+            error($"{prefix}chat_template: jinja needs {prefix}chat_template_jinja: (template text or a .jinja file)");
     }
 
     private static void CheckDatasets(IReadOnlyList<DatasetConfig> datasets, string key, RlType? rl, Action<string> error)

@@ -335,6 +335,8 @@ public sealed record DatasetConfig
     public TrainOnEos? TrainOnEos { get; init; }
     /// <summary>Chat template for this dataset. Default: null (the top-level chat_template).</summary>
     public string? ChatTemplate { get; init; }
+    /// <summary>Jinja template text or .jinja file for this dataset's chat_template: jinja. Default: null.</summary>
+    public string? ChatTemplateJinja { get; init; }
     /// <summary>Role name mapping: target role → source role names. Default: none.</summary>
     public IReadOnlyDictionary<string, IReadOnlyList<string>> Roles { get; init; } = new Dictionary<string, IReadOnlyList<string>>();
     /// <summary>Sampling weight when mixing datasets. Default: null (1).</summary>
