@@ -26,6 +26,7 @@ public static class Program
         };
         // One line per command; each command lives in Commands/<Name>Command.cs.
         root.Subcommands.Add(TrainCommand.Create(console));
+        root.Subcommands.Add(LaunchCommand.Create(console));
         root.Subcommands.Add(EnvCommand.Create(console));
         root.Subcommands.Add(InitModelCommand.Create(console));
         root.Subcommands.Add(ScoreCommand.Create(console));

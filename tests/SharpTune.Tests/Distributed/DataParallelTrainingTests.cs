@@ -66,11 +66,18 @@ public sealed class DataParallelTrainingTests
     public void DdpFullFineTuneEqualsOneProcess(int ranks, int accumulation) =>
         Assert.InRange(DistributedVersusSingle(ranks, accumulation, "", "model.safetensors"), 0, Tolerance);
 
-    [Theory]
-    [InlineData(2, 2)]
-    [InlineData(3, 1)]
-    public void DdpLoraEqualsOneProcess(int ranks, int accumulation) =>
-        Assert.InRange(DistributedVersusSingle(ranks, accumulation, Lora, "adapter_model.safetensors"), 0, Tolerance);
+    [Fact]
+    public void DdpLoraEqualsOneProcess() =>
+        Assert.InRange(DistributedVersusSingle(3, 1, Lora, "adapter_model.safetensors"), 0, Tolerance);
+
+    /// <summary>
+    /// Measured 1.45e-6 (not within 1e-6): the ranks sum the 4 micro-batches' gradients as (m0+m2)+(m1+m3), one process
+    /// as ((m0+m1)+m2)+m3, and AdamW's first step on the zero-initialised lora_B divides each gradient by its own
+    /// magnitude, so elements that nearly cancel carry their float32 rounding into the update.
+    /// </summary>
+    [Fact]
+    public void DdpLoraWithAccumulationEqualsOneProcessWithinRounding() =>
+        Assert.InRange(DistributedVersusSingle(2, 2, Lora, "adapter_model.safetensors"), 0, 2e-6);
 
     [Fact]
     public void Zero1FromDeepSpeedJsonFileEqualsOneProcess()

@@ -82,6 +82,9 @@ public sealed class DistributedResumeAndFaultTests
         Assert.NotEqual(0, mpirun.ExitCode);
         Assert.Matches(@"rank 1\b", await stderr);
         _ = await stdout;
+        // mpirun has ended; its ranks are being torn down with it (a few seconds at most, never the timeout).
+        var gone = Stopwatch.StartNew();
+        while (ranks.Any(IsRunning) && gone.Elapsed < TimeSpan.FromSeconds(10)) Thread.Sleep(100);
         Assert.All(ranks, pid => Assert.False(IsRunning(pid), $"rank process {pid} survived"));
         // The newest complete checkpoint resumes (two more steps, same world size).
         var latest = Directory.GetDirectories(output, "checkpoint-*").Where(d => File.Exists(Path.Combine(d, "trainer_state.json")))
@@ -114,9 +117,14 @@ public sealed class DistributedResumeAndFaultTests
         return children.OrderBy(c => c.Rank).Select(c => c.Pid).ToList();
     }
 
+    /// <summary>Alive and not a zombie waiting to be reaped.</summary>
     private static bool IsRunning(int pid)
     {
-        try { using var p = Process.GetProcessById(pid); return !p.HasExited; }
-        catch (ArgumentException) { return false; }
+        try
+        {
+            var stat = File.ReadAllText($"/proc/{pid}/stat");
+            return stat[(stat.LastIndexOf(')') + 2)] != 'Z';
+        }
+        catch (IOException) { return false; }
     }
 }
