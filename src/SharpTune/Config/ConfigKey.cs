@@ -52,6 +52,8 @@ public sealed class ConfigKey
     /// <summary>For String keys: the accepted shape, and how to describe it.</summary>
     public Regex? Pattern { get; init; }
     public string? PatternText { get; init; }
+    /// <summary>For Text keys: a mapping is accepted too and kept as its JSON text (deepspeed: a file path or the object).</summary>
+    public bool AcceptsMapping { get; init; }
     /// <summary>Why an Ignored key has no effect on the result (in the docs; the key itself goes to the "not used here" line).</summary>
     public string? IgnoredNote { get; init; }
     /// <summary>For Refused keys: what the key would do and what to do instead (the end of the error).</summary>
@@ -155,6 +157,7 @@ public sealed class ConfigKey
             }
             case ConfigValueType.Text:
             {
+                if (AcceptsMapping && node is MapNode mapping) return ConfigTree.ToJson(mapping)!.ToJsonString();
                 string text = Scalar(node, ctx) ?? throw Invalid(node, ctx);
                 if (Pattern != null && !Pattern.IsMatch(text)) throw Invalid(node, ctx);
                 return text;

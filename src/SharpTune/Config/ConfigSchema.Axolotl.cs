@@ -59,9 +59,9 @@ public static partial class ConfigSchema
             "sample_packing_bin_size", "sample_packing_eff_est", "sample_packing_seq_len_multiplier", "total_num_tokens", "total_supervised_tokens",
             "axolotl_config_path", "is_falcon_derived_model", "is_llama_derived_model", "is_mistral_derived_model", "is_qwen_derived_model",
             "cls_model_config", "processor_type", "tokenizer_use_fast", "tokenizer_legacy", "tokenizer_save_jinja_files", "vllm");
-        Ignored("launcher and parallelism settings: training runs in one process on one device, with the same result",
-            "ddp", "ddp_timeout", "ddp_bucket_cap_mb", "ddp_broadcast_buffers", "ddp_find_unused_parameters", "world_size", "local_rank",
-            "accelerator_config", "fsdp_version", "fsdp_final_state_dict_type", "sequence_parallel_degree", "context_parallel_size", "heads_k_stride",
+        Ignored("launcher and parallelism settings: rank, world size and local rank come from the launcher (sharptune launch, mpirun, srun); see docs/distributed.md",
+            "ddp", "ddp_broadcast_buffers", "world_size", "local_rank",
+            "accelerator_config", "fsdp_final_state_dict_type", "sequence_parallel_degree", "context_parallel_size", "heads_k_stride",
             "ring_attn_func", "tensor_parallel_size", "dp_shard_size", "dp_replicate_size", "expert_parallel_size", "expert_parallel_num_nvl_bytes",
             "expert_parallel_token_capacity");
         Ignored("hub and cloud settings: the token comes from HF_TOKEN (or input.credentials), pushes go to hub_model_id",

@@ -56,15 +56,13 @@ public static partial class ConfigSchema
         void Add(string name, ConfigValueType type, string doc, NumberRange? range = null, Type? choice = null,
             string? defaultText = null, PathResolution paths = PathResolution.None, string[]? keyAliases = null,
             Dictionary<string, (string, string?)>? valueAliases = null, Regex? pattern = null, string? patternText = null,
-            IReadOnlyList<ConfigKey>? subKeys = null) =>
+            IReadOnlyList<ConfigKey>? subKeys = null, bool mapping = false) =>
             keys.Add(new ConfigKey
             {
                 Name = name, Type = type, Doc = doc, Section = section, Range = range, EnumType = choice,
                 DefaultText = defaultText, Paths = paths, KeyAliases = keyAliases ?? [],
-                ValueAliases = valueAliases ?? new(), Pattern = pattern, PatternText = patternText, SubKeys = subKeys,
+                ValueAliases = valueAliases ?? new(), Pattern = pattern, PatternText = patternText, SubKeys = subKeys, AcceptsMapping = mapping,
             });
-        void Ignored(string name, string note) =>
-            keys.Add(new ConfigKey { Name = name, Type = ConfigValueType.Ignored, Doc = note, Section = section, IgnoredNote = note });
 
         section = "Model";
         Add("base_model", Text, "Model folder in Hugging Face layout (relative to the config file) or a Hugging Face repo id. Required.",
@@ -212,9 +210,17 @@ public static partial class ConfigSchema
         Add("hub_private_repo", Bool, "Create hub_model_id as a private repo (an existing repo keeps its visibility).");
         Add("strict", Bool, "false accepts unknown keys with a warning (they have no effect); otherwise an unknown key is an error, as in --set.",
             defaultText: "true (an unknown key is an error)");
-        Ignored("deepspeed", "ignored: DeepSpeed is not supported; training runs in one process");
-        Ignored("fsdp", "ignored: FSDP is not supported; training runs in one process");
-        Ignored("fsdp_config", "ignored: FSDP is not supported; training runs in one process");
+
+        section = "Multi-process training";
+        Add("deepspeed", Text, "DeepSpeed config as a JSON file (relative to the config file) or an inline mapping: zero_optimization.stage 0–2 and offload_optimizer.device map to SharpTune's data parallel / ZeRO-1/2 (see [distributed](distributed.md)); any option it cannot honour is an error naming it.",
+            paths: PathResolution.IfExists, mapping: true);
+        Add("fsdp", StringList, "FSDP options: shard_grad_op (ZeRO-2), no_shard (DDP), auto_wrap, offload; full_shard (ZeRO-3) is refused by this build.");
+        Add("fsdp_config", Text, "FSDP settings mapping (sharding_strategy, offload_params, auto_wrap_policy, transformer_layer_cls_to_wrap, state_dict_type, …; fsdp_ prefixes accepted).",
+            mapping: true);
+        Add("fsdp_version", Integer, "FSDP API version, 1 or 2 (both map to the same sharding).", range: new NumberRange(1, true, 2, true));
+        Add("ddp_timeout", Integer, "Seconds a collective may wait for the other ranks (a crashed, killed or hung rank) before every rank stops with an error.", range: AtLeast1);
+        Add("ddp_bucket_cap_mb", Number, "Gradient bucket size in MiB for the all-reduce / reduce-scatter.", range: Positive);
+        Add("ddp_find_unused_parameters", Bool, "Accepted either way: a parameter without a gradient in a step takes part in the reduction with zeros.");
 
         section = "Preference training";
         Add("rl", Choice, "Preference objective (dpo, orpo, simpo, kto: preference-format datasets) or online RL (grpo: prompt datasets, see trl); null means supervised fine-tuning.", choice: typeof(RlType));

@@ -162,6 +162,22 @@ public sealed record TrainConfig
     /// <summary>Accepted for compatibility; attention uses libtorch's scaled_dot_product_attention. Default: null.</summary>
     public bool? XformersAttention { get; init; }
 
+    // ---- multi-process training (docs/distributed.md) ----
+    /// <summary>A DeepSpeed config: a JSON file path or the object itself (kept as JSON text): zero_optimization.stage, offload_optimizer.device. Default: null (DDP when launched on several ranks).</summary>
+    public string? Deepspeed { get; init; }
+    /// <summary>FSDP options: full_shard, shard_grad_op, no_shard, offload, auto_wrap. Default: null.</summary>
+    public IReadOnlyList<string>? Fsdp { get; init; }
+    /// <summary>FSDP settings (a mapping, kept as JSON text). Default: null.</summary>
+    public string? FsdpConfig { get; init; }
+    /// <summary>FSDP API version (1 or 2). Default: null.</summary>
+    public int? FsdpVersion { get; init; }
+    /// <summary>Seconds a collective may wait for the other ranks before every rank stops with an error. Default: 60.</summary>
+    public int DdpTimeout { get; init; } = 60;
+    /// <summary>Gradient bucket size in MiB for the reductions. Default: 25.</summary>
+    public double DdpBucketCapMb { get; init; } = 25;
+    /// <summary>Accepted either way: parameters without a gradient in a step always take part with zeros. Default: null.</summary>
+    public bool? DdpFindUnusedParameters { get; init; }
+
     // ---- evaluation, saving, logging ----
     /// <summary>Run evaluation when a validation set exists. Default: true.</summary>
     public bool DoEval { get; init; } = true;
