@@ -24,6 +24,9 @@ public static class Program
 
     public static int Main(string[] args)
     {
+        // As the CLI does; OMP_WAIT_POLICY set by the caller (e.g. ACTIVE, to compare) wins.
+        string waitPolicy = Native.OpenMpPolicy.ApplyBeforeTorchLoads();
+        if (args.Length > 0 && args[0] == TrainBench.Mode) Console.WriteLine($"OpenMP wait policy: {waitPolicy}");
         if (args.Length == 0 || !Modes.TryGetValue(args[0], out var mode))
         {
             Console.Error.WriteLine(args.Length == 0 ? "error: no benchmark named" : $"error: unknown benchmark '{args[0]}'");
