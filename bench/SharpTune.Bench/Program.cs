@@ -19,6 +19,9 @@ public static class Program
         [GpuTrainBench.Mode] = (GpuTrainBench.Usage, GpuTrainBench.Run),
         [GpuTrainBench.ChildMode] = ("(internal) measured child of gpu-train", GpuTrainBench.RunChild),
         [JobsBench.Mode] = (JobsBench.Usage, JobsBench.Run),
+        [MemoryBench.Mode] = (MemoryBench.Usage, MemoryBench.Run),
+        [AllReduceBench.Mode] = (AllReduceBench.Usage, AllReduceBench.Run),
+        [AllReduceBench.ChildMode] = ("(internal) one rank of allreduce", AllReduceBench.RunChild),
     };
 
     public static int Main(string[] args)

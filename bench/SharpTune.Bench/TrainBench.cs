@@ -107,7 +107,7 @@ public static class TrainBench
             LoraAlpha = 32,
             LoraDropout = 0,
             LoraTargetLinear = lora,
-            GradientCheckpointing = configuration == "lora-gc",
+            GradientCheckpointing = configuration == "lora-gc" ? GradientCheckpointingMode.True : GradientCheckpointingMode.False,
             LoggingSteps = 1,
             SaveSteps = steps + 1,
         };

@@ -26,6 +26,16 @@ public static class ValidateCommand
             var model = ModelFamilies.CheckLocal(path, "base_model", cfg.BaseModel);
             ModelFamilies.CheckLocal(path, "base_model_config", cfg.BaseModelConfig);
             foreach (var line in Summary(cfg, model)) console.Out.WriteLine(line);
+            if ((ModelFamilies.CheckLocal(path, "base_model_config", cfg.BaseModelConfig) ?? model) is { } planned)
+            {
+                // The same forecast as `sharptune plan`, for the device the config names.
+                var forecast = Planning.ForecastReport.ForConfigDevice(cfg, planned, Native.ComputeDevice.PrefersBf16(TorchSharp.torch.CPU));
+                foreach (var line in Planning.ForecastReport.Lines(forecast)) console.Out.WriteLine(line);
+                if (!forecast.Fits)
+                    console.Error.WriteLine($"warning: predicted peak {Planning.PlanDevice.Format(forecast.PeakBytes)} exceeds {forecast.Device.Name}'s {Planning.PlanDevice.Format(forecast.Device.CapacityBytes)}" +
+                        (forecast.LargestFits.Count > 0 ? $"; largest that fits: {string.Join(", ", forecast.LargestFits.Select(x => $"micro_batch_size {x.MicroBatchSize} × sequence_len {x.SequenceLen}"))}" : "") +
+                        " (sharptune plan CONFIG --gpu NAME for other devices)");
+            }
             console.Out.WriteLine("config OK");
             return 0;
         });

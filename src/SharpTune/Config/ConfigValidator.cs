@@ -59,6 +59,29 @@ public static class ConfigValidator
         if (c.ValSetSize > 0 && c.TestDatasets.Count > 0)
             Error($"val_set_size: {Num(c.ValSetSize)} and test_datasets are both set; expected one source of evaluation data");
 
+        if (c.WarmupSteps is >= 1 and var warmup && warmup != Math.Floor(warmup))
+            Error($"warmup_steps: {Num(warmup)} is invalid; expected a whole number of steps, or a fraction below 1 of the total steps");
+
+        // ---- optimizer and trainable parameters ----
+        if (c.Optimizer == OptimizerType.AdamwTorch4bit)
+            Error("optimizer: adamw_torch_4bit cannot be honoured: 4-bit optimizer state is not implemented; use adamw_8bit (8-bit state, 2 bytes per parameter) or adamw_torch");
+        if (c.GradientCheckpointing == GradientCheckpointingMode.OffloadDisk)
+            Error("gradient_checkpointing: offload_disk cannot be honoured: activations are not written to disk; use offload (pinned host memory) or true");
+        if (c.UnfrozenParameters.Count > 0 && c.Adapter != null)
+            Error($"unfrozen_parameters selects parameters of a full fine-tune but adapter is {Name(c.Adapter)}; remove it, or use lora_modules_to_save to train whole modules beside the adapter");
+        foreach (var pattern in c.UnfrozenParameters)
+        {
+            if (Training.UnfrozenParameters.RowRange.IsMatch(pattern))
+                Error($"unfrozen_parameters: '{pattern}' cannot be honoured: row ranges of a parameter ([start:end]) are not supported; unfreeze whole parameters");
+            else try { _ = new System.Text.RegularExpressions.Regex(pattern); }
+            catch (ArgumentException e) { Error($"unfrozen_parameters: '{pattern}' is not a valid regular expression ({e.Message})"); }
+        }
+        foreach (var plugin in c.Plugins)
+            if (!NotUsedPlugins.Contains(plugin.Split('.')[^1]))
+                Error($"plugins: {plugin} cannot be honoured: axolotl plugins do not run here (accepted: {string.Join(", ", NotUsedPlugins)}, which only swap kernels or loggers); remove it");
+        if (c.ModelType is { } modelType && System.Text.RegularExpressions.Regex.IsMatch(modelType, "For(SequenceClassification|TokenClassification|QuestionAnswering)$|^AutoModelFor(?!CausalLM)(?!ImageTextToText)(?!Vision2Seq)"))
+            Error($"model_type: {modelType} cannot be honoured: SharpTune trains causal language models; use AutoModelForCausalLM (or remove model_type)");
+
         // ---- precision ----
         if (c.Fp16 && c.Bf16 is Bf16Mode.True or Bf16Mode.Full)
             Error($"bf16: {ConfigNames.ToSnake(c.Bf16.ToString())} and fp16: true are both set; expected at most one of them");
@@ -180,6 +203,9 @@ public static class ConfigValidator
                 error($"{at}.type: {type} holds unpaired (KTO) rows but rl is {Name(rl)}; expected rl: kto or a paired type ({string.Join(", ", ConfigSchema.PairedPreferenceDatasetTypes)})");
         }
     }
+
+    /// <summary>axolotl plugins that change kernels, loggers or device placement only: the trained weights do not depend on them.</summary>
+    private static readonly string[] NotUsedPlugins = ["LigerPlugin", "CutCrossEntropyPlugin", "KernelsPlugin", "SwanLabPlugin", "ExpertParallelPlugin"];
 
     private static string Name<T>(T? value) where T : struct, Enum => value == null ? "null" : ConfigNames.ToSnake(value.Value.ToString());
     private static string Num(double x) => x.ToString("R", CultureInfo.InvariantCulture);

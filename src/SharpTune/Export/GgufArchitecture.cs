@@ -51,6 +51,9 @@ public sealed partial record GgufArchitecture(
         ["mlp.down_proj.bias"] = "ffn_down.bias",
         // Phi-3 keeps [gate; up] fused; llama.cpp's phi3 graph splits ffn_up in that order (swiglu on the halves).
         ["mlp.gate_up_proj.weight"] = "ffn_up.weight",
+        // The mixture-of-experts router (Mixtral, Qwen3-MoE); the experts themselves are stacked (ExpertTensor).
+        ["block_sparse_moe.gate.weight"] = "ffn_gate_inp.weight",
+        ["mlp.gate.weight"] = "ffn_gate_inp.weight",
     };
 
     /// <summary>The GGUF name of an HF checkpoint key, or null when the key has no GGUF counterpart.</summary>
@@ -69,8 +72,29 @@ public sealed partial record GgufArchitecture(
         return renamed is null ? null : $"blk.{match.Groups[1].Value}.{renamed}";
     }
 
+    /// <summary>
+    /// For one expert's projection (Mixtral's block_sparse_moe.experts.E.w1/w3/w2, Qwen3-MoE's mlp.experts.E.gate/up/down_proj):
+    /// the stacked GGUF tensor it belongs to (blk.N.ffn_gate_exps / ffn_up_exps / ffn_down_exps, one 3-D tensor per layer
+    /// with the experts as the outermost dimension, as convert_hf_to_gguf writes them) and the expert index; null otherwise.
+    /// </summary>
+    public static (string Name, int Expert)? ExpertTensor(string hfName)
+    {
+        var match = ExpertKey().Match(hfName);
+        if (!match.Success) return null;
+        var kind = match.Groups[3].Value switch
+        {
+            "w1" or "gate_proj" => "ffn_gate_exps",
+            "w3" or "up_proj" => "ffn_up_exps",
+            _ => "ffn_down_exps",
+        };
+        return ($"blk.{match.Groups[1].Value}.{kind}.weight", int.Parse(match.Groups[2].Value));
+    }
+
     [GeneratedRegex(@"^model\.layers\.(\d+)\.(.+)$")]
     private static partial Regex LayerKey();
+
+    [GeneratedRegex(@"^model\.layers\.(\d+)\.(?:block_sparse_moe|mlp)\.experts\.(\d+)\.(w1|w2|w3|gate_proj|up_proj|down_proj)\.weight$")]
+    private static partial Regex ExpertKey();
 }
 
 /// <summary>The per-architecture table.</summary>
@@ -96,6 +120,21 @@ public static class GgufArchitectures
             // llama.cpp ignores query_pre_attn_scalar: it scales by head_dim^-0.5, or (hidden/heads)^-0.5 for the 46-layer 27B.
             LlamaCppAttentionScale: c => c.NumHiddenLayers == 46 ? 1.0 / Math.Sqrt(c.HiddenSize / c.NumAttentionHeads) : HeadDimScale(c)),
         new("phi3", "phi3", RopeScalings: ["longrope"], Extra: Phi3Metadata, Caveat: SlidingWindowIgnored),
+        // Qwen3: Qwen2's layout without biases plus per-head q/k RMSNorms (attn_q_norm / attn_k_norm); NEOX rope.
+        new("qwen3", "qwen3", RopeScalings: ["linear", "yarn"], Caveat: SlidingWindowIgnored),
+        // convert_hf_to_gguf writes Mixtral as llama with stacked experts; llama.cpp's llama graph routes softmax → top-k → renormalise.
+        new("mixtral", "llama", PermuteQk: true, RopeScalings: ["linear", "yarn"], Extra: MoeMetadata, Caveat: SlidingWindowIgnored),
+        new("qwen3_moe", "qwen3moe", RopeScalings: ["linear", "yarn"], Extra: MoeMetadata, Caveat: SlidingWindowIgnored),
+        new("gemma3_text", "gemma3", NormPlusOne: true,
+            LayerRenames: new Dictionary<string, string>
+            {
+                ["post_attention_layernorm.weight"] = "post_attention_norm.weight",
+                ["pre_feedforward_layernorm.weight"] = "ffn_norm.weight",
+                ["post_feedforward_layernorm.weight"] = "post_ffw_norm.weight",
+            },
+            Extra: Gemma3Metadata, RopeScalings: ["linear"],
+            // llama.cpp ignores query_pre_attn_scalar here too: head_dim^-0.5, or (hidden/heads)^-0.5 for the 62-layer 27B.
+            LlamaCppAttentionScale: c => c.NumHiddenLayers == 62 ? 1.0 / Math.Sqrt(c.HiddenSize / c.NumAttentionHeads) : HeadDimScale(c)),
     ];
 
     public static GgufArchitecture For(ModelConfig config) =>
@@ -120,6 +159,41 @@ public static class GgufArchitectures
         yield return Kv("final_logit_softcapping", GgufValue.F32(finalCap));
         // No window (sliding_window: null) is a window as long as the context.
         yield return Kv("attention.sliding_window", GgufValue.U32(c.SlidingWindow ?? c.MaxPositionEmbeddings));
+    }
+
+    /// <summary>
+    /// Mixtral / Qwen3-MoE: llama.cpp's llama and qwen3moe graphs put a sparse block in every layer and always renormalise
+    /// the top-k weights, so configs with dense layers or without renormalisation are refused rather than exported wrong.
+    /// </summary>
+    private static IEnumerable<KeyValuePair<string, GgufValue>> MoeMetadata(ModelConfig c)
+    {
+        var moe = c.Moe ?? throw new InvalidInputException($"config.json: model_type {c.ModelType} without experts cannot be exported as a mixture of experts");
+        if (!moe.NormTopKProb)
+            throw new InvalidInputException("config.json: norm_topk_prob false cannot be exported to GGUF (llama.cpp always renormalises the top-k routing weights)");
+        if (moe.SparseLayers.Any(sparse => !sparse))
+            throw new InvalidInputException("config.json: mlp_only_layers / decoder_sparse_step leave dense layers, which llama.cpp's qwen3moe graph does not have; export needs every layer sparse");
+        yield return Kv("expert_count", GgufValue.U32(moe.NumExperts));
+        yield return Kv("expert_used_count", GgufValue.U32(moe.TopK));
+        if (moe.Layout == MoeLayout.Qwen3Moe) yield return Kv("expert_feed_forward_length", GgufValue.U32(moe.ExpertIntermediateSize));
+    }
+
+    /// <summary>
+    /// Gemma 3 in llama.cpp: every sixth layer global (set_swa_pattern(6)), sliding layers on RoPE base 10000 without
+    /// scaling, no attention soft-cap; other layouts are refused with the key that differs.
+    /// </summary>
+    private static IEnumerable<KeyValuePair<string, GgufValue>> Gemma3Metadata(ModelConfig c)
+    {
+        var expected = Enumerable.Range(0, c.NumHiddenLayers).Select(i => (i + 1) % 6 != 0).ToArray();
+        bool windowed = c.SlidingWindow is { } w && w > 0;
+        if (!c.SlidingLayers.SequenceEqual(expected))
+            throw new InvalidInputException($"config.json: sliding_window_pattern / layer_types give local layers [{string.Join(",", c.SlidingLayers.Select(l => l ? "L" : "G"))}]; llama.cpp's gemma3 makes every 6th layer global (pattern 6) and reads no other pattern");
+        if (c.LocalRopeTheta is { } local && local != 10000)
+            throw new InvalidInputException($"config.json: rope_local_base_freq {local} cannot be exported; llama.cpp's gemma3 rotates sliding layers with base 10000");
+        if (c.AttnLogitSoftcapping is not null)
+            throw new InvalidInputException("config.json: attn_logit_softcapping cannot be exported for gemma3 (llama.cpp's gemma3 graph has no attention soft-cap)");
+        if (c.FinalLogitSoftcapping is { } finalCap) yield return Kv("final_logit_softcapping", GgufValue.F32(finalCap));
+        // llama.cpp's gemma3 loader requires the key; a config without a window is one window as long as the context.
+        yield return Kv("attention.sliding_window", GgufValue.U32(windowed ? c.SlidingWindow!.Value : c.MaxPositionEmbeddings));
     }
 
     private static IEnumerable<KeyValuePair<string, GgufValue>> Phi3Metadata(ModelConfig c)

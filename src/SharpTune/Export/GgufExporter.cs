@@ -38,15 +38,32 @@ public static class GgufExporter
         tensors.AddRange(ExtraTensors(arch, config));
         bool hasOutput = weights.Any(w => w.Key == "lm_head.weight");
         double qScale = config.AttentionScale / GgufArchitectures.AttentionScaleOf(arch, config);
+        int experts = config.Moe?.NumExperts ?? 0;
+        var expertGroups = new Dictionary<string, SortedDictionary<int, Tensor>>();
+        void AddTensor(string name, Tensor value)
+        {
+            var shape = value.shape;
+            int layer = name.StartsWith("blk.", StringComparison.Ordinal) ? int.Parse(name.Split('.')[1]) : -1;
+            var type = GgufQuantMix.TypeFor(outType, name, shape, layer, config.NumHiddenLayers, hasOutput, experts);
+            tensors.Add(new GgufTensor(name, shape, type, () => value.contiguous().data<float>().ToArray()));
+        }
         foreach (var (hfName, value) in weights)
         {
+            if (GgufArchitecture.ExpertTensor(hfName) is var (stacked, expert))
+            {
+                if (!expertGroups.TryGetValue(stacked, out var group)) expertGroups[stacked] = group = [];
+                group[expert] = value;
+                continue;
+            }
             var name = arch.TensorName(hfName)
                 ?? throw new InvalidInputException($"{modelDir}: tensor '{hfName}' has no GGUF name for architecture {arch.Name}");
-            var transformed = Transform(arch, config, name, value, qScale);
-            var shape = transformed.shape;
-            int layer = name.StartsWith("blk.", StringComparison.Ordinal) ? int.Parse(name.Split('.')[1]) : -1;
-            var type = GgufQuantMix.TypeFor(outType, name, shape, layer, config.NumHiddenLayers, hasOutput);
-            tensors.Add(new GgufTensor(name, shape, type, () => transformed.contiguous().data<float>().ToArray()));
+            AddTensor(name, Transform(arch, config, name, value, qScale));
+        }
+        foreach (var (name, group) in expertGroups)
+        {
+            if (group.Count != experts || group.Keys.Last() != experts - 1)
+                throw new InvalidInputException($"{modelDir}: {name} has {group.Count} experts, config.json says {experts}");
+            AddTensor(name, stack(group.Values.ToArray()));   // (E, out, in): GGUF dims [in, out, E]
         }
 
         var metadata = new List<KeyValuePair<string, GgufValue>>();
@@ -64,8 +81,10 @@ public static class GgufExporter
         if (arch.NormPlusOne && name.EndsWith("norm.weight", StringComparison.Ordinal)) t = t + 1;
         bool isQ = name.EndsWith("attn_q.weight", StringComparison.Ordinal) || name.EndsWith("attn_q.bias", StringComparison.Ordinal);
         bool isK = name.EndsWith("attn_k.weight", StringComparison.Ordinal) || name.EndsWith("attn_k.bias", StringComparison.Ordinal);
-        // q·k scale: q enters the scores linearly (rope is a rotation), so llama.cpp's fixed scale is corrected on q.
-        if (isQ && Math.Abs(qScale - 1) > 1e-12) t = t * qScale;
+        // q·k scale: q enters the scores linearly (rope is a rotation), so llama.cpp's fixed scale is corrected on q, or
+        // on q's RMSNorm weight where one follows the projection (Qwen3, Gemma 3): the norm would undo a scaled projection.
+        bool scaleHere = c.QkNorm ? name.EndsWith("attn_q_norm.weight", StringComparison.Ordinal) : isQ;
+        if (scaleHere && Math.Abs(qScale - 1) > 1e-12) t = t * qScale;
         if (arch.PermuteQk && (isQ || isK)) t = PermuteRotaryRows(t, isQ ? c.NumAttentionHeads : c.NumKeyValueHeads);
         return t;
     }

@@ -40,9 +40,13 @@ public static class GgufQuantMix
     /// <paramref name="layers"/> place block tensors for use_more_bits; <paramref name="hasOutput"/> says whether
     /// output.weight exists (without it the token embedding doubles as the output and is typed as one).
     /// </summary>
-    public static GgmlType TypeFor(GgufOutType outType, string name, long[] shape, int layer, int layers, bool hasOutput)
+    /// <paramref name="experts"/> is the mixture-of-experts count (0: dense): the router stays f32 (convert_hf_to_gguf and
+    /// llama-quantize never quantize ffn_gate_inp), and with 8 experts llama-quantize gives attn_k / attn_v q8_0 and, under
+    /// q4_k_m, attn_output q5_K.
+    public static GgmlType TypeFor(GgufOutType outType, string name, long[] shape, int layer, int layers, bool hasOutput, int experts = 0)
     {
         if (shape.Length < 2 || name.EndsWith("_norm.weight", StringComparison.Ordinal) || outType == GgufOutType.F32) return GgmlType.F32;
+        if (name.EndsWith("ffn_gate_inp.weight", StringComparison.Ordinal)) return GgmlType.F32;
         long columns = shape[^1];
         switch (outType)
         {
@@ -55,6 +59,10 @@ public static class GgufQuantMix
         bool isOutput = name == "output.weight" || (!hasOutput && name == "token_embd.weight");
         if (isOutput)
             return columns % GgmlTypes.BlockSize(defaultType) != 0 ? FitRow(GgmlType.Q8_0, columns) : FitRow(GgmlType.Q6_K, columns);
+        if (experts == 8 && (name.Contains("attn_v.weight", StringComparison.Ordinal) || name.Contains("attn_k.weight", StringComparison.Ordinal)))
+            return FitRow(GgmlType.Q8_0, columns);
+        if (outType == GgufOutType.Q4_K_M && experts == 8 && name.Contains("attn_output.weight", StringComparison.Ordinal))
+            return FitRow(GgmlType.Q5_K, columns);
         if (outType == GgufOutType.Q4_K_M)
         {
             if (name.Contains("attn_v.weight", StringComparison.Ordinal) && UseMoreBits(layer, layers)) type = GgmlType.Q6_K;

@@ -22,7 +22,7 @@ public sealed class BadConfigTests
         { Minimal + "lr_scheduler: cosine_annealing\n",
             "lr_scheduler: cosine_annealing is invalid; expected one of cosine, linear, constant, constant_with_warmup, cosine_with_min_lr" },
         { Minimal + "optimizer: adamx\n",
-            "optimizer: adamx is invalid; expected one of adamw_torch, adamw_torch_fused, adamw_hf, adamw, sgd, adafactor, lion" },
+            "optimizer: adamx is invalid; expected one of adamw_torch, adamw_torch_fused, adamw_hf, adamw, sgd, adafactor, lion, adamw_8bit, adamw_torch_4bit, muon" },
         { Minimal + "adapter: prefix\n", "adapter: prefix is invalid; expected one of lora, qlora or null" },
         { Minimal + "adapter: lora\n", "adapter: lora needs lora_r; expected lora_r: an integer ≥ 1 (e.g. 8, 16)" },
         { Minimal + "adapter: lora\nlora_r: 8\nlora_dropout: 1.0\n", "lora_dropout: 1.0 is invalid; expected a number in [0, 1)" },

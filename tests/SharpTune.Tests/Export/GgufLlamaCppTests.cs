@@ -115,6 +115,64 @@ public sealed class GgufLlamaCppTests
         }
     }
 
+    /// <summary>Qwen3, Mixtral and Qwen3-MoE (hf-tiny-new fixtures) and a Gemma 3 laid out as llama.cpp reads it.</summary>
+    [SkippableFact]
+    public void FamiliesAddedSinceContinueLikeSharpTuneInF32AndF16()
+    {
+        LlamaCppCheck.RequireTools();
+        var models = new List<(string Family, string Dir)>();
+        foreach (var family in new[] { "qwen3", "mixtral", "qwen3_moe" })
+            models.Add((family, Path.Combine(TestPaths.Fixtures, "hf-tiny-new", family)));
+        // llama.cpp's gemma3 makes every 6th layer global: 6 layers, window 4 (shorter than the prompt), linear rope
+        // scaling on the global layer, query_pre_attn_scalar ≠ head_dim (the scale is folded into attn_q_norm).
+        var gemma3 = TinyModels.TinyConfig("gemma3_text", j =>
+        {
+            j["vocab_size"] = 256; j["hidden_size"] = 64; j["intermediate_size"] = 128; j["head_dim"] = 16;
+            j["num_hidden_layers"] = 6; j["sliding_window"] = 4; j["sliding_window_pattern"] = 6; j["query_pre_attn_scalar"] = 32;
+            j["rope_theta"] = 1000000.0; j["rope_local_base_freq"] = 10000.0;
+            j["rope_scaling"] = new JsonObject { ["rope_type"] = "linear", ["factor"] = 8.0 };
+        });
+        var gemma3Dir = TestPaths.TempDir();
+        using (var built = TinyModels.Build(gemma3, seed: 31)) ModelIO.Save(built, gemma3Dir);
+        models.Add(("gemma3", gemma3Dir));
+
+        var requests = new JsonArray();
+        var expected = new List<(string What, string Path, long[] Ids)>();
+        foreach (var (family, model) in models)
+        {
+            var ids = SharpTuneGreedy(model, FixturePrompt, 8);
+            foreach (var outType in new[] { "f32", "f16" })
+            {
+                var path = Export(model, outType, GgufExportTests.ByteTokenizer);
+                requests.Add(LlamaCppCheck.Request(path, FixturePrompt, 8, FixturePrompt, contextSize: 64));
+                expected.Add(($"{family} {outType}", path, ids));
+            }
+        }
+        var results = LlamaCppCheck.Run(requests);
+        for (int i = 0; i < expected.Count; i++)
+        {
+            AssertSameContinuation(expected[i].What, expected[i].Ids, results[i]!);
+            AssertMetadataReadsBack(expected[i].Path, results[i]!);
+            // f32: llama.cpp's perplexity of the prompt equals SharpTune's (the whole forward, not only the argmax).
+            if (i % 2 == 0) Assert.InRange(results[i]!["perplexity"]!.GetValue<double>() / Perplexity(models[i / 2].Dir, FixturePrompt), 0.999, 1.001);
+        }
+        var moe = GgufFile.Read(expected[4].Path);
+        Assert.Equal("qwen3moe", moe["general.architecture"].Value);
+        Assert.Contains(moe.Tensors, t => t.Name == "blk.1.ffn_down_exps.weight" && t.Dims.SequenceEqual([32L, 64L, 8L]));
+        Assert.Contains(moe.Tensors, t => t.Name == "blk.0.ffn_gate_inp.weight" && t.Type == GgmlType.F32);
+    }
+
+    [Fact]
+    public void Gemma3WithALayerPatternLlamaCppCannotReadIsRefused()
+    {
+        // The hf-tiny-new fixture makes every 3rd layer global; llama.cpp's gemma3 hard-codes every 6th.
+        var path = Path.Combine(TestPaths.TempDir(), "g.gguf");
+        var (code, _, err) = CliRunner.Run("export", "--model", Path.Combine(TestPaths.Fixtures, "hf-tiny-new", "gemma3"), "--tokenizer", GgufExportTests.ByteTokenizer, "--outtype", "f32", "--out", path);
+        Assert.Equal(2, code);
+        Assert.Contains("sliding_window_pattern", err);
+        Assert.False(File.Exists(path));
+    }
+
     [SkippableFact]
     public void BundledChatModelKeepsItsTokensAndQ8PerplexityWithinOnePercent()
     {

@@ -1,0 +1,220 @@
+using SharpTune.Config;
+using SharpTune.Modeling;
+
+namespace SharpTune.Planning;
+
+/// <summary>
+/// Predicts a training run's peak memory per device from the config and the model's config.json, following what the
+/// code SharpTune runs allocates: TrainingRun.LoadModel (dtypes, quantized base, adapters), Optimizer (state slots,
+/// float32 masters, per-parameter step temporaries), the autograd graph of the decoder layers (the tensors each op saves
+/// for backward, see docs/memory.md), GradientCheckpointing (one hidden state per layer plus one recomputed layer),
+/// ChunkedCrossEntropy (one chunk of float32 logits) and generation's KV cache. ZeRO stages divide optimizer state (1),
+/// gradients (2) and weights (3) by the world size.
+/// </summary>
+public sealed class MemoryPlanner(TrainConfig config, ModelConfig model, PlanDevice device, int worldSize = 1, int zeroStage = 0)
+{
+    private const int F32 = 4;
+    /// <summary>Objectives.cs: CausalLmObjective's default chunk of tokens per logits block.</summary>
+    private const int CrossEntropyChunk = 1024;
+
+    private readonly ModelInventory inventory = ModelInventory.From(model);
+
+    /// <summary>Share of the backward pass's freed buffers still resident at the optimizer step of a CPU process (measured).</summary>
+    public const double CpuHeapRetention = 0.6;
+
+    public MemoryForecast Forecast() => Forecast(config.MicroBatchSize, config.SequenceLen, withFits: true);
+
+    private MemoryForecast Forecast(int microBatch, int seqLen, bool withFits)
+    {
+        if (worldSize < 1) throw new InvalidInputException($"--nproc: {worldSize} must be ≥ 1");
+        if (zeroStage is < 0 or > 3) throw new InvalidInputException($"--zero-stage: {zeroStage} must be 0, 1, 2 or 3");
+        var notes = new List<string>();
+        int d = ComputeBytes(out bool masters, notes);
+        bool quant4 = config.LoadIn4bit, quant8 = config.LoadIn8bit;
+        bool full = config.Adapter is null;
+        var adapted = AdaptedNames();
+        int trainableBytes = full ? d : F32;
+
+        // Weights: dense parameters in the compute dtype; quantized linears as their stored blocks; adapters in float32.
+        long denseParams = inventory.EmbeddingParams + inventory.LmHeadParams + inventory.NormParams;
+        long quantizedBytes = 0, linearDenseParams = 0, adapterParams = 0, doraParams = 0, biasParams = 0;
+        foreach (var layer in inventory.Layers)
+            foreach (var l in layer)
+            {
+                long weights = l.In * l.Out * l.Copies;
+                biasParams += l.Bias ? l.Out * l.Copies : 0;
+                if (quant4 || quant8) quantizedBytes += l.Copies * QuantizedBytes(l, quant4);
+                else linearDenseParams += weights;
+                if (!full && adapted(l))
+                {
+                    adapterParams += (long)Rank * (l.In + l.Out) * l.Copies;
+                    if (config.PeftUseDora) doraParams += l.Out * l.Copies;
+                }
+            }
+        denseParams += linearDenseParams + biasParams;
+        long trainableParams = full ? denseParams : adapterParams + doraParams;
+        long weightBytes = denseParams * d + quantizedBytes + (adapterParams + doraParams) * F32;
+        long weightShard = zeroStage >= 3 ? weightBytes / worldSize + LargestLayerBytes(d) : weightBytes;
+
+        var components = new List<MemoryComponent>
+        {
+            new("runtime", device.RuntimeBytes, device.IsGpu ? "CUDA context and libraries" : ".NET runtime, libtorch, tokenizer and data (measured)"),
+        };
+        components.Add(new("weights", denseParams * d / (zeroStage >= 3 ? worldSize : 1),
+            $"{denseParams:N0} parameters in {DTypeName(d)}{(zeroStage >= 3 ? $", sharded over {worldSize} (ZeRO-3)" : "")}"));
+        if (quantizedBytes > 0)
+            components.Add(new("quantized base", quantizedBytes / (zeroStage >= 3 ? worldSize : 1), quant4
+                ? $"{inventory.LinearParams - biasParams:N0} linear weights as {(config.Bnb4bitQuantType == QuantType4Bit.Nf4 ? "NF4" : "FP4")} (0.5 B) + absmax {(config.Bnb4bitUseDoubleQuant ? "double-quantized (1 B per 64 + fp32 per 256 blocks)" : "fp32 per 64")}"
+                : $"{inventory.LinearParams - biasParams:N0} linear weights as int8 + fp32 row scales"));
+        if (adapterParams > 0)
+            components.Add(new(config.PeftUseDora ? "DoRA adapters" : "LoRA adapters", (adapterParams + doraParams) * F32,
+                $"r {Rank}: {adapterParams + doraParams:N0} parameters in fp32{(doraParams > 0 ? $" (incl. {doraParams:N0} magnitudes)" : "")}"));
+        if (zeroStage >= 3) components.Add(new("ZeRO-3 gathered layer", LargestLayerBytes(d), "one decoder layer's weights gathered for compute"));
+
+        long gradBytes = trainableParams * trainableBytes / (zeroStage >= 2 ? worldSize : 1);
+        components.Add(new("gradients", gradBytes, $"{trainableParams:N0} trainable parameters in {DTypeName(trainableBytes)}{(zeroStage >= 2 ? $", sharded over {worldSize}" : "")}"));
+        var (optimizerBytes, optimizerDetail) = OptimizerBytes(trainableParams, trainableBytes, masters && trainableBytes != F32, notes);
+        optimizerBytes /= zeroStage >= 1 ? worldSize : 1;
+        components.Add(new("optimizer state", optimizerBytes, optimizerDetail + (zeroStage >= 1 ? $", sharded over {worldSize}" : "")));
+
+        // The backward pass starts with every saved activation alive plus the loss's backward buffers; the optimizer step
+        // holds weights, gradients, state and one parameter's temporaries. The run's peak is the larger.
+        var act = new ActivationModel(model, inventory, d, full, adapted, config.PeftUseDora, config.LoraDropout > 0, Rank, config.GradientCheckpointing != GradientCheckpointingMode.False);
+        long tokens = (long)microBatch * seqLen;
+        long saved = act.SavedBytes(microBatch, seqLen);
+        long working = act.BackwardWorkingBytes(microBatch, seqLen);
+        long lossBuffers = act.LossBackwardBytes(microBatch, seqLen, CrossEntropyChunk);
+        long stepTemporaries = StepTemporaryBytes(full, trainableBytes, masters && trainableBytes != F32);
+        long resident = device.RuntimeBytes + weightShard;
+        long backwardPeak = resident + optimizerBytes + saved + working + lossBuffers;
+        // CPU only: glibc keeps most of the heap the backward pass freed (activations below its 32 MiB mmap threshold)
+        // while the step maps its large temporaries anew, so RSS at the step still carries part of the backward's
+        // buffers. The share is measured (docs/memory.md: 0.55–0.7 on the bench runs); CUDA's caching allocator reuses them.
+        long retained = device.IsGpu ? 0 : (long)(CpuHeapRetention * (saved + working + lossBuffers));
+        long stepPeak = resident + gradBytes + optimizerBytes + stepTemporaries + retained;
+        long loadPeak = resident + LoadTemporaryBytes(quant4 || quant8, d);
+        var (genBytes, genDetail) = GenerationBytes(d);
+        long generationPeak = genBytes > 0 ? resident + genBytes : 0;
+
+        components.Add(new("activations", saved, config.GradientCheckpointing != GradientCheckpointingMode.False
+            ? $"gradient checkpointing: {model.NumHiddenLayers} layer inputs of {tokens:N0} tokens + one recomputed layer ({PlanDevice.Format(act.LayerSavedBytes(microBatch, seqLen))})"
+            : $"{model.NumHiddenLayers} layers × {PlanDevice.Format(act.LayerSavedBytes(microBatch, seqLen))} saved for backward at {microBatch} × {seqLen} tokens ({act.AttentionPath})"));
+        components.Add(new("backward working set", working, "activation gradients of the layer being differentiated"));
+        components.Add(new("logits / cross-entropy", lossBuffers, $"chunks of {Math.Min(CrossEntropyChunk, tokens)} tokens × {model.VocabSize:N0} vocab in fp32 + hidden-state gradient{(full ? " + fp32 output-weight gradient buffers" : "")}"));
+        components.Add(new("optimizer step temporaries", stepTemporaries, $"update temporaries of the largest parameter ({inventory.LargestTensor:N0} elements)"));
+        if (retained > 0 && stepPeak >= backwardPeak) components.Add(new("heap kept from backward", retained, $"CPU: {CpuHeapRetention:P0} of the backward's buffers still resident at the step (glibc)"));
+        if (genBytes > 0) components.Add(new("KV cache (eval generation)", genBytes, genDetail));
+
+        var phases = new List<(string, long)> { ("load", loadPeak), ("backward", backwardPeak), ("optimizer step", stepPeak) };
+        if (generationPeak > 0) phases.Add(("eval generation", generationPeak));
+        var (peakPhase, peak) = phases.MaxBy(p => p.Item2);
+
+        var fits = withFits ? LargestFits(seqLen) : [];
+        return new MemoryForecast(device, worldSize, zeroStage, peakPhase, components, phases, peak, microBatch, seqLen, fits, notes);
+    }
+
+    /// <summary>For micro-batch sizes 1, 2, 4, ... 64: the longest sequence_len (a multiple of 64, ≤ max_position_embeddings) whose peak fits.</summary>
+    private IReadOnlyList<(int, int)> LargestFits(int currentSeq)
+    {
+        var fits = new List<(int, int)>();
+        int limit = Math.Max(model.MaxPositionEmbeddings, currentSeq);
+        foreach (int mb in new[] { 1, 2, 4, 8, 16, 32, 64 })
+        {
+            int lo = 0, hi = limit / 64;
+            while (lo < hi)
+            {
+                int mid = (lo + hi + 1) / 2;
+                if (Forecast(mb, mid * 64, withFits: false).Fits) lo = mid; else hi = mid - 1;
+            }
+            if (lo == 0) break;
+            fits.Add((mb, lo * 64));
+        }
+        return fits;
+    }
+
+    private int Rank => config.LoraR ?? 8;
+
+    private Func<LinearShape, bool> AdaptedNames()
+    {
+        if (config.Adapter is null) return _ => false;
+        if (config.LoraTargetLinear) return l => !l.IsRouter;
+        var targets = config.LoraTargetModules;
+        return l => targets.Any(t => t == l.Name);
+    }
+
+    /// <summary>TrainingPrecision.Resolve's dtype, with `auto` decided by the planned device.</summary>
+    private int ComputeBytes(out bool masters, List<string> notes)
+    {
+        masters = true;
+        if (config.Fp16) return 2;
+        switch (config.Bf16)
+        {
+            case Bf16Mode.True: return 2;
+            case Bf16Mode.Full: masters = false; return 2;
+            case Bf16Mode.Auto when device.AutoBf16: notes.Add("bf16: auto → bf16 compute with fp32 master weights on this device"); return 2;
+            default: masters = false; return F32;
+        }
+    }
+
+    private long QuantizedBytes(LinearShape l, bool fourBit)
+    {
+        long n = l.In * l.Out;
+        if (!fourBit) return n + l.Out * F32;                        // int8 codes + one fp32 scale per row
+        const int block = 64, nestedBlock = 256;
+        long blocks = (n + block - 1) / block;
+        long absmax = config.Bnb4bitUseDoubleQuant ? blocks + (blocks + nestedBlock - 1) / nestedBlock * F32 + F32 : blocks * F32;
+        return (n + 1) / 2 + absmax;
+    }
+
+    private long LargestLayerBytes(int d) => inventory.Layers.Select(l => l.Sum(ModelInventory.ParamsOf)).DefaultIfEmpty(0).Max() * d;
+
+    private (long Bytes, string Detail) OptimizerBytes(long trainable, int paramBytes, bool withMasters, List<string> notes)
+    {
+        int stateBytes = withMasters || paramBytes == F32 ? F32 : paramBytes;
+        long masterBytes = withMasters ? trainable * F32 : 0;
+        string masterText = withMasters ? " + fp32 master weights" : "";
+        switch (config.Optimizer)
+        {
+            case OptimizerType.Sgd: return (masterBytes, "sgd: no state" + masterText);
+            case OptimizerType.Lion: return (trainable * stateBytes + masterBytes, $"lion: one moment in {DTypeName(stateBytes)}" + masterText);
+            case OptimizerType.Adafactor:
+                long factored = inventory.Layers.Sum(l => l.Sum(x => (x.In + x.Out) * (long)x.Copies));
+                return ((config.Adapter is null ? factored + inventory.NormParams : trainable / 8) * stateBytes + masterBytes, "adafactor: factored second moments" + masterText);
+            default:
+                // adamw_bnb_8bit / adamw_8bit / paged_adamw_8bit are loaded as adamw_torch (ConfigSchema): fp32 state, 8 B per parameter.
+                return (2 * trainable * stateBytes + masterBytes, $"adamw: two moments in {DTypeName(stateBytes)}" + masterText);
+        }
+    }
+
+    /// <summary>
+    /// Optimizer.Step, per parameter: the float32 gradient (a copy when the gradient is bf16/fp16), ·multiplier, then in
+    /// the state's dtype sqrt, quotient, m / denominator and ·lr (AdamW; Lion about as many, SGD one), and the update
+    /// rounded to the parameter's dtype when they differ.
+    /// </summary>
+    private long StepTemporaryBytes(bool full, int paramBytes, bool withMasters)
+    {
+        long largest = full ? inventory.LargestTensor : inventory.Layers.SelectMany(l => l).Select(l => (long)Rank * Math.Max(l.In, l.Out)).DefaultIfEmpty(0).Max();
+        int stateBytes = withMasters || paramBytes == F32 ? F32 : paramBytes;
+        int perElement = (paramBytes == F32 ? 0 : F32) + F32
+            + (config.Optimizer == OptimizerType.Sgd ? F32 : 4 * stateBytes)
+            + (stateBytes == paramBytes ? 0 : paramBytes);
+        return largest * perElement;
+    }
+
+    /// <summary>ModelIO.Load / QuantizedModelLoader: one tensor read in fp32 beside the weights.</summary>
+    private long LoadTemporaryBytes(bool quantized, int d) => inventory.LargestTensor * F32 * (quantized || d != F32 ? 2 : 1);
+
+    /// <summary>Generation before/after training (eval_exact_match_samples) or GRPO rollouts: a KV cache of the whole sequence.</summary>
+    private (long Bytes, string Detail) GenerationBytes(int d)
+    {
+        int batch;
+        if (config.Rl == RlType.Grpo) batch = Math.Max(config.MicroBatchSize, config.Trl.NumGenerations);
+        else if (config.EvalExactMatchSamples > 0) batch = config.EvalBatchSize ?? config.MicroBatchSize;
+        else return (0, "");
+        long kv = 2L * model.NumHiddenLayers * batch * model.NumKeyValueHeads * model.HeadDim * config.SequenceLen * d;
+        long logits = (long)batch * model.VocabSize * F32 * 2;
+        return (kv + logits, $"2 × {model.NumHiddenLayers} layers × {batch} sequences × {model.NumKeyValueHeads} KV heads × {model.HeadDim} × {config.SequenceLen} tokens in {DTypeName(d)} + last-position logits");
+    }
+
+    private static string DTypeName(int bytes) => bytes == F32 ? "fp32" : "bf16/fp16";
+}
