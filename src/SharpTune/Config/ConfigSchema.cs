@@ -108,6 +108,8 @@ public static partial class ConfigSchema
             paths: PathResolution.IfExists);
         Add("special_tokens", StringMap, "Special tokens to set or add: bos_token, eos_token, pad_token, unk_token.");
         Add("tokens", StringList, "Extra tokens to add to the vocabulary (embeddings grow to match). The old mapping form (tokens: {bos_token: ...}) is read as special_tokens.");
+        Add("eot_tokens", StringList, "End-of-turn tokens of chat datasets (each must be one token of the tokenizer and appear in the chat template); their labels follow each dataset's train_on_eot, the eos_token's follow train_on_eos, as in axolotl.",
+            defaultText: "null (the eos_token and the template's known end-of-turn tokens, following train_on_eos)");
 
         section = "Adapter (LoRA, DoRA, QLoRA)";
         Add("adapter", Choice, "lora or qlora trains an adapter over frozen base weights; null trains all weights.", choice: typeof(AdapterType));
@@ -325,6 +327,10 @@ public static partial class ConfigSchema
         Add("roles_to_train", StringList, "Roles whose turns carry loss.", defaultText: "[assistant]");
         Add("train_on_eos", Choice, "Which end-of-turn tokens carry loss: all, turn (those of trained turns), last, none.",
             choice: typeof(TrainOnEos), defaultText: "turn");
+        Add("train_on_eot", Choice, "Which eot_tokens carry loss: all, turn (those closing trained turns), last, none. Used with the top-level eot_tokens.",
+            choice: typeof(TrainOnEos), defaultText: "train_on_eos");
+        Add("message_field_training", Text, "Message property holding a per-turn true/false that overrides roles_to_train for that turn.", defaultText: "training");
+        Add("drop_system_message", Bool, "Drop the conversation's first message when it is a system message.");
         Add("chat_template", Text, "Chat template for this dataset (same values as the top-level chat_template).", defaultText: "the top-level chat_template");
         Add("chat_template_jinja", Text, "Jinja template text, or a path to a .jinja file, for this dataset's chat_template: jinja (as in axolotl, the top-level chat_template_jinja is not used for a dataset that names its own chat_template).",
             paths: PathResolution.IfExists);

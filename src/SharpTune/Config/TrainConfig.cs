@@ -63,6 +63,8 @@ public sealed record TrainConfig
     public string? ChatTemplate { get; init; }
     /// <summary>Jinja chat template text, or a path to a .jinja file (used with chat_template: jinja). Default: null.</summary>
     public string? ChatTemplateJinja { get; init; }
+    /// <summary>End-of-turn tokens whose labels follow train_on_eot. Default: none (eos and the template's known end-of-turn tokens).</summary>
+    public IReadOnlyList<string> EotTokens { get; init; } = [];
     /// <summary>Special tokens to set or add, e.g. pad_token: "&lt;pad&gt;". Default: none.</summary>
     public IReadOnlyDictionary<string, string> SpecialTokens { get; init; } = new Dictionary<string, string>();
     /// <summary>Extra tokens to add to the vocabulary. Default: none.</summary>
@@ -349,6 +351,12 @@ public sealed record DatasetConfig
     public IReadOnlyList<string> RolesToTrain { get; init; } = [];
     /// <summary>Which EOS tokens are trained on: all, turn, last or none. Default: null (turn).</summary>
     public TrainOnEos? TrainOnEos { get; init; }
+    /// <summary>Which eot_tokens are trained on: all, turn, last or none. Default: null (train_on_eos).</summary>
+    public TrainOnEos? TrainOnEot { get; init; }
+    /// <summary>Message property with a per-turn training flag. Default: null (training).</summary>
+    public string? MessageFieldTraining { get; init; }
+    /// <summary>Drop a leading system message. Default: false.</summary>
+    public bool DropSystemMessage { get; init; }
     /// <summary>Chat template for this dataset. Default: null (the top-level chat_template).</summary>
     public string? ChatTemplate { get; init; }
     /// <summary>Jinja template text or .jinja file for this dataset's chat_template: jinja. Default: null.</summary>

@@ -47,24 +47,53 @@ public sealed class ChatLabeler
     private readonly HfTokenizer _tokenizer;
     private readonly string _template;
     private readonly HashSet<string> _roles;
-    private readonly TrainOnEos _trainOnEos;
     private readonly bool _trainAll;
+    private readonly string _trainingField;
+
+    /// <summary>Groups of turn-closing tokens, each with its labelling rule (axolotl: eot_tokens with train_on_eot, eos_token with train_on_eos).</summary>
+    private readonly IReadOnlyList<(IReadOnlyList<string> Tokens, TrainOnEos Rule)> _closers;
 
     /// <summary>Special tokens (as text) that close a turn in this tokenizer.</summary>
     public IReadOnlyList<string> EndOfTurnTokens { get; }
 
     public ChatLabeler(HfTokenizer tokenizer, string template, IReadOnlyList<string> rolesToTrain, TrainOnEos trainOnEos, bool trainOnInputs)
+        : this(tokenizer, template, rolesToTrain, trainOnEos, trainOnInputs, new ChatLabelOptions()) { }
+
+    public ChatLabeler(HfTokenizer tokenizer, string template, IReadOnlyList<string> rolesToTrain, TrainOnEos trainOnEos, bool trainOnInputs,
+        ChatLabelOptions options)
     {
         _tokenizer = tokenizer;
         _template = template;
         _roles = new HashSet<string>(rolesToTrain, StringComparer.Ordinal);
-        _trainOnEos = trainOnEos;
         _trainAll = trainOnInputs;
-        var eot = new List<string>();
-        if (tokenizer.EosToken is { } eos) eot.Add(eos);
-        foreach (var c in EndOfTurnCandidates)
-            if (!eot.Contains(c) && tokenizer.TokenToId(c) != null && tokenizer.AddedTokens.Any(t => t.Content == c)) eot.Add(c);
-        EndOfTurnTokens = eot;
+        _trainingField = options.MessageFieldTraining ?? "training";
+        if (options.EotTokens.Count == 0)
+        {
+            // No eot_tokens: the eos token and the end-of-turn tokens this tokenizer defines all follow train_on_eos.
+            var eot = new List<string>();
+            if (tokenizer.EosToken is { } eos) eot.Add(eos);
+            foreach (var c in EndOfTurnCandidates)
+                if (!eot.Contains(c) && tokenizer.TokenToId(c) != null && tokenizer.AddedTokens.Any(t => t.Content == c)) eot.Add(c);
+            EndOfTurnTokens = eot;
+            _closers = [(eot, trainOnEos)];
+            return;
+        }
+        var trainOnEot = options.TrainOnEot ?? trainOnEos;
+        foreach (var token in options.EotTokens)
+        {
+            if (!template.Contains(token, StringComparison.Ordinal))
+                throw new InvalidInputException($"eot_tokens: '{token}' does not appear in the chat template; expected tokens the template writes at the end of a turn");
+            var ids = tokenizer.Encode(token, addSpecialTokens: false);
+            if (ids.Count != 1)
+                throw new InvalidInputException($"eot_tokens: '{token}' is encoded as {ids.Count} tokens ({string.Join(", ", ids)}); expected a single token (add it under tokens:)");
+        }
+        if (tokenizer.EosToken is { } eosToken && options.EotTokens.Contains(eosToken) && trainOnEot != trainOnEos)
+            throw new InvalidInputException($"train_on_eot: {ConfigNames.ToSnake(trainOnEot.ToString())} conflicts with train_on_eos: {ConfigNames.ToSnake(trainOnEos.ToString())}: " +
+                                            $"the eos_token {eosToken} is one of eot_tokens; expected the same value for both");
+        var closers = new List<(IReadOnlyList<string>, TrainOnEos)> { (options.EotTokens, trainOnEot) };
+        if (tokenizer.EosToken is { } e && !options.EotTokens.Contains(e)) closers.Add(([e], trainOnEos));
+        _closers = closers;
+        EndOfTurnTokens = [.. options.EotTokens, .. closers.Count > 1 ? [tokenizer.EosToken!] : Array.Empty<string>()];
     }
 
     /// <summary>Renders with the template; a template error (e.g. "roles must alternate") is reported as a bad row.</summary>
@@ -88,7 +117,7 @@ public sealed class ChatLabeler
 
         var starts = new int[messages.Count];
         var ends = new int[messages.Count];
-        bool[] trained = messages.Select(m => m.GetValueOrDefault("training") is System.Text.Json.JsonElement t && t.ValueKind is System.Text.Json.JsonValueKind.True or System.Text.Json.JsonValueKind.False
+        bool[] trained = messages.Select(m => m.GetValueOrDefault(_trainingField) is System.Text.Json.JsonElement t && t.ValueKind is System.Text.Json.JsonValueKind.True or System.Text.Json.JsonValueKind.False
             ? t.GetBoolean()
             : _roles.Contains((string)m["role"]!)).ToArray();
         int cursor = 0;
@@ -113,24 +142,27 @@ public sealed class ChatLabeler
             cursor = ends[i];
         }
 
-        int lastTrained = Array.LastIndexOf(trained, true);
         var spans = new List<(int, int)>();
         for (int i = 0; i < messages.Count; i++)
-        {
             if (trained[i] && ends[i] > starts[i]) spans.Add((starts[i], ends[i]));
-            bool trainEot = _trainOnEos switch
+        bool anyAll = _closers.Any(c => c.Rule == TrainOnEos.All);
+        foreach (var (tokens, rule) in _closers)
+        {
+            // As axolotl: each turn's closing token is found after the turn (before the next message's content); "last"
+            // trains the closing token of the last turn looked at (a trained turn, or any turn when either rule is all).
+            (int Start, int End) last = (-1, -1);
+            for (int i = 0; i < messages.Count; i++)
             {
-                TrainOnEos.All => true,
-                TrainOnEos.Turn => trained[i],
-                TrainOnEos.Last => i == lastTrained,
-                _ => false,
-            };
-            if (!trainEot) continue;
-            // The turn's end token lies between this message's content and the next message's.
-            int limit = i + 1 < messages.Count ? starts[i + 1] : full.Length;
-            var eot = FindEndOfTurn(full, ends[i], limit);
-            if (eot.Start >= 0) spans.Add(eot);
+                if (!trained[i] && !anyAll) continue;
+                int limit = i + 1 < messages.Count ? starts[i + 1] : full.Length;
+                var eot = FindEndOfTurn(full, ends[i], limit, tokens);
+                if (eot.Start < 0) continue;
+                last = eot;
+                if (rule == TrainOnEos.All || (rule == TrainOnEos.Turn && trained[i])) spans.Add(eot);
+            }
+            if (rule == TrainOnEos.Last && last.Start >= 0) spans.Add(last);
         }
+        spans.Sort();
         return new LabeledText(full, spans, AddSpecialTokens: false, AppendEos: false, TrainEos: false);
     }
 
@@ -147,7 +179,7 @@ public sealed class ChatLabeler
             completion = start >= 0 ? full[start..] : answer;
         }
         var (answerStart, answerEnd) = Find(completion, answer, 0);
-        var eot = FindEndOfTurn(completion, answerStart >= 0 ? answerEnd : 0, completion.Length);
+        var eot = FindEndOfTurn(completion, answerStart >= 0 ? answerEnd : 0, completion.Length, EndOfTurnTokens);
         if (eot.Start >= 0) return completion[..eot.End];
         return completion.TrimEnd() + (_tokenizer.EosToken ?? "");
     }
@@ -163,14 +195,23 @@ public sealed class ChatLabeler
         return at >= 0 ? (at, at + trimmed.Length) : (-1, -1);
     }
 
-    private (int Start, int End) FindEndOfTurn(string text, int from, int limit)
+    private static (int Start, int End) FindEndOfTurn(string text, int from, int limit, IReadOnlyList<string> tokens)
     {
         int best = -1, bestEnd = -1;
-        foreach (var token in EndOfTurnTokens)
+        foreach (var token in tokens)
         {
             int at = text.IndexOf(token, from, StringComparison.Ordinal);
             if (at >= 0 && at + token.Length <= limit && (best < 0 || at < best)) { best = at; bestEnd = at + token.Length; }
         }
         return (best, bestEnd);
     }
+}
+
+/// <summary>axolotl's per-dataset chat labelling keys beyond roles_to_train and train_on_eos.</summary>
+public sealed record ChatLabelOptions
+{
+    /// <summary>Top-level eot_tokens; empty = the eos token and known end-of-turn tokens, following train_on_eos.</summary>
+    public IReadOnlyList<string> EotTokens { get; init; } = [];
+    public TrainOnEos? TrainOnEot { get; init; }
+    public string? MessageFieldTraining { get; init; }
 }

@@ -61,8 +61,15 @@ public sealed class RowFormatter
             string? template = ChatTemplates.Resolve(templateName, templateJinja, tokenizer, key,
                 required: Kind is not (RowFormatKind.Preference or RowFormatKind.Prompt));
             if (template != null)
-                _chat = new ChatLabeler(tokenizer, template, dataset.RolesToTrain.Count > 0 ? dataset.RolesToTrain : ["assistant"],
-                    dataset.TrainOnEos ?? TrainOnEos.Turn, config.TrainOnInputs);
+            {
+                try
+                {
+                    _chat = new ChatLabeler(tokenizer, template, dataset.RolesToTrain.Count > 0 ? dataset.RolesToTrain : ["assistant"],
+                        dataset.TrainOnEos ?? TrainOnEos.Turn, config.TrainOnInputs,
+                        new ChatLabelOptions { EotTokens = config.EotTokens, TrainOnEot = dataset.TrainOnEot, MessageFieldTraining = dataset.MessageFieldTraining });
+                }
+                catch (InvalidInputException e) { throw new InvalidInputException($"{key}: {e.Message}"); }
+            }
         }
     }
 
@@ -163,7 +170,11 @@ public sealed class RowFormatter
             throw new RowException(row.ContainsKey(field)
                 ? $"field \"{field}\" is {DatasetSources.Describe(row[field])}; expected a list of messages"
                 : $"missing field \"{field}\" (chat rows need a list of messages; set field_messages to the field holding it); found keys: {Keys(row)}");
-        return ToMessages(list, field);
+        var messages = ToMessages(list, field);
+        // axolotl's drop_system_message: a leading system turn is left out of the conversation.
+        if (_dataset.DropSystemMessage && (string?)messages[0]["role"] == "system") messages.RemoveAt(0);
+        if (messages.Count == 0) throw new RowException($"field \"{field}\" holds only a system message, which drop_system_message removes; expected at least one more message");
+        return messages;
     }
 
     internal List<IReadOnlyDictionary<string, object?>> ToMessages(JsonArray list, string field)
