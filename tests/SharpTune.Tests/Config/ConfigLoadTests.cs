@@ -292,6 +292,13 @@ public sealed class ConfigLoadTests
         Assert.Equal("config OK", lines[^1]);
     }
 
+    /// <summary>validate's output without the memory forecast block (Planning tests check that block).</summary>
+    private static string WithoutForecast(string output)
+    {
+        var kept = output.Split('\n').Where(l => !l.StartsWith("memory plan for ", StringComparison.Ordinal) && !l.StartsWith("  ", StringComparison.Ordinal));
+        return string.Join('\n', kept);
+    }
+
     [Fact]
     public void ValidatePrintsASummary()
     {
@@ -302,7 +309,8 @@ public sealed class ConfigLoadTests
         File.WriteAllText(path, "base_model: ./m\ndatasets:\n  - {path: hf/ds, type: sharegpt}\nadapter: lora\nlora_r: 4\n" +
                                 "lora_target_modules: [q_proj, v_proj]\nmax_steps: 10\nwarmup_steps: 2\n");
         var (exit, stdout, err) = RunCli("validate", path);
-        Assert.Equal("", err);
+        // The only stderr line validate may print here is the memory forecast's (a large model planned on this machine).
+        Assert.All(err.Split('\n', StringSplitOptions.RemoveEmptyEntries), line => Assert.StartsWith("warning: predicted peak", line));
         Assert.Equal(0, exit);
         Assert.Equal(
             $"""
@@ -314,7 +322,7 @@ public sealed class ConfigLoadTests
             output_dir  {Path.Combine(dir, "outputs")}
             config OK
 
-            """, stdout);
+            """, WithoutForecast(stdout));
     }
 
     [Theory]
