@@ -19,6 +19,9 @@ need_apt node nodejs
 need_apt npm npm
 # The job dashboard's browser test drives Debian's headless chromium over the DevTools protocol.
 need_apt chromium chromium
+# Multi-process training tests run ranks under OpenMPI's mpirun (libmpi.so.40 is loaded by P/Invoke).
+need_apt mpirun openmpi-bin
+[[ -e /usr/lib/x86_64-linux-gnu/libmpi.so || -e /usr/lib/aarch64-linux-gnu/libmpi.so || -n $(ldconfig -p 2>/dev/null | grep -m1 'libmpi\.so') ]] || apt_missing+=(libopenmpi-dev)
 if ((${#apt_missing[@]})); then
   if [[ $(id -u) == 0 ]] && command -v apt-get >/dev/null 2>&1; then
     echo "install-test-deps: apt-get install ${apt_missing[*]}"

@@ -98,7 +98,7 @@ public static class GpuTrainBench
             Optimizer = OptimizerType.AdamwTorch,
             Device = device,
             Bf16 = lora ? Bf16Mode.True : Bf16Mode.Full,
-            GradientCheckpointing = true,
+            GradientCheckpointing = GradientCheckpointingMode.True,
             Adapter = lora ? AdapterType.Lora : null,
             LoraR = 16,
             LoraAlpha = 32,

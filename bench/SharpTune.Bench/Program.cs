@@ -16,20 +16,26 @@ public static class Program
         [DataBench.Mode] = (DataBench.Usage, DataBench.Run),
         [MoeBench.Mode] = (MoeBench.Usage, MoeBench.Run),
         [TrainBench.ChildMode] = ("(internal) measured child of train", TrainBench.RunChild),
+        [TrainBench.SpinMode] = ("(internal) busy process of train --contention", TrainBench.Spin),
         [GpuTrainBench.Mode] = (GpuTrainBench.Usage, GpuTrainBench.Run),
         [GpuTrainBench.ChildMode] = ("(internal) measured child of gpu-train", GpuTrainBench.RunChild),
         [JobsBench.Mode] = (JobsBench.Usage, JobsBench.Run),
         [MemoryBench.Mode] = (MemoryBench.Usage, MemoryBench.Run),
+        [AllReduceBench.Mode] = (AllReduceBench.Usage, AllReduceBench.Run),
+        [AllReduceBench.ChildMode] = ("(internal) one rank of allreduce", AllReduceBench.RunChild),
     };
 
     public static int Main(string[] args)
     {
+        // As the CLI does; OMP_WAIT_POLICY set by the caller (e.g. ACTIVE, to compare) wins.
+        string waitPolicy = Native.OpenMpPolicy.ApplyBeforeTorchLoads();
+        if (args.Length > 0 && args[0] == TrainBench.Mode) Console.WriteLine($"OpenMP wait policy: {waitPolicy}");
         if (args.Length == 0 || !Modes.TryGetValue(args[0], out var mode))
         {
             Console.Error.WriteLine(args.Length == 0 ? "error: no benchmark named" : $"error: unknown benchmark '{args[0]}'");
             Console.Error.WriteLine("usage:");
             foreach (var (name, (usage, _)) in Modes)
-                if (!name.EndsWith("-child", StringComparison.Ordinal)) Console.Error.WriteLine($"  {usage}");
+                if (!name.EndsWith("-child", StringComparison.Ordinal) && !name.EndsWith("-spin", StringComparison.Ordinal)) Console.Error.WriteLine($"  {usage}");
             return 2;
         }
         return mode.Run(args[1..]);

@@ -6,7 +6,15 @@ namespace SharpTune.Cli;
 
 public static class Program
 {
-    public static int Main(string[] args) => Run(args, Console.Out, Console.Error);
+    public static int Main(string[] args)
+    {
+        Native.OpenMpPolicy.ApplyBeforeTorchLoads();
+        // Launched as one rank of several (mpirun, srun): only rank 0 prints progress; errors carry the rank.
+        var (stdout, stderr) = RankOutput.For(Distributed.LaunchEnvironment.Read(), Console.Out, Console.Error);
+        int code = Run(args, stdout, stderr);
+        stderr.Flush();
+        return code;
+    }
 
     /// <summary>Runs the CLI with the given writers (tests call this in-process).</summary>
     public static int Run(string[] args, TextWriter stdout, TextWriter stderr)
@@ -19,6 +27,7 @@ public static class Program
         };
         // One line per command; each command lives in Commands/<Name>Command.cs.
         root.Subcommands.Add(TrainCommand.Create(console));
+        root.Subcommands.Add(LaunchCommand.Create(console));
         root.Subcommands.Add(EnvCommand.Create(console));
         root.Subcommands.Add(InitModelCommand.Create(console));
         root.Subcommands.Add(ScoreCommand.Create(console));

@@ -29,7 +29,9 @@ internal static class ConfigBinder
                     throw new InvalidInputException($"{ctx.Source}: {ctx.Prefix}{name} is not supported by this build" +
                         (nearest == null ? "" : $" (did you mean '{ctx.Prefix}{nearest}'?)") + $"; supported: {string.Join(", ", keys.Select(k => k.Name))}");
                 }
-                ctx.Warn(UnknownKeyMessage(ctx.Source, ctx.Prefix, name, keys));
+                // An unknown key may be one that changes training: it stops the run unless the file says strict: false.
+                if (ctx.AllowUnknown) ctx.Warn(UnknownKeyMessage(ctx.Source, ctx.Prefix, name, keys));
+                else (ctx.KeyProblems ?? problems).Add(UnknownKeyMessage(ctx.Source, ctx.Prefix, name, keys) + "; remove it, or set strict: false to accept unknown keys");
                 continue;
             }
             if (seen.TryGetValue(key.Name, out var other))
@@ -40,7 +42,15 @@ internal static class ConfigBinder
             seen[key.Name] = name;
             if (key.Type == ConfigValueType.Ignored)
             {
-                ctx.Warn($"{ctx.Source}: {ctx.Prefix}{name} is {key.IgnoredNote}");
+                if (!ConfigKey.IsOff(node)) ctx.NotUsed?.Add(ctx.Prefix + name);
+                continue;
+            }
+            if (key.Type == ConfigValueType.Refused)
+            {
+                bool off = key.OffValues.Count == 0 ? ConfigKey.IsOff(node)
+                    : node is ScalarNode { Text: var text } && (string.IsNullOrWhiteSpace(text) || key.OffValues.Contains(text.Trim().ToLowerInvariant()));
+                if (!off)
+                    (ctx.KeyProblems ?? problems).Add($"{ctx.Source}: {ctx.Prefix}{name}: {ConfigTree.Show(node)} cannot be honoured: {key.RefusedNote}{ctx.FromSet(node)}");
                 continue;
             }
             object? value;
@@ -67,7 +77,10 @@ internal static class ConfigBinder
 
     public static string UnknownKeyMessage(string source, string prefix, string name, IReadOnlyList<ConfigKey> keys)
     {
-        var nearest = KeySuggester.Nearest(name, keys.SelectMany(k => k.KeyAliases.Prepend(k.Name)));
+        // Suggest only keys that do something here: a key read the same way under another spelling, never one that is
+        // merely near in letters but refused or unused (lisa_n_layer is not "did you mean lora_r").
+        var nearest = KeySuggester.Nearest(name, keys.Where(k => k.Type is not (ConfigValueType.Ignored or ConfigValueType.Refused))
+            .SelectMany(k => k.KeyAliases.Prepend(k.Name)));
         return $"{source}: unknown key '{prefix}{name}'" + (nearest == null ? "" : $" (did you mean '{prefix}{nearest}'?)");
     }
 }

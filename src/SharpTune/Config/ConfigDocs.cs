@@ -33,8 +33,19 @@ public static class ConfigDocs
               `--set learning_rate=1e-4`, `--set sample_packing=true`, `--set lora_target_modules=q_proj,v_proj`,
               `--set datasets.0.path=data/other.jsonl`, `--set special_tokens.pad_token="<pad>"`. An index one past the
               end appends (`datasets.1.path=...`). An unknown key in `--set` is an error.
-            - **Unknown keys** in the file are reported as a warning with the nearest known key
-              (`config.yaml: unknown key 'lora_alpah' (did you mean 'lora_alpha'?)`) and otherwise ignored.
+            - **Every key has a class.** A key SharpTune reads is honoured. A key that does not change the trained weights
+              (experiment trackers, attention kernels, Liger / cut-cross-entropy, `torch_compile`, launcher and hub
+              settings) is accepted and named once, in one line: `warning: config.yaml: not used here: wandb_project,
+              attn_implementation, liger_rms_norm`. A key that would change what is trained or how and that this build
+              cannot do (LISA, ReLoRA, LoftQ, QAT, ...) stops `validate` and `train` with exit code 2, naming the key and
+              what to do: `config.yaml: relora: true cannot be honoured: ReLoRA (periodic merge-and-restart of the adapter)
+              is not implemented; ...`. An empty or false value (`wandb_project:`, `relora: false`) asks for nothing and is
+              not mentioned. Both lists are below ([not used here](#accepted-not-used-here), [refused](#refused-changes-training-not-supported)).
+            - **Unknown keys** are an error naming the nearest known key of the same meaning
+              (`config.yaml: unknown key 'lora_alpah' (did you mean 'lora_alpha'?); remove it, or set strict: false to accept unknown keys`),
+              as in `--set`. With `strict: false` they are a warning and have no effect. All problems of a file are
+              listed together.
+            - **YAML 1.1 numbers** as PyYAML reads them: `sequence_len: 500_000` is 500000.
             - **Invalid values** stop with exit code 2 and one line naming the file, the key, the value and what is allowed:
               `config.yaml: lora_r: -1 is invalid; expected an integer ≥ 1`. Incompatible settings (both `bf16: true` and
               `fp16: true`, `load_in_4bit` without `adapter: qlora`, an adapter without `lora_r`, a preference dataset
@@ -44,13 +55,22 @@ public static class ConfigDocs
         foreach (var section in ConfigSchema.TrainKeys.Select(k => k.Section).Distinct())
         {
             sb.Append("\n## ").Append(section).Append("\n\n");
-            Table(sb, ConfigSchema.TrainKeys.Where(k => k.Section == section), new TrainConfig());
+            var keys = ConfigSchema.TrainKeys.Where(k => k.Section == section).ToList();
+            if (keys.All(k => k.Type is ConfigValueType.Ignored or ConfigValueType.Refused)) Grouped(sb, keys);
+            else Table(sb, keys, new TrainConfig());
         }
         sb.Append("\n## Dataset entries\n\nEach item of `datasets` and `test_datasets`:\n\n");
         Table(sb, ConfigSchema.DatasetKeys, new DatasetConfig());
         sb.Append("\n## trl entries\n\nKeys of the `trl:` mapping (rl: grpo), named and defaulted as TRL's GRPOConfig; any other key there is an error. Also `--set trl.beta=0.04`.\n\n");
         Table(sb, ConfigSchema.TrlKeys, new TrlConfig());
         return sb.ToString();
+    }
+
+    /// <summary>Keys without a value of their own, by reason: "- `a`, `b`: why".</summary>
+    private static void Grouped(StringBuilder sb, IReadOnlyList<ConfigKey> keys)
+    {
+        foreach (var group in keys.GroupBy(k => k.Doc))
+            sb.Append("- ").Append(string.Join(", ", group.Select(k => "`" + k.Name + "`"))).Append(": ").Append(group.Key).Append('\n');
     }
 
     private static void Table(StringBuilder sb, IEnumerable<ConfigKey> keys, object defaults)
@@ -71,7 +91,7 @@ public static class ConfigDocs
                 ConfigValueType.Text when k.PatternText != null => k.PatternText,
                 _ => "",
             };
-            string @default = k.Type == ConfigValueType.Ignored ? "" : k.DefaultText ?? DefaultValue(k.Property!.GetValue(defaults));
+            string @default = k.Type is ConfigValueType.Ignored or ConfigValueType.Refused ? "" : k.DefaultText ?? DefaultValue(k.Property!.GetValue(defaults));
             string name = "`" + k.Name + "`" + (k.KeyAliases.Count > 0 ? " (also " + string.Join(", ", k.KeyAliases.Select(a => "`" + a + "`")) + ")" : "");
             sb.Append("| ").Append(name)
               .Append(" | ").Append(Cell(type))

@@ -4,7 +4,11 @@ using System.Text.RegularExpressions;
 
 namespace SharpTune.Config;
 
-public enum ConfigValueType { Bool, Integer, Number, Text, Choice, StringList, StringMap, NumberList, RolesMap, DatasetList, Section, Ignored }
+/// <summary>
+/// How a key's value is read. Two kinds carry no value: Ignored (accepted, does not change what is trained: reported once in
+/// the "not used here" line) and Refused (would change what is trained or how, and this build cannot do it: an error).
+/// </summary>
+public enum ConfigValueType { Bool, Integer, Number, Text, Choice, StringList, StringMap, NumberList, RolesMap, DatasetList, Section, Ignored, Refused }
 
 /// <summary>An inclusive/exclusive interval a number must fall in.</summary>
 public sealed record NumberRange(double? Min, bool MinInclusive, double? Max, bool MaxInclusive)
@@ -48,8 +52,14 @@ public sealed class ConfigKey
     /// <summary>For String keys: the accepted shape, and how to describe it.</summary>
     public Regex? Pattern { get; init; }
     public string? PatternText { get; init; }
-    /// <summary>Why an Ignored key has no effect (printed as a warning when the key is present).</summary>
+    /// <summary>For Text keys: a mapping is accepted too and kept as its JSON text (deepspeed: a file path or the object).</summary>
+    public bool AcceptsMapping { get; init; }
+    /// <summary>Why an Ignored key has no effect on the result (in the docs; the key itself goes to the "not used here" line).</summary>
     public string? IgnoredNote { get; init; }
+    /// <summary>For Refused keys: what the key would do and what to do instead (the end of the error).</summary>
+    public string? RefusedNote { get; init; }
+    /// <summary>Besides empty/false: values of a Refused key that ask for what SharpTune does anyway (cosine_constant_lr_ratio: 0).</summary>
+    public IReadOnlyList<string> OffValues { get; init; } = [];
     /// <summary>Default as shown in the docs when the record's default needs words (e.g. "lora_r").</summary>
     public string? DefaultText { get; init; }
     /// <summary>Resolve a relative value against the config file's folder (always, or only when that path exists).</summary>
@@ -98,7 +108,21 @@ public sealed class ConfigKey
         ConfigValueType.Section => "mapping",
         ConfigValueType.RolesMap => "map string → list of strings",
         ConfigValueType.DatasetList => "list of datasets",
-        _ => "any (ignored)",
+        ConfigValueType.Refused => "refused",
+        _ => "any (not used here)",
+    };
+
+    /// <summary>
+    /// Whether a value leaves a feature off: empty, null, false, an empty list or mapping. Such a value of an Ignored or
+    /// Refused key asks for nothing, so it is accepted without a word (`wandb_project:`, `relora: false`).
+    /// </summary>
+    internal static bool IsOff(ConfigNode node) => node switch
+    {
+        ScalarNode { Text: null } => true,
+        ScalarNode { Text: var t } => t!.Trim() is "" || t.Trim().ToLowerInvariant() is "false" or "no" or "off" or "none" or "null",
+        ListNode l => l.Items.Count == 0 || l.Items.All(IsOff),
+        MapNode m => m.Entries.Count == 0,
+        _ => false,
     };
 
     /// <summary>Turns a node into the property's value; null means "not set" (the default stays).</summary>
@@ -116,7 +140,7 @@ public sealed class ConfigKey
                 };
             case ConfigValueType.Integer:
             {
-                string text = Scalar(node, ctx) ?? throw Invalid(node, ctx);
+                string text = WithoutDigitSeparators(Scalar(node, ctx) ?? throw Invalid(node, ctx));
                 if (!double.TryParse(text, NumberStyles.Float, CultureInfo.InvariantCulture, out double d) ||
                     d != Math.Floor(d) || d < int.MinValue || d > int.MaxValue || (Range != null && !Range.Contains(d)))
                     throw Invalid(node, ctx);
@@ -125,7 +149,7 @@ public sealed class ConfigKey
             case ConfigValueType.Number:
             {
                 // YAML 1.1 readers (PyYAML, axolotl) see 2e-4 as a string; accept any numeric text like axolotl does.
-                string text = Scalar(node, ctx) ?? throw Invalid(node, ctx);
+                string text = WithoutDigitSeparators(Scalar(node, ctx) ?? throw Invalid(node, ctx));
                 if (!double.TryParse(text, NumberStyles.Float, CultureInfo.InvariantCulture, out double d) ||
                     !double.IsFinite(d) || (Range != null && !Range.Contains(d)))
                     throw Invalid(node, ctx);
@@ -133,6 +157,7 @@ public sealed class ConfigKey
             }
             case ConfigValueType.Text:
             {
+                if (AcceptsMapping && node is MapNode mapping) return ConfigTree.ToJson(mapping)!.ToJsonString();
                 string text = Scalar(node, ctx) ?? throw Invalid(node, ctx);
                 if (Pattern != null && !Pattern.IsMatch(text)) throw Invalid(node, ctx);
                 return text;
@@ -191,19 +216,29 @@ public sealed class ConfigKey
             {
                 if (node is not ListNode list) throw Invalid(node, ctx);
                 var result = new List<DatasetConfig>();
+                var problems = new List<string>();
                 for (int i = 0; i < list.Items.Count; i++)
                 {
                     if (list.Items[i] is not MapNode entry)
-                        throw new InvalidInputException(
-                            $"{ctx.Source}: {ctx.Prefix}{Name}.{i}: {ConfigTree.Show(list.Items[i])} is invalid; expected a mapping with path and type{ctx.FromSet(list.Items[i])}");
-                    result.Add(ConfigBinder.BindDataset(entry, ctx.Nested($"{ctx.Prefix}{Name}.{i}.")));
+                    {
+                        problems.Add($"{ctx.Source}: {ctx.Prefix}{Name}.{i}: {ConfigTree.Show(list.Items[i])} is invalid; expected a mapping with path and type{ctx.FromSet(list.Items[i])}");
+                        continue;
+                    }
+                    try { result.Add(ConfigBinder.BindDataset(entry, ctx.Nested($"{ctx.Prefix}{Name}.{i}."))); }
+                    catch (InvalidInputException e) { problems.AddRange(ConfigProblemsException.Of(e)); }
                 }
+                if (problems.Count > 0) throw new ConfigProblemsException(problems);
                 return result;
             }
             default:
                 return null;
         }
     }
+
+    private static readonly Regex DigitSeparators = new(@"^[+-]?\d+(_\d+)+(\.\d+)?([eE][+-]?\d+)?$");
+
+    /// <summary>YAML 1.1 (PyYAML, hence axolotl) reads 500_000 as the integer 500000; so do we.</summary>
+    internal static string WithoutDigitSeparators(string text) => DigitSeparators.IsMatch(text.Trim()) ? text.Trim().Replace("_", "") : text;
 
     private string? Scalar(ConfigNode node, ParseContext ctx) =>
         node is ScalarNode s ? s.Text : throw Invalid(node, ctx);
@@ -222,8 +257,14 @@ public enum PathResolution
     IfExists,
 }
 
-/// <summary>Where errors point and where warnings go while a file is bound.</summary>
-internal sealed record ParseContext(string Source, Action<string> Warn, string Prefix = "")
+/// <summary>
+/// Where errors point and where warnings go while a file is bound. <paramref name="AllowUnknown"/> is strict: false (an
+/// unknown key warns instead of stopping); <paramref name="NotUsed"/> collects the Ignored keys present, reported in one line;
+/// <paramref name="KeyProblems"/> collects unknown and refused keys, which leave the other values intact, so that the
+/// cross-key checks still run and one answer lists every problem.
+/// </summary>
+internal sealed record ParseContext(string Source, Action<string> Warn, string Prefix = "", bool AllowUnknown = false,
+    List<string>? NotUsed = null, List<string>? KeyProblems = null)
 {
     public string FromSet(ConfigNode node) => node.Override != null ? $" (from --set {node.Override})" : "";
     public ParseContext Nested(string prefix) => this with { Prefix = prefix };
@@ -238,7 +279,9 @@ internal static class ConfigNames
         for (int i = 0; i < pascal.Length; i++)
         {
             char c = pascal[i];
-            if (char.IsUpper(c) && i > 0) sb.Append('_');
+            // Adamw8bit → adamw_8bit, AdamwTorch4bit → adamw_torch_4bit (bit widths are words of their own; Nf4 stays nf4).
+            bool bitWidth = char.IsDigit(c) && i > 0 && char.IsLetter(pascal[i - 1]) && pascal[i..].TrimStart("0123456789".ToCharArray()).StartsWith("bit");
+            if ((char.IsUpper(c) && i > 0) || bitWidth) sb.Append('_');
             sb.Append(char.ToLowerInvariant(c));
         }
         return sb.ToString();

@@ -31,34 +31,114 @@ public static class ConfigLoader
             MapNode m => m,
             _ => throw new InvalidInputException($"{source}: the top level is {ConfigTree.Show(node)}; expected a mapping of config keys"),
         };
-        var request = root;
-        root = UnwrapJobRequest(root, source);
-        string? hubToken = !ReferenceEquals(request, root) && (request.Get("input") as MapNode)?.Get("credentials") is MapNode credentials
-                           && credentials.Get("hf_token") is ScalarNode { Text: { Length: > 0 } token } ? token : null;
+        var job = LooksLikeJobRequest(root) ? ReadJobRequest(text, isJson, source) : null;
+        if (job != null) root = (MapNode)ConfigTree.ParseJson(job.Args.ToJsonString(), source);
         foreach (var arg in overrides) ApplyOverride(root, arg);
+        MoveLegacyTokenMapping(root, source);
+        // A request without output_dir writes into a folder named by its run_id, as the RunPod worker does.
+        if (job?.RunId is { } runId && root.Get("output_dir") is null or ScalarNode { Text: null })
+            root.Set("output_dir", new ScalarNode { Text = runId });
 
-        var ctx = new ParseContext(source, warn);
+        var keyProblems = new List<string>();
+        var notUsed = new List<string>();
+        bool allowUnknown = root.Get("strict") is ScalarNode { Text: { } strict } && strict.Trim().ToLowerInvariant() is "false" or "no" or "off";
+        var ctx = new ParseContext(source, warn, AllowUnknown: allowUnknown, NotUsed: notUsed, KeyProblems: keyProblems);
+        LiftModelConfig(root, source, keyProblems);
         var present = new HashSet<string>();
-        var config = ConfigBinder.BindTrain(root, ctx, present);
-        config = ResolvePaths(config, baseDirectory) with { HubToken = hubToken };
-        return ConfigValidator.Validate(config, present, source, warn);
+        TrainConfig config;
+        try
+        {
+            config = ConfigBinder.BindTrain(root, ctx, present);
+        }
+        catch (ConfigProblemsException e) when (keyProblems.Count > 0)
+        {
+            throw new ConfigProblemsException([.. keyProblems, .. e.Problems]);
+        }
+        // user_id and model_id label the job (the job service files it under user_id); they do not change the run.
+        if (config.Plugins.Count > 0) notUsed.Add("plugins");
+        if (job != null) notUsed.AddRange(new[] { ("input.user_id", job.UserId), ("input.model_id", job.ModelId) }.Where(f => !string.IsNullOrEmpty(f.Item2)).Select(f => f.Item1));
+        // One short line for everything accepted that does not change the result (logging backends, kernels, hub settings).
+        if (notUsed.Count > 0) warn($"{source}: not used here: {string.Join(", ", notUsed)}");
+        config = ResolvePaths(config, baseDirectory) with { HubToken = job?.HfToken };
+        try
+        {
+            config = ConfigValidator.Validate(config, present, source, warn);
+        }
+        catch (ConfigProblemsException e) when (keyProblems.Count > 0)
+        {
+            throw new ConfigProblemsException([.. keyProblems, .. e.Problems]);
+        }
+        if (keyProblems.Count > 0) throw new ConfigProblemsException(keyProblems);
+        return config;
+    }
+
+    /// <summary>RunPod-worker style requests carry the config as {"input": {"args": {...}}} (a file holding only those fields).</summary>
+    private static bool LooksLikeJobRequest(MapNode root) =>
+        root.Get("input") is MapNode && root.Get("base_model") == null && root.Entries.All(e => e.Key is "input" or "id" or "webhook" or "policy");
+
+    /// <summary>
+    /// The request read by the job service's own rules (<see cref="Jobs.JobRequest"/>): input.run_id names the output
+    /// folder when args has no output_dir, input.credentials.hf_token becomes <see cref="TrainConfig.HubToken"/>, and every
+    /// malformed or unknown field is a problem. A saved request's job "id" is RunPod's, not ours, and is left out.
+    /// </summary>
+    private static Jobs.JobRequest ReadJobRequest(string text, bool isJson, string source)
+    {
+        if (!isJson) throw new InvalidInputException($"{source}: looks like a job request ({{\"input\": {{\"args\": ...}}}}) but is not JSON; save it as .json");
+        var body = System.Text.Json.Nodes.JsonNode.Parse(text, documentOptions: new System.Text.Json.JsonDocumentOptions { AllowTrailingCommas = true, CommentHandling = System.Text.Json.JsonCommentHandling.Skip })!.AsObject();
+        body.Remove("id");
+        try
+        {
+            var request = Jobs.JobRequest.Parse(body.ToJsonString());
+            if (request.Problems.Count > 0) throw new ConfigProblemsException(request.Problems.Select(p => $"{source}: {p}").ToList());
+            return request;
+        }
+        catch (Jobs.JobRequestException e)
+        {
+            throw new ConfigProblemsException(e.Problems.Select(p => $"{source}: {p}").ToList());
+        }
     }
 
     /// <summary>
-    /// RunPod-worker style requests carry the config as {"input": {"args": {...}}}; input.credentials.hf_token (axolotl's
-    /// worker format) becomes <see cref="TrainConfig.HubToken"/>.
+    /// model_config overrides values of the model's config.json. output_router_logits is a key of its own here and is
+    /// read from it; any other override would change the model and is refused by name.
     /// </summary>
-    private static MapNode UnwrapJobRequest(MapNode root, string source)
+    private static void LiftModelConfig(MapNode root, string source, List<string> problems)
     {
-        if (root.Get("input") is not MapNode input || root.Get("base_model") != null) return root;
-        if (root.Entries.Any(e => e.Key is not ("input" or "id" or "webhook" or "policy")))
-            return root;
-        return input.Get("args") switch
+        var node = root.Get("model_config");
+        if (node is null || ConfigKey.IsOff(node)) { root.Entries.RemoveAll(e => e.Key == "model_config"); return; }
+        root.Entries.RemoveAll(e => e.Key == "model_config");
+        if (node is not MapNode overrides)
         {
-            MapNode args => args,
-            null => throw new InvalidInputException($"{source}: job request has no input.args; expected {{\"input\": {{\"args\": {{...config keys...}}}}}}"),
-            var other => throw new InvalidInputException($"{source}: input.args is {ConfigTree.Show(other)}; expected a mapping of config keys"),
-        };
+            problems.Add($"{source}: model_config: {ConfigTree.Show(node)} is invalid; expected a mapping of config.json values");
+            return;
+        }
+        foreach (var (name, value) in overrides.Entries)
+        {
+            if (name == "output_router_logits" && root.Get(name) is null) root.Set(name, value);
+            else if (name != "output_router_logits")
+                problems.Add($"{source}: model_config.{name}: {ConfigTree.Show(value)} cannot be honoured: overriding config.json values is not supported (only output_router_logits is read); edit the model's config.json");
+        }
+    }
+
+    /// <summary>
+    /// Old axolotl configs wrote the special tokens as a mapping under tokens (tokens: {bos_token: "&lt;s&gt;"}); that is
+    /// special_tokens, merged into it (a token given both ways with different values is an error).
+    /// </summary>
+    private static void MoveLegacyTokenMapping(MapNode root, string source)
+    {
+        if (root.Get("tokens") is not MapNode legacy) return;
+        root.Entries.RemoveAll(e => e.Key == "tokens");
+        if (root.Get("special_tokens") is not MapNode special)
+        {
+            special = new MapNode { Override = legacy.Override };
+            root.Set("special_tokens", special);
+        }
+        foreach (var (name, value) in legacy.Entries)
+        {
+            if (special.Get(name) is { } existing && (existing as ScalarNode)?.Text != (value as ScalarNode)?.Text)
+                throw new InvalidInputException($"{source}: tokens.{name} and special_tokens.{name} differ; tokens as a mapping is the old name of special_tokens, give the token once");
+            special.Set(name, value);
+        }
     }
 
     /// <summary>Sets one "key=value" in the tree; the value is typed later by the key's type, like a value from the file.</summary>
@@ -195,8 +275,11 @@ public static class ConfigLoader
         };
     }
 
-    private static DatasetConfig ResolveDataset(DatasetConfig d, string baseDir) =>
-        d.Path == null ? d : d with { Path = Resolve(d.Path, baseDir, PathResolution.IfExists) };
+    private static DatasetConfig ResolveDataset(DatasetConfig d, string baseDir) => d with
+    {
+        Path = d.Path == null ? null : Resolve(d.Path, baseDir, PathResolution.IfExists),
+        ChatTemplateJinja = d.ChatTemplateJinja == null ? null : Resolve(d.ChatTemplateJinja, baseDir, PathResolution.IfExists),
+    };
 
     /// <summary>Relative paths mean "next to the config file", so a config runs the same from any working directory.</summary>
     public static string Resolve(string value, string baseDir, PathResolution how)

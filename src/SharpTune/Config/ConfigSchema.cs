@@ -8,7 +8,7 @@ namespace SharpTune.Config;
 /// The one table of config keys. It drives loading, type checks, --set, unknown-key suggestions, the YAML writer and
 /// docs/config.md. A key maps to the TrainConfig/DatasetConfig property of the same name in PascalCase.
 /// </summary>
-public static class ConfigSchema
+public static partial class ConfigSchema
 {
     private static readonly NumberRange AtLeast1 = NumberRange.AtLeast(1);
     private static readonly NumberRange AtLeast0 = NumberRange.AtLeast(0);
@@ -56,15 +56,13 @@ public static class ConfigSchema
         void Add(string name, ConfigValueType type, string doc, NumberRange? range = null, Type? choice = null,
             string? defaultText = null, PathResolution paths = PathResolution.None, string[]? keyAliases = null,
             Dictionary<string, (string, string?)>? valueAliases = null, Regex? pattern = null, string? patternText = null,
-            IReadOnlyList<ConfigKey>? subKeys = null) =>
+            IReadOnlyList<ConfigKey>? subKeys = null, bool mapping = false) =>
             keys.Add(new ConfigKey
             {
                 Name = name, Type = type, Doc = doc, Section = section, Range = range, EnumType = choice,
                 DefaultText = defaultText, Paths = paths, KeyAliases = keyAliases ?? [],
-                ValueAliases = valueAliases ?? new(), Pattern = pattern, PatternText = patternText, SubKeys = subKeys,
+                ValueAliases = valueAliases ?? new(), Pattern = pattern, PatternText = patternText, SubKeys = subKeys, AcceptsMapping = mapping,
             });
-        void Ignored(string name, string note) =>
-            keys.Add(new ConfigKey { Name = name, Type = ConfigValueType.Ignored, Doc = note, Section = section, IgnoredNote = note });
 
         section = "Model";
         Add("base_model", Text, "Model folder in Hugging Face layout (relative to the config file) or a Hugging Face repo id. Required.",
@@ -74,7 +72,8 @@ public static class ConfigSchema
             paths: PathResolution.IfExists);
         Add("tokenizer_config", Text, "Folder holding tokenizer.json and tokenizer_config.json.", defaultText: "base_model",
             paths: PathResolution.IfExists);
-        Add("model_type", Text, "Accepted for compatibility (e.g. AutoModelForCausalLM); the architecture comes from config.json.");
+        Add("model_type", Text, "A causal-LM class (AutoModelForCausalLM, LlamaForCausalLM, ...; a ...ForConditionalGeneration class trains its language model); the architecture comes from config.json. A classification head (...ForSequenceClassification, ...ForTokenClassification) is refused.");
+        Add("plugins", StringList, "axolotl plugins. Those that only swap kernels or loggers (LigerPlugin, CutCrossEntropyPlugin, KernelsPlugin, SwanLabPlugin, ExpertParallelPlugin) are accepted and not used here; any other plugin is refused by name.");
         Add("tokenizer_type", Text, "Accepted for compatibility (e.g. AutoTokenizer); the tokenizer comes from tokenizer.json.");
         Add("trust_remote_code", Bool, "Accepted for compatibility; SharpTune never runs code from a model repo.");
         Add("output_router_logits", Bool, "Mixture-of-experts models (mixtral, qwen3_moe): add router_aux_loss_coef (config.json) × the load-balancing loss to the training loss.",
@@ -101,11 +100,14 @@ public static class ConfigSchema
         Add("train_on_inputs", Bool, "Also compute the loss on prompt tokens (otherwise only on responses).");
 
         section = "Tokenizer and chat template";
-        Add("chat_template", Text, "Chat template: a named template (chatml, llama3, mistral, gemma, phi_3, qwen_25, ...), tokenizer_default (the tokenizer's own) or jinja (chat_template_jinja).");
+        Add("chat_template", Text, "Chat template: one of axolotl's named templates (" + string.Join(", ", SharpTune.Tokenization.BuiltInChatTemplates.AxolotlNames) +
+            "; texts identical to axolotl's), SharpTune's " + string.Join(", ", SharpTune.Tokenization.BuiltInChatTemplates.ExtraNames) +
+            ", tokenizer_default (the tokenizer's own), tokenizer_default_fallback_NAME (the tokenizer's own, else NAME) or jinja (chat_template_jinja). Any other value is refused by validate.",
+            defaultText: "tokenizer_default");
         Add("chat_template_jinja", Text, "Jinja chat template text, or a path to a .jinja file, used with chat_template: jinja.",
             paths: PathResolution.IfExists);
         Add("special_tokens", StringMap, "Special tokens to set or add: bos_token, eos_token, pad_token, unk_token.");
-        Add("tokens", StringList, "Extra tokens to add to the vocabulary (embeddings grow to match).");
+        Add("tokens", StringList, "Extra tokens to add to the vocabulary (embeddings grow to match). The old mapping form (tokens: {bos_token: ...}) is read as special_tokens.");
 
         section = "Adapter (LoRA, DoRA, QLoRA)";
         Add("adapter", Choice, "lora or qlora trains an adapter over frozen base weights; null trains all weights.", choice: typeof(AdapterType));
@@ -143,18 +145,19 @@ public static class ConfigSchema
             choice: typeof(LrSchedulerType));
         Add("cosine_min_lr_ratio", Number, "Floor of the cosine schedule as a fraction of learning_rate.",
             range: new NumberRange(0, true, 1, true), defaultText: "null (decay to 0)");
-        Add("warmup_steps", Integer, "Steps of linear warmup from 0 to learning_rate.", range: AtLeast0, defaultText: "null (0)");
+        Add("warmup_steps", Number, "Steps of linear warmup from 0 to learning_rate; a value below 1 is a fraction of the total steps (as transformers reads warmup_steps: 0.1).", range: AtLeast0, defaultText: "null (0)");
         Add("warmup_ratio", Number, "Linear warmup as a fraction of the total steps (instead of warmup_steps).", range: NumberRange.Unit);
         Add("optimizer", Choice,
-            "Optimizer. adamw_torch, adamw_torch_fused, adamw_hf and adamw are the same AdamW (decoupled weight decay, bias correction). " +
-            "adamw_bnb_8bit, adamw_8bit, paged_adamw_8bit, paged_adamw_32bit are accepted and run as adamw_torch with float32 state.",
+            "Optimizer. adamw_torch, adamw_torch_fused, adamw_hf and adamw are the same AdamW (decoupled weight decay, bias correction); paged_adamw_32bit too (paging only moves memory). " +
+            "adamw_8bit (also adamw_bnb_8bit, paged_adamw_8bit, adamw_torch_8bit) is AdamW with both moments stored block-wise in 8 bits (blocks of 2048, bitsandbytes' dynamic map; 2 bytes of state per parameter instead of 8). " +
+            "muon orthogonalises the momentum of 2-D weights by Newton–Schulz iteration and runs AdamW for the rest (embeddings, lm_head, norms, biases). adamw_torch_4bit is refused.",
             choice: typeof(OptimizerType),
             valueAliases: new()
             {
-                ["adamw_bnb_8bit"] = ("adamw_torch", "runs as adamw_torch (optimizer state stays float32; 8-bit state is not implemented)"),
-                ["adamw_8bit"] = ("adamw_torch", "runs as adamw_torch (optimizer state stays float32; 8-bit state is not implemented)"),
-                ["paged_adamw_8bit"] = ("adamw_torch", "runs as adamw_torch (optimizer state stays float32; paging and 8-bit state are not implemented)"),
-                ["paged_adamw_32bit"] = ("adamw_torch", "runs as adamw_torch (paging is not implemented)"),
+                ["adamw_bnb_8bit"] = ("adamw_8bit", null),
+                ["paged_adamw_8bit"] = ("adamw_8bit", null),
+                ["adamw_torch_8bit"] = ("adamw_8bit", null),
+                ["paged_adamw_32bit"] = ("adamw_torch", null),
             });
         Add("weight_decay", Number, "Decoupled weight decay (not applied to biases and norm weights).", range: AtLeast0);
         Add("adam_beta1", Number, "Adam/AdamW/Lion beta1.", range: NumberRange.Unit);
@@ -170,7 +173,10 @@ public static class ConfigSchema
             choice: typeof(Bf16Mode));
         Add("fp16", Bool, "float16 compute with loss scaling. Not with bf16: true.");
         Add("tf32", Bool, "Allow TF32 matmuls on CUDA.");
-        Add("gradient_checkpointing", Bool, "Recompute activations during the backward pass to save memory.");
+        Add("gradient_checkpointing", Choice, "Recompute activations during the backward pass to save memory. offload also keeps each checkpointed layer input in pinned host memory while training on CUDA (on the CPU it is the same as true). offload_disk is refused.",
+            choice: typeof(GradientCheckpointingMode), valueAliases: new() { ["yes"] = ("true", null), ["no"] = ("false", null), ["unsloth"] = ("offload", null) });
+        Add("unfrozen_parameters", StringList, "Full fine-tuning: only parameters whose name matches one of these regular expressions (re.match: anchored at the start) train; the rest stay frozen. e.g. ['^lm_head.weight$', 'model.layers.2[0-9]+.mlp.*'].",
+            defaultText: "all parameters");
         Add("flash_attention", Bool, "Accepted for compatibility; attention runs libtorch's scaled_dot_product_attention.");
         Add("sdp_attention", Bool, "Accepted for compatibility; attention runs libtorch's scaled_dot_product_attention.");
         Add("xformers_attention", Bool, "Accepted for compatibility; attention runs libtorch's scaled_dot_product_attention.");
@@ -179,7 +185,7 @@ public static class ConfigSchema
         Add("do_eval", Bool, "Evaluate when a validation set exists (val_set_size > 0 or test_datasets).");
         Add("eval_steps", Integer, "Evaluate every N optimizer steps.", range: AtLeast1);
         Add("eval_exact_match_samples", Integer, "SharpTune: before and after training, greedily complete the prompts of this many held-out rows and report how many reproduce their labelled answer exactly (0 = off).", range: AtLeast0);
-        Add("evals_per_epoch", Integer, "Evaluations per epoch (instead of eval_steps).", range: AtLeast1);
+        Add("evals_per_epoch", Integer, "Evaluations per epoch (instead of eval_steps); 0 = no evaluation during training.", range: AtLeast0);
         Add("save_steps", Integer, "Save a checkpoint every N optimizer steps.", range: AtLeast1);
         Add("saves_per_epoch", Integer, "Checkpoints per epoch (instead of save_steps).", range: AtLeast1);
         Add("save_total_limit", Integer, "Keep the newest this many checkpoints (plus the one with the best eval loss); older ones are deleted.", range: AtLeast1,
@@ -202,14 +208,19 @@ public static class ConfigSchema
         Add("hub_strategy", Choice, "When to push to hub_model_id: end (once, after training), every_save (the output folder at every checkpoint save and at the end), " +
             "checkpoint (every_save plus the latest checkpoint as last-checkpoint/), all_checkpoints (every checkpoint-N/ folder too).", choice: typeof(HubStrategy));
         Add("hub_private_repo", Bool, "Create hub_model_id as a private repo (an existing repo keeps its visibility).");
-        Add("strict", Bool, "Accepted for compatibility.");
-        Ignored("group_by_length", "ignored: batches follow the seeded shuffle (and packing); rows are not grouped by length");
-        Ignored("eval_max_new_tokens", "ignored: evaluation computes loss and perplexity (and eval_exact_match_samples); it generates no free-form eval text");
-        foreach (var w in new[] { "wandb_project", "wandb_entity", "wandb_watch", "wandb_name", "wandb_run_id", "wandb_log_model", "wandb_mode" })
-            Ignored(w, "ignored: Weights & Biases is not supported; metrics go to output_dir/metrics.jsonl and TensorBoard (use_tensorboard)");
-        Ignored("deepspeed", "ignored: DeepSpeed is not supported; training runs in one process");
-        Ignored("fsdp", "ignored: FSDP is not supported; training runs in one process");
-        Ignored("fsdp_config", "ignored: FSDP is not supported; training runs in one process");
+        Add("strict", Bool, "false accepts unknown keys with a warning (they have no effect); otherwise an unknown key is an error, as in --set.",
+            defaultText: "true (an unknown key is an error)");
+
+        section = "Multi-process training";
+        Add("deepspeed", Text, "DeepSpeed config as a JSON file (relative to the config file) or an inline mapping: zero_optimization.stage 0–2 and offload_optimizer.device map to SharpTune's data parallel / ZeRO-1/2 (see [distributed](distributed.md)); any option it cannot honour is an error naming it.",
+            paths: PathResolution.IfExists, mapping: true);
+        Add("fsdp", StringList, "FSDP options: shard_grad_op (ZeRO-2), no_shard (DDP), auto_wrap, offload; full_shard (ZeRO-3) is refused by this build.");
+        Add("fsdp_config", Text, "FSDP settings mapping (sharding_strategy, offload_params, auto_wrap_policy, transformer_layer_cls_to_wrap, state_dict_type, …; fsdp_ prefixes accepted).",
+            mapping: true);
+        Add("fsdp_version", Integer, "FSDP API version, 1 or 2 (both map to the same sharding).", range: new NumberRange(1, true, 2, true));
+        Add("ddp_timeout", Integer, "Seconds a collective may wait for the other ranks (a crashed, killed or hung rank) before every rank stops with an error.", range: AtLeast1);
+        Add("ddp_bucket_cap_mb", Number, "Gradient bucket size in MiB for the all-reduce / reduce-scatter.", range: Positive);
+        Add("ddp_find_unused_parameters", Bool, "Accepted either way: a parameter without a gradient in a step takes part in the reduction with zeros.");
 
         section = "Preference training";
         Add("rl", Choice, "Preference objective (dpo, orpo, simpo, kto: preference-format datasets) or online RL (grpo: prompt datasets, see trl); null means supervised fine-tuning.", choice: typeof(RlType));
@@ -237,6 +248,7 @@ public static class ConfigSchema
         Add("reward_soft_punish_cache", Integer, "length_penalty (DAPO's soft overlong punishment): completions longer than trl.max_completion_length minus this many tokens lose linearly up to 1.",
             range: AtLeast1, defaultText: "trl.max_completion_length / 4");
 
+        AddAxolotlKeys(keys);
         Attach(keys, typeof(TrainConfig));
         return keys;
     }
@@ -313,7 +325,9 @@ public static class ConfigSchema
         Add("roles_to_train", StringList, "Roles whose turns carry loss.", defaultText: "[assistant]");
         Add("train_on_eos", Choice, "Which end-of-turn tokens carry loss: all, turn (those of trained turns), last, none.",
             choice: typeof(TrainOnEos), defaultText: "turn");
-        Add("chat_template", Text, "Chat template for this dataset.", defaultText: "the top-level chat_template");
+        Add("chat_template", Text, "Chat template for this dataset (same values as the top-level chat_template).", defaultText: "the top-level chat_template");
+        Add("chat_template_jinja", Text, "Jinja template text, or a path to a .jinja file, for this dataset's chat_template: jinja (as in axolotl, the top-level chat_template_jinja is not used for a dataset that names its own chat_template).",
+            paths: PathResolution.IfExists);
         Add("roles", RolesMap, "Role names in the rows for each template role, e.g. {user: [human, user], assistant: [gpt]}.");
         Add("weight", Number, "Sampling weight when mixing datasets.", range: Positive, defaultText: "1");
         Add("shards", Integer, "Accepted for compatibility: read the dataset in this many shards.", range: AtLeast1);
@@ -325,7 +339,9 @@ public static class ConfigSchema
     /// <summary>Links each key to its property and checks the table and the record agree (a mismatch is a programming error).</summary>
     private static void Attach(List<ConfigKey> keys, Type record)
     {
-        foreach (var key in keys.Where(k => k.Type != ConfigValueType.Ignored))
+        var twice = keys.SelectMany(k => k.KeyAliases.Prepend(k.Name)).GroupBy(n => n).Where(g => g.Count() > 1).Select(g => g.Key).ToList();
+        if (twice.Count > 0) throw new InvalidOperationException($"config keys declared twice: {string.Join(", ", twice)}");
+        foreach (var key in keys.Where(k => k.Type is not (ConfigValueType.Ignored or ConfigValueType.Refused)))
         {
             var property = record.GetProperty(ConfigNames.ToPascal(key.Name), BindingFlags.Public | BindingFlags.Instance)
                 ?? throw new InvalidOperationException($"{record.Name} has no property for config key '{key.Name}'");

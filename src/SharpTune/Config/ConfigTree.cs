@@ -41,6 +41,18 @@ internal sealed class ListNode : ConfigNode
 
 internal static class ConfigTree
 {
+    /// <summary>A node as JSON: scalars that read as numbers or booleans become those, the rest strings.</summary>
+    public static System.Text.Json.Nodes.JsonNode? ToJson(ConfigNode node) => node switch
+    {
+        MapNode map => new System.Text.Json.Nodes.JsonObject(map.Entries.Select(e => KeyValuePair.Create(e.Key, ToJson(e.Value)))),
+        ListNode list => new System.Text.Json.Nodes.JsonArray(list.Items.Select(ToJson).ToArray()),
+        ScalarNode { Text: null } => null,
+        ScalarNode { Text: var t } when t is "true" or "false" => System.Text.Json.Nodes.JsonValue.Create(t == "true"),
+        ScalarNode { Text: var t } when double.TryParse(t, System.Globalization.NumberStyles.Float, System.Globalization.CultureInfo.InvariantCulture, out var d) && double.IsFinite(d) => System.Text.Json.Nodes.JsonValue.Create(d),
+        ScalarNode scalar => System.Text.Json.Nodes.JsonValue.Create(scalar.Text),
+        _ => null,
+    };
+
     public static bool LooksLikeJson(string path, string text)
     {
         string ext = Path.GetExtension(path).ToLowerInvariant();

@@ -32,6 +32,10 @@ public static class ConfigValidator
         if (c.HubModelId is null && (present.Contains("hub_strategy") || present.Contains("hub_private_repo")))
             warn($"{source}: hub_strategy / hub_private_repo have no effect without hub_model_id");
         CheckDatasets(c.TestDatasets, "test_datasets", c.Rl, Error);
+        CheckChatTemplate(c.ChatTemplate, c.ChatTemplateJinja, "", Error);
+        foreach (var (list, key) in new[] { (c.Datasets, "datasets"), (c.TestDatasets, "test_datasets") })
+            for (int i = 0; i < list.Count; i++)
+                if (list[i].ChatTemplate != null) CheckChatTemplate(list[i].ChatTemplate, list[i].ChatTemplateJinja, $"{key}.{i}.", Error);
 
         // ---- steps and schedule ----
         bool hasMaxSteps = c.MaxSteps is >= 1;
@@ -54,6 +58,29 @@ public static class ConfigValidator
             Error($"early_stopping_patience: {c.EarlyStoppingPatience} needs evaluation; expected val_set_size > 0 or test_datasets, with do_eval: true");
         if (c.ValSetSize > 0 && c.TestDatasets.Count > 0)
             Error($"val_set_size: {Num(c.ValSetSize)} and test_datasets are both set; expected one source of evaluation data");
+
+        if (c.WarmupSteps is >= 1 and var warmup && warmup != Math.Floor(warmup))
+            Error($"warmup_steps: {Num(warmup)} is invalid; expected a whole number of steps, or a fraction below 1 of the total steps");
+
+        // ---- optimizer and trainable parameters ----
+        if (c.Optimizer == OptimizerType.AdamwTorch4bit)
+            Error("optimizer: adamw_torch_4bit cannot be honoured: 4-bit optimizer state is not implemented; use adamw_8bit (8-bit state, 2 bytes per parameter) or adamw_torch");
+        if (c.GradientCheckpointing == GradientCheckpointingMode.OffloadDisk)
+            Error("gradient_checkpointing: offload_disk cannot be honoured: activations are not written to disk; use offload (pinned host memory) or true");
+        if (c.UnfrozenParameters.Count > 0 && c.Adapter != null)
+            Error($"unfrozen_parameters selects parameters of a full fine-tune but adapter is {Name(c.Adapter)}; remove it, or use lora_modules_to_save to train whole modules beside the adapter");
+        foreach (var pattern in c.UnfrozenParameters)
+        {
+            if (Training.UnfrozenParameters.RowRange.IsMatch(pattern))
+                Error($"unfrozen_parameters: '{pattern}' cannot be honoured: row ranges of a parameter ([start:end]) are not supported; unfreeze whole parameters");
+            else try { _ = new System.Text.RegularExpressions.Regex(pattern); }
+            catch (ArgumentException e) { Error($"unfrozen_parameters: '{pattern}' is not a valid regular expression ({e.Message})"); }
+        }
+        foreach (var plugin in c.Plugins)
+            if (!NotUsedPlugins.Contains(plugin.Split('.')[^1]))
+                Error($"plugins: {plugin} cannot be honoured: axolotl plugins do not run here (accepted: {string.Join(", ", NotUsedPlugins)}, which only swap kernels or loggers); remove it");
+        if (c.ModelType is { } modelType && System.Text.RegularExpressions.Regex.IsMatch(modelType, "For(SequenceClassification|TokenClassification|QuestionAnswering)$|^AutoModelFor(?!CausalLM)(?!ImageTextToText)(?!Vision2Seq)"))
+            Error($"model_type: {modelType} cannot be honoured: SharpTune trains causal language models; use AutoModelForCausalLM (or remove model_type)");
 
         // ---- precision ----
         if (c.Fp16 && c.Bf16 is Bf16Mode.True or Bf16Mode.Full)
@@ -132,6 +159,15 @@ public static class ConfigValidator
             error($"reward_soft_punish_cache: {cache} is not below trl.max_completion_length: {t.MaxCompletionLength}; expected fewer tokens than the completion budget");
     }
 
+    /// <summary>A chat_template value must be one axolotl (or SharpTune) names; jinja needs its chat_template_jinja at the same level.</summary>
+    private static void CheckChatTemplate(string? name, string? jinja, string prefix, Action<string> error)
+    {
+        if (name == null) return;
+        if (Tokenization.BuiltInChatTemplates.Problem(name) is { } problem) error($"{prefix}chat_template: {problem}");
+        else if (name == Tokenization.BuiltInChatTemplates.Jinja && string.IsNullOrWhiteSpace(jinja))
+            error($"{prefix}chat_template: jinja needs {prefix}chat_template_jinja: (template text or a .jinja file)");
+    }
+
     private static void CheckDatasets(IReadOnlyList<DatasetConfig> datasets, string key, RlType? rl, Action<string> error)
     {
         for (int i = 0; i < datasets.Count; i++)
@@ -167,6 +203,9 @@ public static class ConfigValidator
                 error($"{at}.type: {type} holds unpaired (KTO) rows but rl is {Name(rl)}; expected rl: kto or a paired type ({string.Join(", ", ConfigSchema.PairedPreferenceDatasetTypes)})");
         }
     }
+
+    /// <summary>axolotl plugins that change kernels, loggers or device placement only: the trained weights do not depend on them.</summary>
+    private static readonly string[] NotUsedPlugins = ["LigerPlugin", "CutCrossEntropyPlugin", "KernelsPlugin", "SwanLabPlugin", "ExpertParallelPlugin"];
 
     private static string Name<T>(T? value) where T : struct, Enum => value == null ? "null" : ConfigNames.ToSnake(value.Value.ToString());
     private static string Num(double x) => x.ToString("R", CultureInfo.InvariantCulture);

@@ -15,8 +15,10 @@ public sealed record TrainConfig
     public string? BaseModelConfig { get; init; }
     /// <summary>Folder holding tokenizer.json / tokenizer_config.json. Default: base_model.</summary>
     public string? TokenizerConfig { get; init; }
-    /// <summary>Accepted for compatibility (e.g. AutoModelForCausalLM); the architecture comes from config.json. Default: null.</summary>
+    /// <summary>A causal-LM class name (AutoModelForCausalLM, ...); the architecture comes from config.json. Default: null.</summary>
     public string? ModelType { get; init; }
+    /// <summary>axolotl plugins; only kernel/logger plugins are accepted. Default: none.</summary>
+    public IReadOnlyList<string> Plugins { get; init; } = [];
     /// <summary>Accepted for compatibility (e.g. AutoTokenizer); the tokenizer comes from tokenizer.json. Default: null.</summary>
     public string? TokenizerType { get; init; }
     /// <summary>Accepted for compatibility; no remote code is ever run. Default: false.</summary>
@@ -121,8 +123,8 @@ public sealed record TrainConfig
     public LrSchedulerType LrScheduler { get; init; } = LrSchedulerType.Cosine;
     /// <summary>Cosine floor as a fraction of learning_rate. Default: null (decay to 0).</summary>
     public double? CosineMinLrRatio { get; init; }
-    /// <summary>Linear warmup steps. Default: null (0).</summary>
-    public int? WarmupSteps { get; init; }
+    /// <summary>Linear warmup steps; below 1, a fraction of the total steps. Default: null (0).</summary>
+    public double? WarmupSteps { get; init; }
     /// <summary>Linear warmup as a fraction of total steps. Default: null.</summary>
     public double? WarmupRatio { get; init; }
     /// <summary>Optimizer. Default: adamw_torch.</summary>
@@ -150,13 +152,31 @@ public sealed record TrainConfig
     /// <summary>Allow TF32 matmuls on CUDA. Default: false.</summary>
     public bool Tf32 { get; init; }
     /// <summary>Recompute activations in the backward pass to save memory. Default: false.</summary>
-    public bool GradientCheckpointing { get; init; }
+    public GradientCheckpointingMode GradientCheckpointing { get; init; }
+    /// <summary>Full fine-tune: regexes (matched at the start of the name) selecting the parameters that train. Default: none (all).</summary>
+    public IReadOnlyList<string> UnfrozenParameters { get; init; } = [];
     /// <summary>Accepted for compatibility; attention uses libtorch's scaled_dot_product_attention. Default: null.</summary>
     public bool? FlashAttention { get; init; }
     /// <summary>Accepted for compatibility; attention uses libtorch's scaled_dot_product_attention. Default: null.</summary>
     public bool? SdpAttention { get; init; }
     /// <summary>Accepted for compatibility; attention uses libtorch's scaled_dot_product_attention. Default: null.</summary>
     public bool? XformersAttention { get; init; }
+
+    // ---- multi-process training (docs/distributed.md) ----
+    /// <summary>A DeepSpeed config: a JSON file path or the object itself (kept as JSON text): zero_optimization.stage, offload_optimizer.device. Default: null (DDP when launched on several ranks).</summary>
+    public string? Deepspeed { get; init; }
+    /// <summary>FSDP options: full_shard, shard_grad_op, no_shard, offload, auto_wrap. Default: null.</summary>
+    public IReadOnlyList<string>? Fsdp { get; init; }
+    /// <summary>FSDP settings (a mapping, kept as JSON text). Default: null.</summary>
+    public string? FsdpConfig { get; init; }
+    /// <summary>FSDP API version (1 or 2). Default: null.</summary>
+    public int? FsdpVersion { get; init; }
+    /// <summary>Seconds a collective may wait for the other ranks before every rank stops with an error. Default: 60.</summary>
+    public int DdpTimeout { get; init; } = 60;
+    /// <summary>Gradient bucket size in MiB for the reductions. Default: 25.</summary>
+    public double DdpBucketCapMb { get; init; } = 25;
+    /// <summary>Accepted either way: parameters without a gradient in a step always take part with zeros. Default: null.</summary>
+    public bool? DdpFindUnusedParameters { get; init; }
 
     // ---- evaluation, saving, logging ----
     /// <summary>Run evaluation when a validation set exists. Default: true.</summary>
@@ -203,8 +223,8 @@ public sealed record TrainConfig
     /// </summary>
     [NotAConfigKey]
     public string? HubToken { get; init; }
-    /// <summary>Accepted for compatibility. Default: false.</summary>
-    public bool Strict { get; init; }
+    /// <summary>false: unknown keys warn instead of stopping. Default: true.</summary>
+    public bool Strict { get; init; } = true;
 
     // ---- preference training ----
     /// <summary>Preference objective: dpo, orpo, simpo, kto, or null for supervised training. Default: null.</summary>
@@ -331,6 +351,8 @@ public sealed record DatasetConfig
     public TrainOnEos? TrainOnEos { get; init; }
     /// <summary>Chat template for this dataset. Default: null (the top-level chat_template).</summary>
     public string? ChatTemplate { get; init; }
+    /// <summary>Jinja template text or .jinja file for this dataset's chat_template: jinja. Default: null.</summary>
+    public string? ChatTemplateJinja { get; init; }
     /// <summary>Role name mapping: target role → source role names. Default: none.</summary>
     public IReadOnlyDictionary<string, IReadOnlyList<string>> Roles { get; init; } = new Dictionary<string, IReadOnlyList<string>>();
     /// <summary>Sampling weight when mixing datasets. Default: null (1).</summary>
@@ -345,7 +367,9 @@ public enum GrpoLossType { Grpo, Bnpo, DrGrpo, Dapo }
 public enum ScaleRewardsMode { Group, Batch, None }
 public enum AnswerExtraction { Auto, AnswerTag, Boxed, Hash, LastNumber, Full }
 public enum LrSchedulerType { Cosine, Linear, Constant, ConstantWithWarmup, CosineWithMinLr }
-public enum OptimizerType { AdamwTorch, AdamwTorchFused, AdamwHf, Adamw, Sgd, Adafactor, Lion }
+public enum OptimizerType { AdamwTorch, AdamwTorchFused, AdamwHf, Adamw, Sgd, Adafactor, Lion, Adamw8bit, AdamwTorch4bit, Muon }
+/// <summary>gradient_checkpointing: false, true, offload (checkpointed inputs in pinned host memory on CUDA), offload_disk (refused).</summary>
+public enum GradientCheckpointingMode { False, True, Offload, OffloadDisk }
 public enum Bf16Mode { False, True, Auto, Full }
 public enum QuantType4Bit { Nf4, Fp4 }
 public enum ComputeDtype { Float32, Bfloat16, Float16 }

@@ -3,32 +3,34 @@ using SharpTune.Tokenization;
 
 namespace SharpTune.Data;
 
-/// <summary>Picks the chat template text a dataset uses: the tokenizer's, a named one, or chat_template_jinja.</summary>
+/// <summary>Picks the chat template text a dataset uses, as axolotl's get_chat_template does: the tokenizer's, a named one, or chat_template_jinja.</summary>
 public static class ChatTemplates
 {
-    /// <param name="name">chat_template value: null / tokenizer_default, tokenizer_default_fallback_NAME, jinja, a name from the tokenizer's list, or a built-in name (chatml, llama3, ...).</param>
+    /// <param name="name">chat_template value: null / tokenizer_default, tokenizer_default_fallback_NAME, jinja, or a name of <see cref="BuiltInChatTemplates.Names"/> (validate has refused any other).</param>
+    /// <param name="jinja">chat_template_jinja belonging to the same level (the dataset's with a dataset chat_template, else the top-level one).</param>
     /// <returns>The template text; null when none is set and <paramref name="required"/> is false.</returns>
     public static string? Resolve(string? name, string? jinja, HfTokenizer tokenizer, string key, bool required)
     {
         switch (name)
         {
-            case null or "tokenizer_default":
+            case null or BuiltInChatTemplates.TokenizerDefault:
                 if (tokenizer.ChatTemplate is { } own) return own;
                 if (!required) return null;
                 throw new InvalidInputException($"{key}: the tokenizer has no chat_template and none is configured; set chat_template: chatml (or llama3, jinja with chat_template_jinja)");
-            case "jinja":
+            case BuiltInChatTemplates.Jinja:
                 if (jinja == null) throw new InvalidInputException($"{key}: chat_template: jinja needs chat_template_jinja: (template text or a .jinja file)");
-                if (jinja.Contains("{%") || jinja.Contains("{{")) return jinja;
                 if (File.Exists(jinja)) return File.ReadAllText(jinja);
+                if (jinja.Contains("{%") || jinja.Contains("{{")) return jinja;
                 throw new InvalidInputException($"chat_template_jinja: {jinja} is neither a template nor an existing file");
         }
-        if (name.StartsWith("tokenizer_default_fallback_", StringComparison.Ordinal))
-            return tokenizer.ChatTemplate ?? Resolve(name["tokenizer_default_fallback_".Length..], jinja, tokenizer, key, required);
-        if (tokenizer.NamedChatTemplates.TryGetValue(name, out var named)) return named;
-        if (BuiltInChatTemplates.Names.Contains(name, StringComparer.OrdinalIgnoreCase)) return BuiltInChatTemplates.Get(name);
-        throw new InvalidInputException($"{key}: chat_template: {name} is unknown; use tokenizer_default, jinja, {string.Join(", ", BuiltInChatTemplates.Names)}" +
-                                        (tokenizer.NamedChatTemplates.Count > 0 ? $" or one of the tokenizer's: {string.Join(", ", tokenizer.NamedChatTemplates.Keys)}" : ""));
+        if (name.StartsWith(BuiltInChatTemplates.TokenizerDefaultFallbackPrefix, StringComparison.Ordinal))
+            return tokenizer.ChatTemplate ?? BuiltInChatTemplates.Get(name[BuiltInChatTemplates.TokenizerDefaultFallbackPrefix.Length..]);
+        return BuiltInChatTemplates.Get(name);
     }
+
+    /// <summary>The chat_template / chat_template_jinja pair a dataset uses: its own when it names a chat_template (as axolotl's extract_chat_template_args), else the top-level pair.</summary>
+    public static (string? Name, string? Jinja) Choice(DatasetConfig dataset, TrainConfig config) =>
+        dataset.ChatTemplate != null ? (dataset.ChatTemplate, dataset.ChatTemplateJinja) : (config.ChatTemplate, config.ChatTemplateJinja);
 }
 
 /// <summary>

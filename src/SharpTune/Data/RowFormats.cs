@@ -57,7 +57,8 @@ public sealed class RowFormatter
         Kind = config.Rl == RlType.Grpo ? RowFormatKind.Prompt : ParseKind(dataset.Type, key, preference);
         if (Kind is RowFormatKind.ShareGpt or RowFormatKind.ChatTemplate or RowFormatKind.Preference or RowFormatKind.Prompt)
         {
-            string? template = ChatTemplates.Resolve(dataset.ChatTemplate ?? config.ChatTemplate, config.ChatTemplateJinja, tokenizer, key,
+            var (templateName, templateJinja) = ChatTemplates.Choice(dataset, config);
+            string? template = ChatTemplates.Resolve(templateName, templateJinja, tokenizer, key,
                 required: Kind is not (RowFormatKind.Preference or RowFormatKind.Prompt));
             if (template != null)
                 _chat = new ChatLabeler(tokenizer, template, dataset.RolesToTrain.Count > 0 ? dataset.RolesToTrain : ["assistant"],

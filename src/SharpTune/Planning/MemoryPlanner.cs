@@ -79,7 +79,7 @@ public sealed class MemoryPlanner(TrainConfig config, ModelConfig model, PlanDev
 
         // The backward pass starts with every saved activation alive plus the loss's backward buffers; the optimizer step
         // holds weights, gradients, state and one parameter's temporaries. The run's peak is the larger.
-        var act = new ActivationModel(model, inventory, d, full, adapted, config.PeftUseDora, config.LoraDropout > 0, Rank, config.GradientCheckpointing);
+        var act = new ActivationModel(model, inventory, d, full, adapted, config.PeftUseDora, config.LoraDropout > 0, Rank, config.GradientCheckpointing != GradientCheckpointingMode.False);
         long tokens = (long)microBatch * seqLen;
         long saved = act.SavedBytes(microBatch, seqLen);
         long working = act.BackwardWorkingBytes(microBatch, seqLen);
@@ -96,7 +96,7 @@ public sealed class MemoryPlanner(TrainConfig config, ModelConfig model, PlanDev
         var (genBytes, genDetail) = GenerationBytes(d);
         long generationPeak = genBytes > 0 ? resident + genBytes : 0;
 
-        components.Add(new("activations", saved, config.GradientCheckpointing
+        components.Add(new("activations", saved, config.GradientCheckpointing != GradientCheckpointingMode.False
             ? $"gradient checkpointing: {model.NumHiddenLayers} layer inputs of {tokens:N0} tokens + one recomputed layer ({PlanDevice.Format(act.LayerSavedBytes(microBatch, seqLen))})"
             : $"{model.NumHiddenLayers} layers × {PlanDevice.Format(act.LayerSavedBytes(microBatch, seqLen))} saved for backward at {microBatch} × {seqLen} tokens ({act.AttentionPath})"));
         components.Add(new("backward working set", working, "activation gradients of the layer being differentiated"));

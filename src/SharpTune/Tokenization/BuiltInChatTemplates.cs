@@ -1,62 +1,61 @@
+using System.Reflection;
+
 namespace SharpTune.Tokenization;
 
 /// <summary>
-/// Named templates for models whose tokenizer_config.json has none (selected with `chat_template: NAME`).
-/// Each is the template the model family ships on the Hugging Face Hub (alpaca: the classic instruction layout).
+/// The named chat templates `chat_template: NAME` selects. The names and texts are axolotl's (its ChatTemplate enum and
+/// templates folder, stored as embedded resources under Tokenization/ChatTemplates/ with their source commit in
+/// SOURCES.md), so an axolotl config renders the same text here. llama2, mistral and phi3 are SharpTune's own older
+/// names (the templates those families ship on the Hub), kept so that existing configs keep working.
 /// </summary>
 public static class BuiltInChatTemplates
 {
-    public const string ChatMl =
-        "{% for message in messages %}{{'<|im_start|>' + message['role'] + '\\n' + message['content'] + '<|im_end|>' + '\\n'}}{% endfor %}" +
-        "{% if add_generation_prompt %}{{ '<|im_start|>assistant\\n' }}{% endif %}";
+    public const string Jinja = "jinja";
+    public const string TokenizerDefault = "tokenizer_default";
+    public const string TokenizerDefaultFallbackPrefix = "tokenizer_default_fallback_";
 
-    public const string Llama3 =
-        "{% set loop_messages = messages %}{% for message in loop_messages %}{% set content = '<|start_header_id|>' + message['role'] + '<|end_header_id|>\\n\\n'+ message['content'] | trim + '<|eot_id|>' %}" +
-        "{% if loop.index0 == 0 %}{% set content = bos_token + content %}{% endif %}{{ content }}{% endfor %}" +
-        "{% if add_generation_prompt %}{{ '<|start_header_id|>assistant<|end_header_id|>\\n\\n' }}{% endif %}";
+    /// <summary>axolotl's template names, in the order of its ChatTemplate enum (jinja and tokenizer_default aside).</summary>
+    public static IReadOnlyList<string> AxolotlNames { get; } =
+    [
+        "alpaca", "chatml", "mistral_v1", "mistral_v2v3", "mistral_v3_tekken", "mistral_v7_tekken", "gemma", "cohere",
+        "llama3", "llama3_2_vision", "llama4", "phi_3", "phi_35", "deepseek_v2", "deepseek_v3", "jamba", "qwen_25", "qwen3",
+        "qwen3_5", "falcon_h1", "nemotron_h", "exaone", "exaone4", "metharme", "pixtral", "llava", "qwen2_vl", "gemma3",
+        "gemma3n", "gemma4", "command_a", "command_a_tool_use", "command_a_rag", "aya",
+    ];
 
-    public const string Llama2 =
-        "{% if messages[0]['role'] == 'system' %}{% set loop_messages = messages[1:] %}{% set system_message = messages[0]['content'] %}{% else %}{% set loop_messages = messages %}{% set system_message = false %}{% endif %}" +
-        "{% for message in loop_messages %}{% if (message['role'] == 'user') != (loop.index0 % 2 == 0) %}{{ raise_exception('Conversation roles must alternate user/assistant/user/assistant/...') }}{% endif %}" +
-        "{% if loop.index0 == 0 and system_message != false %}{% set content = '<<SYS>>\\n' + system_message + '\\n<</SYS>>\\n\\n' + message['content'] %}{% else %}{% set content = message['content'] %}{% endif %}" +
-        "{% if message['role'] == 'user' %}{{ bos_token + '[INST] ' + content.strip() + ' [/INST]' }}{% elif message['role'] == 'assistant' %}{{ ' '  + content.strip() + ' ' + eos_token }}{% endif %}{% endfor %}";
+    /// <summary>SharpTune's own names that axolotl does not have.</summary>
+    public static IReadOnlyList<string> ExtraNames { get; } = ["llama2", "mistral", "phi3"];
 
-    public const string Mistral =
-        "{%- if messages[0]['role'] == 'system' %}\n    {%- set system_message = messages[0]['content'] %}\n    {%- set loop_messages = messages[1:] %}\n{%- else %}\n    {%- set loop_messages = messages %}\n{%- endif %}\n\n" +
-        "{{- bos_token }}\n{%- for message in loop_messages %}\n    {%- if (message['role'] == 'user') != (loop.index0 % 2 == 0) %}\n" +
-        "        {{- raise_exception('After the optional system message, conversation roles must alternate user/assistant/user/assistant/...') }}\n    {%- endif %}\n" +
-        "    {%- if message['role'] == 'user' %}\n        {%- if loop.first and system_message is defined %}\n            {{- ' [INST] ' + system_message + '\\n\\n' + message['content'] + ' [/INST]' }}\n" +
-        "        {%- else %}\n            {{- ' [INST] ' + message['content'] + ' [/INST]' }}\n        {%- endif %}\n    {%- elif message['role'] == 'assistant' %}\n" +
-        "        {{- ' ' + message['content'] + eos_token}}\n    {%- else %}\n" +
-        "        {{- raise_exception('Only user and assistant roles are supported, with the exception of an initial optional system message!') }}\n    {%- endif %}\n{%- endfor %}";
+    public static IReadOnlyList<string> Names { get; } = [.. AxolotlNames, .. ExtraNames];
 
-    public const string Gemma =
-        "{{ bos_token }}{% if messages[0]['role'] == 'system' %}{{ raise_exception('System role not supported') }}{% endif %}" +
-        "{% for message in messages %}{% if (message['role'] == 'user') != (loop.index0 % 2 == 0) %}{{ raise_exception('Conversation roles must alternate user/assistant/user/assistant/...') }}{% endif %}" +
-        "{% if (message['role'] == 'assistant') %}{% set role = 'model' %}{% else %}{% set role = message['role'] %}{% endif %}" +
-        "{{ '<start_of_turn>' + role + '\\n' + message['content'] | trim + '<end_of_turn>\\n' }}{% endfor %}{% if add_generation_prompt %}{{'<start_of_turn>model\\n'}}{% endif %}";
+    /// <summary>Every value chat_template accepts, as listed in error messages and docs/config.md.</summary>
+    public static string AllowedText =>
+        $"{string.Join(", ", Names)}, {Jinja} (with chat_template_jinja), {TokenizerDefault}, {TokenizerDefaultFallbackPrefix}NAME (NAME one of the names before)";
 
-    public const string Phi3 =
-        "{% for message in messages %}{% if message['role'] == 'system' %}{{'<|system|>\\n' + message['content'] + '<|end|>\\n'}}" +
-        "{% elif message['role'] == 'user' %}{{'<|user|>\\n' + message['content'] + '<|end|>\\n'}}{% elif message['role'] == 'assistant' %}{{'<|assistant|>\\n' + message['content'] + '<|end|>\\n'}}{% endif %}{% endfor %}" +
-        "{% if add_generation_prompt %}{{ '<|assistant|>\\n' }}{% else %}{{ eos_token }}{% endif %}";
+    public static string ChatMl => Get("chatml");
 
-    public const string Alpaca =
-        "{% if messages[0]['role'] == 'system' %}{{ messages[0]['content'] + '\\n\\n' }}{% set loop_messages = messages[1:] %}{% else %}{% set loop_messages = messages %}{% endif %}" +
-        "{% for message in loop_messages %}{% if message['role'] == 'user' %}{{ '### Instruction:\\n' + message['content'] + '\\n\\n' }}" +
-        "{% elif message['role'] == 'assistant' %}{{ '### Response:\\n' + message['content'] + eos_token + '\\n\\n' }}{% endif %}{% endfor %}" +
-        "{% if add_generation_prompt %}{{ '### Response:\\n' }}{% endif %}";
-
-    private static readonly IReadOnlyDictionary<string, string> ByName = new Dictionary<string, string>(StringComparer.OrdinalIgnoreCase)
+    /// <summary>Null when <paramref name="value"/> is a valid chat_template value, else what is wrong with it.</summary>
+    public static string? Problem(string value)
     {
-        ["chatml"] = ChatMl, ["llama3"] = Llama3, ["llama2"] = Llama2, ["mistral"] = Mistral,
-        ["gemma"] = Gemma, ["phi3"] = Phi3, ["alpaca"] = Alpaca,
-    };
+        if (value is Jinja or TokenizerDefault || Names.Contains(value, StringComparer.Ordinal)) return null;
+        if (value.StartsWith(TokenizerDefaultFallbackPrefix, StringComparison.Ordinal))
+        {
+            string fallback = value[TokenizerDefaultFallbackPrefix.Length..];
+            return Names.Contains(fallback, StringComparer.Ordinal) ? null
+                : $"'{value}' falls back to '{fallback}', which is not a chat template name; expected {TokenizerDefaultFallbackPrefix}NAME with NAME one of {string.Join(", ", Names)}";
+        }
+        return $"'{value}' is not a chat template name; expected one of {AllowedText}";
+    }
 
-    public static IReadOnlyCollection<string> Names => ByName.Keys.ToArray();
-
-    /// <summary>The template for NAME; unknown names fail with the list of known ones.</summary>
-    public static string Get(string name) => ByName.TryGetValue(name, out var template)
-        ? template
-        : throw new InvalidInputException($"chat_template: unknown built-in template '{name}'; known: {string.Join(", ", ByName.Keys)} (or use chat_template_jinja: for a custom one)");
+    /// <summary>The template text for NAME; an unknown name fails with the list of known ones.</summary>
+    public static string Get(string name)
+    {
+        if (!Names.Contains(name, StringComparer.Ordinal))
+            throw new InvalidInputException($"chat_template: {Problem(name) ?? $"'{name}' is not a named template"}");
+        string resource = $"SharpTune.Tokenization.ChatTemplates.{name}.jinja";
+        using var stream = Assembly.GetExecutingAssembly().GetManifestResourceStream(resource)
+            ?? throw new InvalidOperationException($"the build lacks the embedded chat template {resource}");
+        using var reader = new StreamReader(stream, System.Text.Encoding.UTF8);
+        return reader.ReadToEnd();
+    }
 }

@@ -51,7 +51,8 @@ public sealed class Checkpointer(string outputDir, int? saveTotalLimit)
     }
 
     /// <summary>Restores optimizer, trainer state and RNG; weights are loaded by the caller's loadWeights.</summary>
-    public static void Restore(string checkpointDir, TrainState state, Optimizer optimizer, Action<string> loadWeights, Action<string>? readState = null)
+    /// <param name="loadOptimizer">loads the optimizer state instead of the single optimizer.safetensors (ZeRO: this rank's parameters from every shard).</param>
+    public static void Restore(string checkpointDir, TrainState state, Optimizer optimizer, Action<string> loadWeights, Action<string>? readState = null, Action<string>? loadOptimizer = null)
     {
         var stateFile = Path.Combine(checkpointDir, "trainer_state.json");
         if (!File.Exists(stateFile)) throw new InvalidInputException($"{checkpointDir}: not a checkpoint (no trainer_state.json)");
@@ -67,9 +68,13 @@ public sealed class Checkpointer(string outputDir, int? saveTotalLimit)
         state.LogHistory.Clear();
         foreach (var entry in json["log_history"]!.AsArray())
             state.LogHistory.Add(entry!.AsObject().ToDictionary(kv => kv.Key, kv => kv.Value!.GetValue<double>()));
-        var optimizerJson = JsonNode.Parse(File.ReadAllText(Path.Combine(checkpointDir, "optimizer.json")))!.AsObject();
-        using var optimizerState = SafeTensorsCheckpoint.Open(Path.Combine(checkpointDir, "optimizer.safetensors"));
-        optimizer.LoadState(optimizerState.Names.Select(n => KeyValuePair.Create(n, optimizerState.Load(n))).ToList(), optimizerJson["step_count"]!.GetValue<long>());
+        if (loadOptimizer is not null) loadOptimizer(checkpointDir);
+        else
+        {
+            var optimizerJson = JsonNode.Parse(File.ReadAllText(Path.Combine(checkpointDir, "optimizer.json")))!.AsObject();
+            using var optimizerState = SafeTensorsCheckpoint.Open(Path.Combine(checkpointDir, "optimizer.safetensors"));
+            optimizer.LoadState(optimizerState.Names.Select(n => KeyValuePair.Create(n, optimizerState.Load(n))).ToList(), optimizerJson["step_count"]!.GetValue<long>());
+        }
         using var rngFile = SafeTensorsCheckpoint.Open(Path.Combine(checkpointDir, "rng_state.safetensors"));
         using var rng = rngFile.Load("cpu");
         set_rng_state(rng);

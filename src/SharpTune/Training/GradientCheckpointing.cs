@@ -12,18 +12,22 @@ namespace SharpTune.Training;
 /// </summary>
 public static class GradientCheckpointing
 {
-    public static void Enable(CausalLM model) =>
+    /// <param name="offload">
+    /// gradient_checkpointing: offload: each layer's saved input waits for backward in pinned host memory instead of on the
+    /// device (copied back before recomputation), so device memory holds no per-layer activations at all.
+    /// </param>
+    public static void Enable(CausalLM model, bool offload = false) =>
         model.Model.RunLayer = (layer, hidden, inputs) =>
             layer.training && hidden.requires_grad
-                ? Checkpointed(layer, hidden, inputs)
+                ? Checkpointed(layer, hidden, inputs, offload)
                 : layer.Forward(hidden, inputs);
 
     public static void Disable(CausalLM model) =>
         model.Model.RunLayer = (layer, hidden, inputs) => layer.Forward(hidden, inputs);
 
-    private static (Tensor Hidden, Tensor? RouterLogits) Checkpointed(DecoderLayer layer, Tensor hidden, AttentionInputs inputs)
+    private static (Tensor Hidden, Tensor? RouterLogits) Checkpointed(DecoderLayer layer, Tensor hidden, AttentionInputs inputs, bool offload)
     {
-        var packed = CheckpointedLayer.Run(layer, hidden, inputs);
+        var packed = CheckpointedLayer.Run(layer, hidden, inputs, offload);
         if (!layer.IsSparse) return (packed, null);
         long size = hidden.numel();
         var output = packed.narrow(0, 0, size).view(hidden.shape);
@@ -41,34 +45,37 @@ public static class GradientCheckpointing
             return cat([output.reshape(-1), logits.reshape(-1)], 0);
     }
 
-    private sealed record Saved(DecoderLayer Layer, Tensor Hidden, AttentionInputs Inputs, Tensor Rng);
+    private sealed record Saved(DecoderLayer Layer, Tensor Hidden, AttentionInputs Inputs, Tensor Rng, Device Device);
 
     private sealed class CheckpointedLayer : autograd.SingleTensorFunction<CheckpointedLayer>
     {
         public override string Name => nameof(CheckpointedLayer);
 
-        public static Tensor Run(DecoderLayer layer, Tensor hidden, AttentionInputs inputs) =>
-            apply(layer, hidden, inputs);
+        public static Tensor Run(DecoderLayer layer, Tensor hidden, AttentionInputs inputs, bool offload) =>
+            apply(layer, hidden, inputs, offload);
 
         public override Tensor forward(autograd.AutogradContext ctx, params object[] vars)
         {
             var layer = (DecoderLayer)vars[0];
             var hidden = (Tensor)vars[1];
             var inputs = (AttentionInputs)vars[2];
+            bool offload = (bool)vars[3];
+            var kept = offload ? hidden.detach().to(CPU).pin_memory() : hidden.detach();
             // Keep our own handles: the caller's dispose scope ends long before backward runs.
             // Tensors ride in a plain holder: save_for_backward would keep the autograd graph we are avoiding.
-            ctx.save_data("saved", new Saved(layer, hidden.detach().DetachFromDisposeScope(), new AttentionInputs(
+            ctx.save_data("saved", new Saved(layer, kept.DetachFromDisposeScope(), new AttentionInputs(
                 inputs.Cos.detach().DetachFromDisposeScope(), inputs.Sin.detach().DetachFromDisposeScope(),
                 inputs.FullMask?.detach().DetachFromDisposeScope(), inputs.SlidingMask?.detach().DetachFromDisposeScope(), null,
                 inputs.SlidingCos?.detach().DetachFromDisposeScope(), inputs.SlidingSin?.detach().DetachFromDisposeScope()),
-                get_rng_state().DetachFromDisposeScope()));
+                get_rng_state().DetachFromDisposeScope(), hidden.device));
             using var noGrad = no_grad();
             return Packed(layer, hidden, inputs);
         }
 
         public override List<Tensor> backward(autograd.AutogradContext ctx, Tensor gradOutput)
         {
-            var (layer, hidden, inputs, rng) = (Saved)ctx.get_data("saved");
+            var (layer, kept, inputs, rng, device) = (Saved)ctx.get_data("saved");
+            var hidden = kept.device == device ? kept : kept.to(device, non_blocking: true);
             using var current = get_rng_state();
             set_rng_state(rng);
             Tensor inputGrad;
@@ -81,6 +88,7 @@ public static class GradientCheckpointing
             }
             set_rng_state(current);
             hidden.Dispose();
+            if (!ReferenceEquals(kept, hidden)) kept.Dispose();
             rng.Dispose();
             inputs.Cos.Dispose();
             inputs.Sin.Dispose();
@@ -88,7 +96,7 @@ public static class GradientCheckpointing
             inputs.SlidingMask?.Dispose();
             inputs.SlidingCos?.Dispose();
             inputs.SlidingSin?.Dispose();
-            return [null!, inputGrad, null!];
+            return [null!, inputGrad, null!, null!];
         }
     }
 }

@@ -19,7 +19,14 @@ public sealed record LrSchedule(string Kind, double PeakLr, int WarmupSteps, int
         };
     }
 
-    /// <summary>warmup_steps wins; else ceil(warmup_ratio × total) like transformers.</summary>
-    public static int Warmup(int? warmupSteps, double? warmupRatio, int totalSteps) =>
-        warmupSteps ?? (int)Math.Ceiling((warmupRatio ?? 0) * totalSteps);
+    /// <summary>
+    /// warmup_steps wins (below 1 it is a ratio, as transformers reads a float warmup_steps); else ceil(warmup_ratio × total)
+    /// like transformers.
+    /// </summary>
+    public static int Warmup(double? warmupSteps, double? warmupRatio, int totalSteps) => warmupSteps switch
+    {
+        >= 1 => (int)warmupSteps.Value,
+        { } ratio => (int)Math.Ceiling(ratio * totalSteps),
+        null => (int)Math.Ceiling((warmupRatio ?? 0) * totalSteps),
+    };
 }

@@ -33,16 +33,18 @@ public abstract class Optimizer(IReadOnlyList<TrainableParameter> parameters, do
     public void Step(double lr, Tensor? gradMultiplier = null)
     {
         StepCount++;
-        using var scope = NewDisposeScope();
         using var noGrad = no_grad();
         foreach (var p in Parameters)
         {
             if (p.Parameter.grad is not { } grad) continue;
-            // Per parameter: the update's temporaries (float32 gradient copy, sqrt, quotient, ...) die here, so the step
-            // needs a few copies of the largest parameter on top of the state, not a few copies of every parameter.
-            using var parameterScope = NewDisposeScope();
-            var grad32 = grad.to(ScalarType.Float32);
-            if (gradMultiplier is not null) grad32 = grad32 * gradMultiplier;
+            // One scope per parameter: the update's temporaries are freed before the next parameter's are made, so
+            // the step's peak is one parameter's worth of scratch, not all of them.
+            using var scope = NewDisposeScope();
+            bool ownCopy = grad.dtype != ScalarType.Float32;
+            var grad32 = ownCopy ? grad.to(ScalarType.Float32) : grad;
+            // The gradient is dropped by ZeroGrad right after the step, so a float32 one is scaled in place
+            // (clip_grad_norm_ does the same) instead of copied.
+            if (gradMultiplier is not null) grad32.mul_(gradMultiplier);
             bool viaMaster = MasterWeights && p.Parameter.dtype != ScalarType.Float32;
             var weight = viaMaster ? Master(p) : p.Parameter;
             Update(p, weight, grad32, lr);
@@ -54,13 +56,13 @@ public abstract class Optimizer(IReadOnlyList<TrainableParameter> parameters, do
     protected abstract void Update(TrainableParameter p, Tensor weight, Tensor grad, double lr);
 
     /// <summary>The named state tensor, created as zeros of the given shape on first use.</summary>
-    protected Tensor State(TrainableParameter p, string slot, long[]? shape = null)
+    protected Tensor State(TrainableParameter p, string slot, long[]? shape = null, ScalarType? dtype = null)
     {
         var key = p.Name + "." + slot;
         if (!state.TryGetValue(key, out var value))
         {
-            var dtype = MasterWeights ? ScalarType.Float32 : p.Parameter.dtype;
-            value = zeros(shape ?? p.Parameter.shape, dtype, p.Parameter.device).DetachFromDisposeScope();
+            var type = dtype ?? (MasterWeights ? ScalarType.Float32 : p.Parameter.dtype);
+            value = zeros(shape ?? p.Parameter.shape, type, p.Parameter.device).DetachFromDisposeScope();
             state[key] = value;
         }
         return value;
@@ -109,7 +111,9 @@ public abstract class Optimizer(IReadOnlyList<TrainableParameter> parameters, do
         "sgd" => new Sgd(parameters, weightDecay) { MasterWeights = masterWeights },
         "lion" => new Lion(parameters, weightDecay, beta1, beta2) { MasterWeights = masterWeights },
         "adafactor" => new Adafactor(parameters, weightDecay) { MasterWeights = masterWeights },
-        _ => throw new InvalidInputException($"optimizer: '{kind}' is not supported; allowed: adamw_torch, adamw_torch_fused, adamw_hf, adamw, sgd, lion, adafactor"),
+        "adamw_8bit" => new AdamW8bit(parameters, weightDecay, beta1, beta2, epsilon) { MasterWeights = masterWeights },
+        "muon" => new Muon(parameters, weightDecay, beta1, beta2, epsilon) { MasterWeights = masterWeights },
+        _ => throw new InvalidInputException($"optimizer: '{kind}' is not supported; allowed: adamw_torch, adamw_torch_fused, adamw_hf, adamw, sgd, lion, adafactor, adamw_8bit, muon"),
     };
 }
 
@@ -117,18 +121,21 @@ public abstract class Optimizer(IReadOnlyList<TrainableParameter> parameters, do
 public sealed class AdamW(IReadOnlyList<TrainableParameter> parameters, double weightDecay, double beta1, double beta2, double epsilon)
     : Optimizer(parameters, weightDecay)
 {
-    protected override void Update(TrainableParameter p, Tensor weight, Tensor grad, double lr)
+    protected override void Update(TrainableParameter p, Tensor weight, Tensor grad, double lr) =>
+        AdamStep(p, weight, grad, lr, State(p, "exp_avg"), State(p, "exp_avg_sq"), beta1, beta2, epsilon, WeightDecay, StepCount);
+
+    /// <summary>One AdamW update with moments <paramref name="m"/> and <paramref name="v"/> (float32, updated in place).</summary>
+    internal static void AdamStep(TrainableParameter p, Tensor weight, Tensor grad, double lr, Tensor m, Tensor v,
+        double beta1, double beta2, double epsilon, double weightDecay, long step)
     {
-        var m = State(p, "exp_avg");
-        var v = State(p, "exp_avg_sq");
-        DecoupledDecay(p, weight, lr, WeightDecay);
+        DecoupledDecay(p, weight, lr, weightDecay);
         m.mul_(beta1).add_(grad, alpha: 1 - beta1);
         v.mul_(beta2).addcmul_(grad, grad, value: 1 - beta2);
-        double biasCorrection1 = 1 - Math.Pow(beta1, StepCount);
-        double biasCorrection2 = 1 - Math.Pow(beta2, StepCount);
-        var denominator = (v.sqrt() / Math.Sqrt(biasCorrection2)).add_(epsilon);
-        var update = m / denominator * (lr / biasCorrection1);
-        weight.sub_(update.to(weight.dtype));
+        double biasCorrection1 = 1 - Math.Pow(beta1, step);
+        double biasCorrection2 = 1 - Math.Pow(beta2, step);
+        // torch.optim.AdamW's single-tensor update: one scratch tensor (the denominator), the rest in place.
+        using var denominator = v.sqrt().div_(Math.Sqrt(biasCorrection2)).add_(epsilon);
+        weight.addcdiv_(m, denominator, value: -lr / biasCorrection1);
     }
 }
 

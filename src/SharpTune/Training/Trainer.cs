@@ -23,6 +23,11 @@ public sealed record TrainerSettings
     public DynamicLossScaler? LossScaler { get; init; }
     /// <summary>Figures read at each logging step besides the objective's (e.g. GPU memory), merged into the step's metrics.</summary>
     public Func<IReadOnlyDictionary<string, double>>? SampleMetrics { get; init; }
+    /// <summary>
+    /// Multi-process runs: this rank's share of every step (micro-batch global index × world + rank), the global token
+    /// count, gradient and norm reductions and (ZeRO) the parameter all-gather. Null in one process.
+    /// </summary>
+    public Distributed.DataParallel? Parallel { get; init; }
 }
 
 /// <summary>What the loop reports out: one record per logging step, per evaluation, per checkpoint.</summary>
@@ -77,6 +82,8 @@ public sealed class Trainer(CausalLM model, IReadOnlyList<TrainableParameter> tr
             var batches = Enumerable.Range(0, settings.GradientAccumulationSteps).Select(i => NextBatch(step, i)).ToList();
             // Units are counted on the host-side batches, before they move to the device: no device read-back.
             long units = batches.Sum(objective.Units);
+            // Data parallel: every rank divides its summed loss by the tokens of the whole global batch (one big batch's loss).
+            if (settings.Parallel is { } parallel) units = parallel.GlobalUnits(units);
             batches = batches.Select(b => b.MoveTo(settings.Device)).ToList();
             using (var stepScope = NewDisposeScope())
             {
@@ -100,6 +107,7 @@ public sealed class Trainer(CausalLM model, IReadOnlyList<TrainableParameter> tr
                     }
                     batch.Dispose();
                 }
+                settings.Parallel?.ReduceGradients();
                 lastGradNorm?.Dispose();
                 var (norm, multiplier) = ClipGradients(settings.MaxGradNorm, scaler?.Scale ?? 1.0);
                 lastGradNorm = norm.DetachFromDisposeScope();
@@ -107,6 +115,8 @@ public sealed class Trainer(CausalLM model, IReadOnlyList<TrainableParameter> tr
                 bool stepAllowed = scaler is null || scaler.Update(isfinite(norm).item<bool>());
                 if (stepAllowed) optimizer.Step(settings.Schedule.At(step), multiplier);
                 optimizer.ZeroGrad();
+                // ZeRO: owners send their updated parameters to every rank; the gradients of parameters owned elsewhere are released.
+                settings.Parallel?.AfterStep();
             }
             State.Step = step + 1;
             State.TokensSeen += batches.Count == 0 ? 0 : units;
@@ -118,10 +128,11 @@ public sealed class Trainer(CausalLM model, IReadOnlyList<TrainableParameter> tr
                 // The only place the loop reads values back from the device.
                 double loss = lossSinceLog!.item<float>() / stepsSinceLog;
                 var metrics = metricsSinceLog.ToDictionary(m => m.Key, m => (double)m.Value.item<float>() / stepsSinceLog);
+                if (settings.Parallel is { } parallelLog) (loss, metrics) = GlobalFigures(parallelLog, loss, metrics);
                 foreach (var (name, value) in settings.SampleMetrics?.Invoke() ?? new Dictionary<string, double>()) metrics[name] = value;
                 double seconds = Math.Max(clock.Elapsed.TotalSeconds, 1e-9);
                 var log = new StepLog(State.Step, loss, lastGradNorm!.item<float>(), settings.Schedule.At(step),
-                    (State.TokensSeen - tokensAtLastLog) / seconds, State.TokensSeen, (double)State.Step * settings.GradientAccumulationSteps / train.BatchesPerEpoch, metrics);
+                    (State.TokensSeen - tokensAtLastLog) / seconds, State.TokensSeen, (double)State.Step * settings.GradientAccumulationSteps * World / train.BatchesPerEpoch, metrics);
                 State.LogHistory.Add(new Dictionary<string, double> { ["step"] = log.Step, ["loss"] = loss, ["learning_rate"] = log.LearningRate, ["grad_norm"] = log.GradNorm });
                 callbacks.OnLog(State, log);
                 watchdogStrikes = settings.LossWatchdogThreshold is { } threshold && loss > threshold ? watchdogStrikes + 1 : 0;
@@ -171,29 +182,49 @@ public sealed class Trainer(CausalLM model, IReadOnlyList<TrainableParameter> tr
         var metricSums = new Dictionary<string, double>();
         using (no_grad())
         {
-            for (int i = 0; i < eval!.BatchesPerEpoch; i++)
+            // Data parallel: rank r scores batches r, r + world, …; a rank left without one scores batch 0 with weight 0,
+            // so that every rank knows the metric names the reduction below runs over.
+            var mine = Enumerable.Range(0, eval!.BatchesPerEpoch).Where(i => i % World == Rank).ToList();
+            bool weightless = mine.Count == 0;
+            if (weightless) mine.Add(0);
+            foreach (int i in mine)
             {
                 using var scope = NewDisposeScope();
                 var hostBatch = eval.Batch(0, i);
-                long batchUnits = objective.Units(hostBatch);
+                long batchUnits = weightless ? 0 : objective.Units(hostBatch);
                 using var batch = hostBatch.MoveTo(settings.Device);
                 units += batchUnits;
                 var output = objective.Compute(model, batch);
-                sum += output.LossSum.item<float>();
+                if (!weightless) sum += output.LossSum.item<float>();
                 // Batch metrics are means over the batch: weight them by its units, so that e.g. an accuracy is the fraction over the whole set.
                 foreach (var (name, value) in output.Metrics) metricSums[name] = metricSums.GetValueOrDefault(name) + (double)value.item<float>() * batchUnits;
             }
         }
         model.train();
+        if (settings.Parallel is { } parallel)
+        {
+            var names = metricSums.Keys.Order(StringComparer.Ordinal).ToList();
+            double[] figures = [sum, units, .. names.Select(n => metricSums[n])];
+            parallel.SumInPlace(figures);
+            (sum, units) = (figures[0], (long)figures[1]);
+            for (int k = 0; k < names.Count; k++) metricSums[names[k]] = figures[2 + k];
+        }
         double loss = sum / Math.Max(units, 1);
         var metrics = metricSums.ToDictionary(m => m.Key, m => m.Value / Math.Max(units, 1));
         return new EvalResult(State.Step, loss, objective.LossIsTokenNll ? Math.Exp(loss) : null, units, metrics);
     }
 
-    /// <summary>Micro-batch i of optimizer step `step`, walking epochs in order.</summary>
+    private int World => settings.Parallel?.WorldSize ?? 1;
+    private int Rank => settings.Parallel?.Rank ?? 0;
+
+    /// <summary>
+    /// Micro-batch i of optimizer step `step`, walking epochs in order. With several ranks a step spans
+    /// accumulation × world micro-batches of the shared seeded order; rank r takes every world-th one, so that the ranks
+    /// together see exactly the batches one process with accumulation × world would.
+    /// </summary>
     private LabeledBatch NextBatch(int step, int i)
     {
-        long global = (long)step * settings.GradientAccumulationSteps + i;
+        long global = ((long)step * settings.GradientAccumulationSteps + i) * World + Rank;
         return train.Batch((int)(global / train.BatchesPerEpoch), (int)(global % train.BatchesPerEpoch));
     }
 
@@ -204,16 +235,26 @@ public sealed class Trainer(CausalLM model, IReadOnlyList<TrainableParameter> tr
     private (Tensor Norm, Tensor Multiplier) ClipGradients(double maxNorm, double lossScale)
     {
         var grads = trainable.Select(p => p.Parameter.grad).Where(g => g is not null).Select(g => g!).ToList();
-        if (grads.Count == 0) return (zeros(1), ones(1));
+        if (grads.Count == 0 && settings.Parallel is null) return (zeros(1), ones(1));
         // One gradient at a time: a bf16 gradient's float32 copy is freed before the next is made.
-        var norms = grads.Select(g =>
+        var localNorm = grads.Count == 0 ? zeros(1) : stack(grads.Select(g =>
         {
             using var scope = NewDisposeScope();
             return g.to(ScalarType.Float32).norm().MoveToOuterDisposeScope();
-        }).ToArray();
-        var norm = stack(norms).norm() / lossScale;
+        }).ToArray()).norm();
+        // ZeRO-2: each rank holds only its own parameters' gradients; the global norm combines the ranks' parts.
+        var norm = (settings.Parallel?.GlobalNorm(localNorm) ?? localNorm) / lossScale;
         var multiplier = maxNorm > 0 ? (maxNorm / (norm + 1e-6)).clamp(max: 1.0) / lossScale : ones_like(norm) / lossScale;
         return (norm, multiplier);
+    }
+
+    /// <summary>The logging step's loss and metrics over the whole job: losses are already global-token normalised, so they add; metrics are per-rank means.</summary>
+    private static (double Loss, Dictionary<string, double> Metrics) GlobalFigures(Distributed.DataParallel parallel, double loss, Dictionary<string, double> metrics)
+    {
+        var names = metrics.Keys.Order(StringComparer.Ordinal).ToList();
+        double[] figures = [loss, .. names.Select(n => metrics[n])];
+        parallel.SumInPlace(figures);
+        return (figures[0], names.Select((n, k) => (n, figures[1 + k] / parallel.WorldSize)).ToDictionary(x => x.n, x => x.Item2));
     }
 
     private static void Accumulate(ref Tensor? total, Tensor value)

@@ -12,6 +12,21 @@ public static class TrainingJob
 {
     public static TrainOutcome Run(TrainConfig config, string configDir, TextWriter console, Action<string> warn, string? resumeArgument, bool resumeRequested, CancellationToken cancel = default, Logging.IProgressCallbacks? progress = null)
     {
+        // mpirun / srun / sharptune launch: join the job (MPI) before any work; one process otherwise.
+        var launch = Distributed.LaunchEnvironment.Read();
+        using var ranks = Distributed.Ranks.Start(launch, TimeSpan.FromSeconds(config.DdpTimeout));
+        if (ranks.WorldSize > 1)
+        {
+            // cuda:LOCAL_RANK: each rank of a node takes its own GPU.
+            if (config.Device is "cuda" || (config.Device == "auto" && cuda.is_available())) config = config with { Device = $"cuda:{ranks.LocalRank}" };
+            set_num_threads(Distributed.Ranks.ThreadsPerRank(ranks));
+            console.WriteLine($"rank {ranks.Rank} of {ranks.WorldSize} ({launch.Launcher}), {get_num_threads()} threads per rank");
+        }
+        return Run(config, configDir, console, warn, resumeArgument, resumeRequested, cancel, progress, ranks);
+    }
+
+    private static TrainOutcome Run(TrainConfig config, string configDir, TextWriter console, Action<string> warn, string? resumeArgument, bool resumeRequested, CancellationToken cancel, Logging.IProgressCallbacks? progress, Distributed.ICommunicator ranks)
+    {
         Native.ComputeDevice.Resolve(config.Device);   // a missing GPU is reported before any data work
         // base_model, tokenizer_config and lora_model_dir may name hub repos: fetched into the HF cache on first use.
         var hub = new HubLookup { Settings = HubSettings.FromEnvironment(config.HubToken), Progress = new TextDownloadProgress(console), Warn = warn };
@@ -21,7 +36,11 @@ public static class TrainingJob
         var tokenizer = HfTokenizer.FromDirectory(config.TokenizerConfig is { } t ? ModelLocator.Resolve(t, null, ModelFiles.Metadata, hub) : modelDir);
         if (config.LoraModelDir is { } adapterRef && !Directory.Exists(adapterRef))
             config = config with { LoraModelDir = ModelLocator.Resolve(adapterRef, null, ModelFiles.Weights, hub) };
+        Distributed.Ranks.CheckSameInputs(ranks, ConfigWriter.ToYaml(config), modelDir);
+        // Rank 0 tokenizes and fills the prepared-data cache first; the other ranks then read the same cache.
+        if (ranks.Rank != 0) ranks.Barrier();
         var data = DataPipeline.Prepare(config, tokenizer, configDir, warn, new DataOptions { Log = console.WriteLine });
+        if (ranks.Rank == 0) ranks.Barrier();
         console.WriteLine($"data: {data.Stats.TrainRows} train rows, {data.Stats.EvalRows} eval rows, {data.Stats.TrainableTokens:N0} trainable tokens");
         int padId = tokenizer.PadTokenId ?? tokenizer.EosTokenId ?? 0;
         IBatchSource train;
@@ -68,7 +87,7 @@ public static class TrainingJob
             objective = new CausalLmObjective(outputRouterLogits: config.OutputRouterLogits);
         }
         var resumeFrom = ResolveResume(config, resumeArgument, resumeRequested);
-        var run = new TrainingRun(config, modelDir, console) { Progress = progress };
+        var run = new TrainingRun(config, modelDir, console) { Progress = progress, Communicator = ranks };
         if (config.Rl is RlType.Dpo or RlType.Kto && (config.Adapter is null || config.PrecomputeRefLogProbs))
         {
             // Full fine-tune has no adapter to switch off: score every row once with the starting model instead of keeping a frozen copy.

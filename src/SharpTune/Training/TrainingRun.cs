@@ -28,6 +28,8 @@ public sealed class TrainingRun(TrainConfig config, string modelDir, TextWriter 
     public Action<CausalLM>? AfterTraining { get; set; }
     /// <summary>hub_model_id: pushes at saves (per hub_strategy) and after the final save.</summary>
     public HubPush? Hub { get; set; }
+    /// <summary>The ranks of a multi-process run (mpirun, srun, sharptune launch); one process by default.</summary>
+    public Distributed.ICommunicator Communicator { get; init; } = new Distributed.SingleProcess();
 
     public TrainOutcome Run(IBatchSource train, IBatchSource? eval, ITrainingObjective objective, string? resumeFrom = null, CancellationToken cancel = default)
     {
@@ -38,15 +40,29 @@ public sealed class TrainingRun(TrainConfig config, string modelDir, TextWriter 
         Directory.CreateDirectory(outputDir);
         using var model = LoadModel(precision.ComputeDType, device, out var lora);
         ModelReady?.Invoke(model);
-        if (config.GradientCheckpointing) GradientCheckpointing.Enable(model);
+        if (config.GradientCheckpointing != GradientCheckpointingMode.False)
+        {
+            bool offload = config.GradientCheckpointing == GradientCheckpointingMode.Offload && device.type == DeviceType.CUDA;
+            if (config.GradientCheckpointing == GradientCheckpointingMode.Offload && !offload)
+                console.WriteLine($"note: gradient_checkpointing: offload on {Native.ComputeDevice.Describe(device)} is the same as true (activations are in host memory already)");
+            GradientCheckpointing.Enable(model, offload);
+        }
         if (config.NeftuneNoiseAlpha is { } alpha) model.Model.EmbeddingTransform = Neftune.Noise(alpha);
         var trainable = model.named_parameters()
             .Where(p => p.parameter.requires_grad)
             .Select(p => new TrainableParameter(p.name, p.parameter, TrainableParameter.DecayApplies(p.name)))
             .ToList();
-        var optimizer = Optimizer.Create(OptimizerName(config.Optimizer), trainable, config.WeightDecay, config.AdamBeta1, config.AdamBeta2, config.AdamEpsilon, precision.MasterWeights);
-        int stepsPerEpoch = Math.Max(1, train.BatchesPerEpoch / config.GradientAccumulationSteps);
-        int totalSteps = config.MaxSteps is > 0 ? config.MaxSteps.Value : (int)Math.Ceiling(config.NumEpochs * train.BatchesPerEpoch / config.GradientAccumulationSteps);
+        var parallel = StartDataParallel(trainable, device);
+        bool writer = Communicator.Rank == 0;
+        // ZeRO: this rank's optimizer updates (and keeps state for) only the parameters it owns.
+        var owned = parallel?.OwnedNames;
+        var optimizer = Optimizer.Create(OptimizerName(config.Optimizer), owned is null ? trainable : trainable.Where(p => owned.Contains(p.Name)).ToList(),
+            config.WeightDecay, config.AdamBeta1, config.AdamBeta2, config.AdamEpsilon, precision.MasterWeights);
+        if (optimizer is Muon muon && writer) console.WriteLine($"muon: {muon.OrthogonalisedCount} 2-D weight(s) orthogonalised, {trainable.Count - muon.OrthogonalisedCount} parameter(s) with AdamW");
+        // One optimizer step consumes accumulation × world micro-batches of the shared order.
+        int microPerStep = config.GradientAccumulationSteps * Communicator.WorldSize;
+        int stepsPerEpoch = Math.Max(1, train.BatchesPerEpoch / microPerStep);
+        int totalSteps = config.MaxSteps is > 0 ? config.MaxSteps.Value : (int)Math.Ceiling(config.NumEpochs * train.BatchesPerEpoch / microPerStep);
         var schedule = new LrSchedule(SchedulerName(config.LrScheduler), config.LearningRate,
             LrSchedule.Warmup(config.WarmupSteps, config.WarmupRatio, totalSteps), totalSteps, config.CosineMinLrRatio ?? 0);
         var settings = new TrainerSettings
@@ -64,6 +80,7 @@ public sealed class TrainingRun(TrainConfig config, string modelDir, TextWriter 
             Device = device,
             LossScaler = precision.LossScaling ? new DynamicLossScaler() : null,
             SampleMetrics = device.type == DeviceType.CUDA ? GpuMemorySampler(device.index) : null,
+            Parallel = parallel,
         };
         var checkpointer = new Checkpointer(outputDir, config.SaveTotalLimit);
         var sourceState = train as ICheckpointedSource;
@@ -74,17 +91,24 @@ public sealed class TrainingRun(TrainConfig config, string modelDir, TextWriter 
             if (lora is not null) Lora.Save(model, lora, dir);
             else ModelIO.Save(model, dir);
         }
-        var metrics = new MetricsLog(outputDir, Progress is null ? console : TextWriter.Null)
+        var shardedCheckpoint = parallel is null ? null : new DistributedCheckpoint(parallel, outputDir);
+        void SaveCheckpoint(TrainState state)
         {
-            SaveCheckpoint = state =>
+            void Write(Action<string>? completeShards)
             {
-                string saved = checkpointer.Save(state, optimizer, schedule, WriteWeights, ConfigWriter.ToYaml(config), sourceState is null ? null : sourceState.SaveState);
+                Action<string>? writeState = sourceState is null && completeShards is null ? null : dir => { sourceState?.SaveState(dir); completeShards?.Invoke(dir); };
+                string saved = checkpointer.Save(state, optimizer, schedule, WriteWeights, ConfigWriter.ToYaml(config), writeState);
                 Hub?.AfterSave(saved, state.Step);
-            },
-        };
-        var plot = new LossPlot(outputDir);
-        using var tensorBoard = config.UseTensorboard ? new TensorBoardWriter(outputDir, resumedAtStep: resumeFrom is null ? null : ResumedStep(resumeFrom)) : null;
-        ITrainerCallbacks[] sinks = [metrics, plot, .. Progress is null ? Array.Empty<ITrainerCallbacks>() : [Progress], .. tensorBoard is null ? Array.Empty<ITrainerCallbacks>() : [tensorBoard], .. ExtraCallbacks];
+            }
+            if (shardedCheckpoint is null) Write(null);
+            else shardedCheckpoint.Save(state, optimizer, Write);
+        }
+        // Only rank 0 writes logs, TensorBoard, plots and the progress display; the other ranks take part in saves only.
+        var metrics = writer ? new MetricsLog(outputDir, Progress is null ? console : TextWriter.Null) { SaveCheckpoint = SaveCheckpoint } : null;
+        var plot = writer ? new LossPlot(outputDir) : null;
+        using var tensorBoard = writer && config.UseTensorboard ? new TensorBoardWriter(outputDir, resumedAtStep: resumeFrom is null ? null : ResumedStep(resumeFrom)) : null;
+        ITrainerCallbacks[] sinks = metrics is null || plot is null ? [new SaveOnlyCallbacks(SaveCheckpoint)]
+            : [metrics, plot, .. Progress is null ? Array.Empty<ITrainerCallbacks>() : [Progress], .. tensorBoard is null ? Array.Empty<ITrainerCallbacks>() : [tensorBoard], .. ExtraCallbacks];
         var callbacks = new RecordingCallbacks(new CompositeCallbacks(sinks), logs.Add, e => lastEval = e);
         var trainer = new Trainer(model, trainable, optimizer, objective, train, eval, settings, callbacks);
         if (resumeFrom is not null)
@@ -97,17 +121,28 @@ public sealed class TrainingRun(TrainConfig config, string modelDir, TextWriter 
                     using var checkpoint = SafeTensors.SafeTensorsCheckpoint.Open(dir);
                     ModelIO.LoadParameters(model, checkpoint, dir, strict: true);
                 }
-            }, sourceState is null ? null : sourceState.RestoreState);
-            metrics.TruncateAfter(trainer.State.Step);
-            plot.LoadMetricsLog(Path.Combine(outputDir, "metrics.jsonl"));
+            }, sourceState is null ? null : sourceState.RestoreState,
+                // A ZeRO checkpoint's optimizer state is spread over one file per rank that wrote it.
+                parallel is not null || File.Exists(Path.Combine(resumeFrom, DistributedCheckpoint.MetadataFile))
+                    ? dir => DistributedCheckpoint.LoadOwned(dir, optimizer, owned ?? trainable.Select(p => p.Name).ToHashSet(StringComparer.Ordinal)) : null);
+            metrics?.TruncateAfter(trainer.State.Step);
+            plot?.LoadMetricsLog(Path.Combine(outputDir, "metrics.jsonl"));
             console.WriteLine($"resumed from {resumeFrom} at step {trainer.State.Step}");
         }
         console.WriteLine($"training {trainable.Sum(p => p.Parameter.numel()):N0} of {model.parameters().Sum(p => p.numel()):N0} parameters for {totalSteps} steps " +
                           $"({train.BatchesPerEpoch} micro-batches per epoch, accumulation {config.GradientAccumulationSteps}) on {Native.ComputeDevice.Describe(device)}, {precision.Describe()}");
-        RunHook(BeforeTraining, model);
-        Progress?.Begin(totalSteps, trainer.State.Step);
+        if (parallel is not null)
+            console.WriteLine($"data parallel: {Communicator.WorldSize} ranks, {DescribeStage(parallel.Stage)}, global batch {config.MicroBatchSize * microPerStep} rows");
+        if (writer) RunHook(BeforeTraining, model);
+        if (writer) Progress?.Begin(totalSteps, trainer.State.Step);
         trainer.Run(cancel);
-        RunHook(AfterTraining, model);
+        if (writer) RunHook(AfterTraining, model);
+        if (!writer)
+        {
+            // Rank 0 writes the results; the others wait for it so that the job ends when the files are complete.
+            Communicator.Barrier();
+            return new TrainOutcome(trainer.State.Step, logs.LastOrDefault()?.Loss, lastEval, outputDir, null, null, logs);
+        }
 
         string? adapterDir = null, mergedDir = null;
         if (lora is not null)
@@ -131,7 +166,36 @@ public sealed class TrainingRun(TrainConfig config, string modelDir, TextWriter 
         if (mergedDir is not null) ModelIO.CopyTokenizerFiles(modelDir, mergedDir);
         var outcome = new TrainOutcome(trainer.State.Step, logs.LastOrDefault()?.Loss, lastEval, outputDir, adapterDir, mergedDir, logs);
         Hub?.AtEnd(outcome);
+        if (parallel is not null) Communicator.Barrier();
         return outcome;
+    }
+
+    /// <summary>Several ranks: the data-parallel reducer over the trainable parameters, with rank 0's starting values everywhere.</summary>
+    private Distributed.DataParallel? StartDataParallel(IReadOnlyList<TrainableParameter> trainable, Device device)
+    {
+        var settings = Distributed.DistributedSettings.From(config);
+        if (settings.OffloadOptimizer && device.type != DeviceType.CPU)
+            throw new InvalidInputException($"offload_optimizer.device cpu: this build keeps the optimizer state beside the parameters on {Native.ComputeDevice.Describe(device)}; offload is what a CPU run (device: cpu) does already");
+        if (Communicator.WorldSize == 1) return null;
+        if (config.Rl is RlType.Grpo)
+            throw new InvalidInputException("rl: grpo runs in one process in this build (its rollouts are sampled per process); launch it without mpirun/srun");
+        var parallel = new Distributed.DataParallel(Communicator, trainable.Select(p => (p.Name, p.Parameter)).ToList(), settings.Stage, settings.BucketCapMb);
+        parallel.BroadcastParameters();
+        return parallel;
+    }
+
+    private static string DescribeStage(Distributed.ZeroStage stage) => stage switch
+    {
+        Distributed.ZeroStage.None => "DDP (replicated optimizer state)",
+        Distributed.ZeroStage.OptimizerState => "ZeRO-1 (optimizer state sharded)",
+        _ => "ZeRO-2 (optimizer state and gradients sharded)",
+    };
+
+    private sealed class SaveOnlyCallbacks(Action<TrainState> save) : ITrainerCallbacks
+    {
+        public void OnLog(TrainState state, StepLog log) { }
+        public void OnEval(TrainState state, EvalResult result) { }
+        public void OnSave(TrainState state) => save(state);
     }
 
     /// <summary>
@@ -147,7 +211,7 @@ public sealed class TrainingRun(TrainConfig config, string modelDir, TextWriter 
         lora = null;
         if (config.Adapter is null)
         {
-            foreach (var p in model.parameters()) p.requires_grad = true;
+            UnfrozenParameters.Apply(model, config.UnfrozenParameters);
             return model;
         }
         if (config.LoraModelDir is { } existing)
@@ -211,6 +275,8 @@ public sealed class TrainingRun(TrainConfig config, string modelDir, TextWriter 
         OptimizerType.Sgd => "sgd",
         OptimizerType.Adafactor => "adafactor",
         OptimizerType.Lion => "lion",
+        OptimizerType.Adamw8bit => "adamw_8bit",
+        OptimizerType.Muon => "muon",
         _ => throw new InvalidInputException($"optimizer: {type} is not supported"),
     };
 

@@ -37,7 +37,7 @@ public sealed class MemoryPlannerTests
     {
         var model = Llama8B();
         Assert.InRange(ModelInventory.From(model).TotalParams / 1e9, 8.02, 8.04);
-        var full = new TrainConfig { Bf16 = Bf16Mode.True, MicroBatchSize = 1, SequenceLen = 8192, GradientCheckpointing = true };
+        var full = new TrainConfig { Bf16 = Bf16Mode.True, MicroBatchSize = 1, SequenceLen = 8192, GradientCheckpointing = GradientCheckpointingMode.True };
         // docs/gpu.md: bf16 weights 16 + fp32 masters 32 + AdamW moments 64 + bf16 grads 16 ≈ 128 GB.
         var f = new MemoryPlanner(full, model, H100).Forecast();
         double state = Component(f, "weights") + Component(f, "gradients") + Component(f, "optimizer state");
@@ -64,7 +64,7 @@ public sealed class MemoryPlannerTests
     public void ZeroShardsStateGradientsAndWeightsByWorldSize()
     {
         var model = Llama8B();
-        var config = new TrainConfig { Bf16 = Bf16Mode.True, MicroBatchSize = 1, SequenceLen = 4096, GradientCheckpointing = true };
+        var config = new TrainConfig { Bf16 = Bf16Mode.True, MicroBatchSize = 1, SequenceLen = 4096, GradientCheckpointing = GradientCheckpointingMode.True };
         var one = new MemoryPlanner(config, model, H100).Forecast();
         var zero1 = new MemoryPlanner(config, model, H100, 8, 1).Forecast();
         var zero2 = new MemoryPlanner(config, model, H100, 8, 2).Forecast();
@@ -82,10 +82,10 @@ public sealed class MemoryPlannerTests
     public void LargestFitGrowsWithTheDeviceAndShrinksWithoutCheckpointing()
     {
         var model = Llama8B();
-        var lora = new TrainConfig { Bf16 = Bf16Mode.True, Adapter = AdapterType.Lora, LoraR = 16, LoraTargetLinear = true, MicroBatchSize = 1, SequenceLen = 2048, GradientCheckpointing = true };
+        var lora = new TrainConfig { Bf16 = Bf16Mode.True, Adapter = AdapterType.Lora, LoraR = 16, LoraTargetLinear = true, MicroBatchSize = 1, SequenceLen = 2048, GradientCheckpointing = GradientCheckpointingMode.True };
         var l4 = new MemoryPlanner(lora, model, PlanDevice.Parse("L4-24GB", false)).Forecast();
         var h200 = new MemoryPlanner(lora, model, PlanDevice.Parse("H200", false)).Forecast();
-        var noCheckpoint = new MemoryPlanner(lora with { GradientCheckpointing = false }, model, PlanDevice.Parse("H200", false)).Forecast();
+        var noCheckpoint = new MemoryPlanner(lora with { GradientCheckpointing = GradientCheckpointingMode.False }, model, PlanDevice.Parse("H200", false)).Forecast();
         int Longest(MemoryForecast f) => f.LargestFits.First(x => x.MicroBatchSize == 1).SequenceLen;
         Assert.True(Longest(h200) > Longest(l4));
         Assert.True(Longest(noCheckpoint) < Longest(h200));

@@ -16,8 +16,11 @@ public sealed class LossPathTests
     private static Dictionary<string, Tensor> Grads(CausalLM model) =>
         model.named_parameters().ToDictionary(p => p.name, p => p.parameter.grad!.detach().clone());
 
-    [Fact]
-    public void ChunkedCrossEntropyEqualsPlainLossAndGradients()
+    /// <summary>Both backward paths: the logit gradient kept from the forward, and recomputed chunk by chunk (over budget).</summary>
+    [Theory]
+    [InlineData(ChunkedCrossEntropy.DefaultKeptGradientBytes)]
+    [InlineData(0L)]
+    public void ChunkedCrossEntropyEqualsPlainLossAndGradients(long keptGradientBytes)
     {
         var (ids, labels) = Inputs();
         using var plainModel = ModelIO.Load(fixture.Dir);
@@ -27,7 +30,7 @@ public sealed class LossPathTests
 
         using var chunkedModel = ModelIO.Load(fixture.Dir);
         var hidden = chunkedModel.Hidden(new ForwardBatch(ids));
-        using var chunkedSum = ChunkedCrossEntropy.Sum(chunkedModel, hidden, labels, chunkTokens: 7);
+        using var chunkedSum = ChunkedCrossEntropy.Sum(chunkedModel, hidden, labels, chunkTokens: 7, keptGradientBytes);
         using var chunkedLoss = chunkedSum / 43;
         chunkedLoss.backward();
 

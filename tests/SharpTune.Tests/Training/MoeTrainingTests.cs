@@ -67,7 +67,7 @@ public sealed class MoeTrainingTests
             OutputDir = TestPaths.TempDir(), MaxSteps = 3, MicroBatchSize = 2, LearningRate = 1e-2, Seed = 7,
             LrScheduler = SharpTune.Config.LrSchedulerType.Constant, Bf16 = SharpTune.Config.Bf16Mode.False,
             Adapter = SharpTune.Config.AdapterType.Lora, LoraR = 4, LoraAlpha = 8, LoraTargetLinear = true,
-            GradientCheckpointing = true, OutputRouterLogits = true, LoggingSteps = 1,
+            GradientCheckpointing = SharpTune.Config.GradientCheckpointingMode.True, OutputRouterLogits = true, LoggingSteps = 1,
         };
         var rows = ListBatchSource.CountingRows(6, 16, 256, seed: 3);
         var outcome = new TrainingRun(config, mixtral, TextWriter.Null)

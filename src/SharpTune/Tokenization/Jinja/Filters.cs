@@ -140,10 +140,13 @@ internal sealed partial class Interpreter
             case "lower":
             case "title":
             case "capitalize":
+                // Python Jinja2 renders an undefined value as '' in string filters (command_a's `safety_mode|upper`).
+                if (operand is UndefinedValue) operand = new StringValue("");
                 return operand is StringValue us
                     ? ((FunctionValue)Builtins.ForString(us, name)!).Function([], environment)
                     : throw new InvalidOperationException($"Cannot apply filter \"{name}\" to type: {operand.TypeName}");
             case "trim":
+                if (operand is UndefinedValue) operand = new StringValue("");
                 return operand is StringValue ts
                     ? new StringValue(Builtins.Strip(ts.V, args, left: true, right: true))
                     : throw new InvalidOperationException($"Cannot apply filter \"trim\" to type: {operand.TypeName}");
@@ -241,8 +244,9 @@ internal sealed partial class Interpreter
                     bool passed;
                     if (attribute is not null)
                     {
-                        if (item is not (ObjectValue or NamespaceValue)) throw new InvalidOperationException($"`{name}` can only be applied to array of objects");
-                        var value = AttributeOf(item, attribute);
+                        // Python Jinja2 looks the attribute up on anything (a string's characters have none: undefined),
+                        // so llava's `content | selectattr('type', ...)` over a plain-text message selects nothing.
+                        var value = item is ObjectValue or NamespaceValue ? AttributeOf(item, attribute) : UndefinedValue.Instance;
                         // The reference treats a missing attribute as failing the test.
                         passed = value is not UndefinedValue && (testName is null ? value.Truthy : Tests.Run(testName, value, testArgs));
                     }

@@ -1,0 +1,199 @@
+using TorchSharp.Modules;
+using static TorchSharp.torch;
+
+namespace SharpTune.Distributed;
+
+/// <summary>
+/// Data-parallel training over a communicator: the step's reductions for DDP and ZeRO-1/2. The trainable parameters
+/// (in the model's order) are cut into contiguous runs, one per rank, balanced by size: the run a rank owns is what its
+/// optimizer updates and keeps state for under ZeRO. Gradients travel in flat float32 buckets of at most
+/// ddp_bucket_cap_mb. Every reduction is a reduce-scatter (each element summed in one place) followed, where all ranks
+/// need the result, by an all-gather: the replicas then hold bit-identical values, which a plain all-reduce whose
+/// summation order may differ between ranks would not promise.
+/// </summary>
+public sealed class DataParallel
+{
+    private readonly ICommunicator comm;
+    private readonly IReadOnlyList<(string Name, Parameter Parameter)> parameters;
+    private readonly int[] owner;             // rank owning each parameter
+    private readonly List<(int Start, int End)> buckets = [];  // runs of parameter indices
+
+    public ZeroStage Stage { get; }
+    public int Rank => comm.Rank;
+    public int WorldSize => comm.WorldSize;
+    public ICommunicator Communicator => comm;
+
+    public DataParallel(ICommunicator comm, IReadOnlyList<(string Name, Parameter Parameter)> trainable, ZeroStage stage, double bucketCapMb)
+    {
+        this.comm = comm;
+        parameters = trainable;
+        Stage = stage;
+        owner = Partition(trainable.Select(p => p.Parameter.numel()).ToArray(), comm.WorldSize);
+        long cap = Math.Max(1, (long)(bucketCapMb * 1024 * 1024 / sizeof(float)));
+        int start = 0;
+        long size = 0;
+        for (int i = 0; i < trainable.Count; i++)
+        {
+            long n = trainable[i].Parameter.numel();
+            if (i > start && size + n > cap) { buckets.Add((start, i)); start = i; size = 0; }
+            size += n;
+        }
+        if (start < trainable.Count) buckets.Add((start, trainable.Count));
+    }
+
+    /// <summary>Names of the parameters this rank updates (all of them without ZeRO).</summary>
+    public IReadOnlySet<string> OwnedNames => parameters.Where((_, i) => Stage == ZeroStage.None || owner[i] == comm.Rank).Select(p => p.Name).ToHashSet(StringComparer.Ordinal);
+
+    /// <summary>Which rank owns each parameter, by name (the checkpoint's consolidation metadata).</summary>
+    public IReadOnlyList<(string Name, int Rank)> Ownership => parameters.Select((p, i) => (p.Name, owner[i])).ToList();
+
+    /// <summary>
+    /// Contiguous runs of parameters, one per rank, cut where the running size crosses r/world of the total: rank r
+    /// owns the parameters whose midpoint falls in [r, r+1)·total/world.
+    /// </summary>
+    public static int[] Partition(IReadOnlyList<long> sizes, int world)
+    {
+        double total = Math.Max(1, sizes.Sum());
+        var result = new int[sizes.Count];
+        long before = 0;
+        for (int i = 0; i < sizes.Count; i++)
+        {
+            double mid = before + sizes[i] / 2.0;
+            result[i] = Math.Min(world - 1, (int)(mid * world / total));
+            before += sizes[i];
+        }
+        return result;
+    }
+
+    /// <summary>Rank 0's values of the trainable parameters to every rank (identical start weights).</summary>
+    public void BroadcastParameters()
+    {
+        using var scope = NewDisposeScope();
+        using var noGrad = no_grad();
+        foreach (var (start, end) in buckets)
+        {
+            using var buffer = Flatten(start, end, i => parameters[i].Parameter);
+            TensorMemory.With(buffer, (address, count) => comm.Broadcast(address, count * sizeof(float)));
+            Unflatten(buffer, start, end, (i, values) => parameters[i].Parameter.copy_(values));
+        }
+    }
+
+    /// <summary>The step's trained-token count over all ranks, so that every rank divides by the same global count.</summary>
+    public long GlobalUnits(long localUnits) => comm.Sum(localUnits);
+
+    /// <summary>
+    /// Sums the gradients over ranks. DDP and ZeRO-1: every rank ends with every summed gradient. ZeRO-2: each rank keeps
+    /// only the summed gradients of the parameters it owns; the others are released.
+    /// </summary>
+    public void ReduceGradients()
+    {
+        using var scope = NewDisposeScope();
+        using var noGrad = no_grad();
+        foreach (var (start, end) in buckets)
+        {
+            // A parameter that took no part in this step's graph still takes part with zeros: every rank runs the same collectives.
+            using var buffer = Flatten(start, end, i => parameters[i].Parameter.grad);
+            if (Stage == ZeroStage.Gradients)
+            {
+                var counts = OwnerCounts(start, end);
+                TensorMemory.With(buffer, (address, _) => comm.ReduceScatterSum(address, counts, ElementType.Float32));
+                Unflatten(buffer, start, end, (i, values) =>
+                {
+                    var p = parameters[i].Parameter;
+                    if (owner[i] == comm.Rank) SetGrad(p, values);
+                    else p.grad = null;
+                });
+            }
+            else
+            {
+                var counts = EvenCounts(buffer.numel());
+                TensorMemory.With(buffer, (address, _) =>
+                {
+                    comm.ReduceScatterSum(address, counts, ElementType.Float32);
+                    comm.AllGather(address, counts, ElementType.Float32);
+                });
+                Unflatten(buffer, start, end, (i, values) => SetGrad(parameters[i].Parameter, values));
+            }
+        }
+    }
+
+    /// <summary>
+    /// The global gradient norm from this rank's norm over the gradients it holds: the same value under DDP/ZeRO-1 (every
+    /// rank holds them all), the root of the summed squares under ZeRO-2 (each holds its own part).
+    /// </summary>
+    public Tensor GlobalNorm(Tensor localNorm)
+    {
+        if (Stage != ZeroStage.Gradients) return localNorm;
+        double local = localNorm.to(ScalarType.Float64).item<double>();
+        double total = comm.Sum(local * local);
+        return tensor((float)Math.Sqrt(total), dtype: ScalarType.Float32, device: localNorm.device);
+    }
+
+    /// <summary>After the optimizer step: under ZeRO each owner's updated values to every rank; all gradients released.</summary>
+    public void AfterStep()
+    {
+        using var scope = NewDisposeScope();
+        using var noGrad = no_grad();
+        if (Stage != ZeroStage.None)
+        {
+            foreach (var (start, end) in buckets)
+            {
+                using var buffer = Flatten(start, end, i => owner[i] == comm.Rank ? parameters[i].Parameter : null);
+                TensorMemory.With(buffer, (address, _) => comm.AllGather(address, OwnerCounts(start, end), ElementType.Float32));
+                Unflatten(buffer, start, end, (i, values) => parameters[i].Parameter.copy_(values));
+            }
+        }
+        foreach (var (_, p) in parameters) p.grad = null;
+    }
+
+    /// <summary>Float64 host values summed over ranks (losses and metrics at logging steps).</summary>
+    public void SumInPlace(double[] values) => comm.AllReduce(values.AsSpan());
+
+    private int[] OwnerCounts(int start, int end)
+    {
+        var counts = new int[comm.WorldSize];
+        for (int i = start; i < end; i++) counts[owner[i]] += checked((int)parameters[i].Parameter.numel());
+        return counts;
+    }
+
+    private int[] EvenCounts(long total)
+    {
+        var counts = new int[comm.WorldSize];
+        for (int r = 0; r < counts.Length; r++) counts[r] = checked((int)(total * (r + 1) / counts.Length - total * r / counts.Length));
+        return counts;
+    }
+
+    /// <summary>The tensors of parameters [start, end) as one float32 host buffer (zeros where the tensor is null).</summary>
+    private Tensor Flatten(int start, int end, Func<int, Tensor?> tensorOf)
+    {
+        long total = 0;
+        for (int i = start; i < end; i++) total += parameters[i].Parameter.numel();
+        var buffer = zeros(total, ScalarType.Float32);
+        long offset = 0;
+        for (int i = start; i < end; i++)
+        {
+            long n = parameters[i].Parameter.numel();
+            if (tensorOf(i) is { } t) buffer.narrow(0, offset, n).copy_(t.detach().reshape(-1).to(ScalarType.Float32).cpu());
+            offset += n;
+        }
+        return buffer;
+    }
+
+    private void Unflatten(Tensor buffer, int start, int end, Action<int, Tensor> use)
+    {
+        long offset = 0;
+        for (int i = start; i < end; i++)
+        {
+            var p = parameters[i].Parameter;
+            long n = p.numel();
+            use(i, buffer.narrow(0, offset, n).view(p.shape).to(p.dtype, p.device));
+            offset += n;
+        }
+    }
+
+    private static void SetGrad(Parameter p, Tensor values)
+    {
+        if (p.grad is { } g) g.copy_(values);
+        else p.grad = values.clone().DetachFromDisposeScope();
+    }
+}
