@@ -304,6 +304,7 @@ public sealed class ConfigLoadTests
         Assert.Equal("config OK", lines[^1]);
     }
 
+
     [Fact]
     public void ValidatePrintsASummary()
     {
@@ -316,7 +317,8 @@ public sealed class ConfigLoadTests
         File.WriteAllText(path, "base_model: ./m\ndatasets:\n  - {path: hf/ds, type: sharegpt}\nadapter: lora\nlora_r: 4\n" +
                                 "lora_target_modules: [q_proj, v_proj]\nmax_steps: 10\nwarmup_steps: 2\n");
         var (exit, stdout, err) = RunCli("validate", path);
-        Assert.Equal("", err);
+        // The only stderr line validate may print here is the memory forecast's (a large model planned on this machine).
+        Assert.All(err.Split('\n', StringSplitOptions.RemoveEmptyEntries), line => Assert.StartsWith("warning: predicted peak", line));
         Assert.Equal(0, exit);
         Assert.Equal(
             $"""
