@@ -88,13 +88,17 @@ internal sealed class HeadlessChromium : IAsyncDisposable
         return result["result"]!["value"]?.DeepClone();
     }
 
-    /// <summary>Polls <paramref name="expression"/> until it is true.</summary>
+    /// <summary>
+    /// Polls <paramref name="expression"/> until it is true. A throw counts as "not yet": right after navigation the
+    /// old document (or none, document.body null) may still be current.
+    /// </summary>
     public async Task WaitUntil(string expression, int timeoutSeconds = 60)
     {
         var deadline = DateTime.UtcNow.AddSeconds(timeoutSeconds);
-        while (!(await Evaluate(expression) is JsonValue v && v.TryGetValue(out bool ok) && ok))
+        string guarded = $"(() => {{ try {{ return ({expression}) === true; }} catch (e) {{ return false; }} }})()";
+        while (!(await Evaluate(guarded) is JsonValue v && v.TryGetValue(out bool ok) && ok))
         {
-            if (DateTime.UtcNow > deadline) throw new TimeoutException($"page never satisfied {expression}; body: {await Evaluate("document.body.innerText")}");
+            if (DateTime.UtcNow > deadline) throw new TimeoutException($"page never satisfied {expression}; body: {await Evaluate("document.body ? document.body.innerText : '(no body yet)'")}");
             await Task.Delay(100);
         }
     }
