@@ -195,11 +195,9 @@ public sealed class MemoryPlanner(TrainConfig config, ModelConfig model, PlanDev
     {
         long largest = full ? inventory.LargestTensor : inventory.Layers.SelectMany(l => l).Select(l => (long)Rank * Math.Max(l.In, l.Out)).DefaultIfEmpty(0).Max();
         int stateBytes = withMasters || paramBytes == F32 ? F32 : paramBytes;
-        // Optimizers.cs: a non-fp32 gradient's float32 copy (an fp32 one is scaled in place); AdamW's one scratch
-        // tensor (the denominator; the update is addcdiv_ in place); the other optimizers' few update temporaries.
-        bool adamW = config.Optimizer is OptimizerType.AdamwTorch or OptimizerType.AdamwTorchFused or OptimizerType.AdamwHf or OptimizerType.Adamw;
-        int perElement = (paramBytes == F32 ? 0 : F32)
-            + (adamW ? stateBytes : config.Optimizer == OptimizerType.Sgd ? 2 * F32 : F32 + 4 * stateBytes + (stateBytes == paramBytes ? 0 : paramBytes));
+        int perElement = (paramBytes == F32 ? 0 : F32) + F32
+            + (config.Optimizer == OptimizerType.Sgd ? F32 : 4 * stateBytes)
+            + (stateBytes == paramBytes ? 0 : paramBytes);
         return largest * perElement;
     }
 

@@ -33,18 +33,16 @@ public abstract class Optimizer(IReadOnlyList<TrainableParameter> parameters, do
     public void Step(double lr, Tensor? gradMultiplier = null)
     {
         StepCount++;
+        using var scope = NewDisposeScope();
         using var noGrad = no_grad();
         foreach (var p in Parameters)
         {
             if (p.Parameter.grad is not { } grad) continue;
-            // One scope per parameter: the update's temporaries are freed before the next parameter's are made, so
-            // the step's peak is one parameter's worth of scratch, not all of them.
-            using var scope = NewDisposeScope();
-            bool ownCopy = grad.dtype != ScalarType.Float32;
-            var grad32 = ownCopy ? grad.to(ScalarType.Float32) : grad;
-            // The gradient is dropped by ZeroGrad right after the step, so a float32 one is scaled in place
-            // (clip_grad_norm_ does the same) instead of copied.
-            if (gradMultiplier is not null) grad32.mul_(gradMultiplier);
+            // Per parameter: the update's temporaries (float32 gradient copy, sqrt, quotient, ...) die here, so the step
+            // needs a few copies of the largest parameter on top of the state, not a few copies of every parameter.
+            using var parameterScope = NewDisposeScope();
+            var grad32 = grad.to(ScalarType.Float32);
+            if (gradMultiplier is not null) grad32 = grad32 * gradMultiplier;
             bool viaMaster = MasterWeights && p.Parameter.dtype != ScalarType.Float32;
             var weight = viaMaster ? Master(p) : p.Parameter;
             Update(p, weight, grad32, lr);
@@ -133,9 +131,9 @@ public sealed class AdamW(IReadOnlyList<TrainableParameter> parameters, double w
         v.mul_(beta2).addcmul_(grad, grad, value: 1 - beta2);
         double biasCorrection1 = 1 - Math.Pow(beta1, step);
         double biasCorrection2 = 1 - Math.Pow(beta2, step);
-        // torch.optim.AdamW's single-tensor update: one scratch tensor (the denominator), the rest in place.
-        using var denominator = v.sqrt().div_(Math.Sqrt(biasCorrection2)).add_(epsilon);
-        weight.addcdiv_(m, denominator, value: -lr / biasCorrection1);
+        var denominator = (v.sqrt() / Math.Sqrt(biasCorrection2)).add_(epsilon);
+        var update = m / denominator * (lr / biasCorrection1);
+        weight.sub_(update.to(weight.dtype));
     }
 }
 
