@@ -57,26 +57,24 @@ public static class BenchSupport
         return $"machine: {Environment.ProcessorCount} logical cores, load average {load} (1/5/15 min)";
     }
 
-    /// <summary>Starts this benchmark program again with the given arguments, without waiting (stdout discarded).</summary>
-    public static Process StartSelf(params string[] args)
+    /// <summary>Starts this benchmark program again with the given arguments, without waiting (stdout redirected, unread).</summary>
+    public static Process StartSelf(params string[] args) =>
+        Process.Start(SelfStartInfo(args)) ?? throw new InvalidOperationException("child did not start");
+
+    private static ProcessStartInfo SelfStartInfo(string[] args)
     {
         var self = Environment.ProcessPath ?? throw new InvalidOperationException("no process path");
         var start = new ProcessStartInfo(self) { UseShellExecute = false, RedirectStandardOutput = true };
         if (Path.GetFileNameWithoutExtension(self) == "dotnet")
             start.ArgumentList.Add(typeof(BenchSupport).Assembly.Location);
         foreach (var a in args) start.ArgumentList.Add(a);
-        return Process.Start(start) ?? throw new InvalidOperationException("child did not start");
+        return start;
     }
 
     /// <summary>Runs this benchmark program again with the given arguments and returns the child's stdout lines (stderr passes through).</summary>
     public static (int ExitCode, IReadOnlyList<string> Lines) RunSelf(params string[] args)
     {
-        var self = Environment.ProcessPath ?? throw new InvalidOperationException("no process path");
-        var start = new ProcessStartInfo(self) { UseShellExecute = false, RedirectStandardOutput = true };
-        if (Path.GetFileNameWithoutExtension(self) == "dotnet")
-            start.ArgumentList.Add(typeof(BenchSupport).Assembly.Location);
-        foreach (var a in args) start.ArgumentList.Add(a);
-        using var child = Process.Start(start) ?? throw new InvalidOperationException("child did not start");
+        using var child = StartSelf(args);
         var lines = new List<string>();
         while (child.StandardOutput.ReadLine() is { } line) lines.Add(line);
         child.WaitForExit();
