@@ -1,5 +1,6 @@
 using SharpTune.Config;
 using SharpTune.Modeling;
+using SharpTune.Training;
 
 namespace SharpTune.Planning;
 
@@ -73,7 +74,8 @@ public sealed class MemoryPlanner(TrainConfig config, ModelConfig model, PlanDev
 
         long gradBytes = trainableParams * trainableBytes / (zeroStage >= 2 ? worldSize : 1);
         components.Add(new("gradients", gradBytes, $"{trainableParams:N0} trainable parameters in {DTypeName(trainableBytes)}{(zeroStage >= 2 ? $", sharded over {worldSize}" : "")}"));
-        var (optimizerBytes, optimizerDetail) = OptimizerBytes(trainableParams, trainableBytes, masters && trainableBytes != F32, notes);
+        var trainableTensors = (full ? inventory.AllTensors() : inventory.AdapterTensors(adapted, Rank, config.PeftUseDora)).ToList();
+        var (optimizerBytes, optimizerDetail) = OptimizerBytes(trainableTensors, trainableBytes, masters && trainableBytes != F32);
         optimizerBytes /= zeroStage >= 1 ? worldSize : 1;
         components.Add(new("optimizer state", optimizerBytes, optimizerDetail + (zeroStage >= 1 ? $", sharded over {worldSize}" : "")));
 
@@ -84,7 +86,7 @@ public sealed class MemoryPlanner(TrainConfig config, ModelConfig model, PlanDev
         long saved = act.SavedBytes(microBatch, seqLen);
         long working = act.BackwardWorkingBytes(microBatch, seqLen);
         long lossBuffers = act.LossBackwardBytes(microBatch, seqLen, CrossEntropyChunk);
-        long stepTemporaries = StepTemporaryBytes(full, trainableBytes, masters && trainableBytes != F32);
+        long stepTemporaries = StepTemporaryBytes(trainableTensors, trainableBytes, masters && trainableBytes != F32);
         long resident = device.RuntimeBytes + weightShard;
         long backwardPeak = resident + optimizerBytes + saved + working + lossBuffers;
         // CPU only: glibc keeps most of the heap the backward pass freed (activations below its 32 MiB mmap threshold)
@@ -101,7 +103,7 @@ public sealed class MemoryPlanner(TrainConfig config, ModelConfig model, PlanDev
             : $"{model.NumHiddenLayers} layers × {PlanDevice.Format(act.LayerSavedBytes(microBatch, seqLen))} saved for backward at {microBatch} × {seqLen} tokens ({act.AttentionPath})"));
         components.Add(new("backward working set", working, "activation gradients of the layer being differentiated"));
         components.Add(new("logits / cross-entropy", lossBuffers, $"chunks of {Math.Min(CrossEntropyChunk, tokens)} tokens × {model.VocabSize:N0} vocab in fp32 + hidden-state gradient{(full ? " + fp32 output-weight gradient buffers" : "")}"));
-        components.Add(new("optimizer step temporaries", stepTemporaries, $"update temporaries of the largest parameter ({inventory.LargestTensor:N0} elements)"));
+        components.Add(new("optimizer step temporaries", stepTemporaries, "one parameter's update temporaries (the one whose step needs most)"));
         if (retained > 0 && stepPeak >= backwardPeak) components.Add(new("heap kept from backward", retained, $"CPU: {CpuHeapRetention:P0} of the backward's buffers still resident at the step (glibc)"));
         if (genBytes > 0) components.Add(new("KV cache (eval generation)", genBytes, genDetail));
 
@@ -168,8 +170,9 @@ public sealed class MemoryPlanner(TrainConfig config, ModelConfig model, PlanDev
 
     private long LargestLayerBytes(int d) => inventory.Layers.Select(l => l.Sum(ModelInventory.ParamsOf)).DefaultIfEmpty(0).Max() * d;
 
-    private (long Bytes, string Detail) OptimizerBytes(long trainable, int paramBytes, bool withMasters, List<string> notes)
+    private (long Bytes, string Detail) OptimizerBytes(IReadOnlyList<ParameterTensor> tensors, int paramBytes, bool withMasters)
     {
+        long trainable = tensors.Sum(t => t.Total);
         int stateBytes = withMasters || paramBytes == F32 ? F32 : paramBytes;
         long masterBytes = withMasters ? trainable * F32 : 0;
         string masterText = withMasters ? " + fp32 master weights" : "";
@@ -180,8 +183,18 @@ public sealed class MemoryPlanner(TrainConfig config, ModelConfig model, PlanDev
             case OptimizerType.Adafactor:
                 long factored = inventory.Layers.Sum(l => l.Sum(x => (x.In + x.Out) * (long)x.Copies));
                 return ((config.Adapter is null ? factored + inventory.NormParams : trainable / 8) * stateBytes + masterBytes, "adafactor: factored second moments" + masterText);
+            case OptimizerType.Adamw8bit:
+                // AdamW8bit: codes (1 B) and a float32 absmax per 2048-value block for each moment; small tensors keep float32 moments.
+                long eightBit = tensors.Sum(t => t.Copies * (t.Elements < AdamW8bit.MinQuantizedSize
+                    ? 2L * F32 * t.Elements
+                    : 2 * (t.Elements + BlockwiseQuantizer.Blocks(t.Elements) * F32)));
+                return (eightBit + masterBytes, $"adamw_8bit: two moments in 8-bit blocks of {BlockwiseQuantizer.BlockSize} ({(double)eightBit / Math.Max(1, trainable):F3} B per parameter)" + masterText);
+            case OptimizerType.Muon:
+                // Muon: one float32 momentum buffer for the hidden matrices, AdamW's two float32 moments for the rest.
+                long orthogonalised = tensors.Where(t => t.IsHiddenMatrix).Sum(t => t.Total);
+                return (orthogonalised * F32 + (trainable - orthogonalised) * 2 * F32 + masterBytes,
+                    $"muon: fp32 momentum for {orthogonalised:N0} matrix parameters, AdamW moments for the rest" + masterText);
             default:
-                // adamw_bnb_8bit / adamw_8bit / paged_adamw_8bit are loaded as adamw_torch (ConfigSchema): fp32 state, 8 B per parameter.
                 return (2 * trainable * stateBytes + masterBytes, $"adamw: two moments in {DTypeName(stateBytes)}" + masterText);
         }
     }
@@ -189,16 +202,38 @@ public sealed class MemoryPlanner(TrainConfig config, ModelConfig model, PlanDev
     /// <summary>
     /// Optimizer.Step, per parameter: the float32 gradient (a copy when the gradient is bf16/fp16), ·multiplier, then in
     /// the state's dtype sqrt, quotient, m / denominator and ·lr (AdamW; Lion about as many, SGD one), and the update
-    /// rounded to the parameter's dtype when they differ.
+    /// rounded to the parameter's dtype when they differ. AdamW8bit updates a large tensor one slice at a time; Muon's
+    /// Newton–Schulz iterations keep five bf16 products of the matrix and five of its Gram matrix per iteration.
     /// </summary>
-    private long StepTemporaryBytes(bool full, int paramBytes, bool withMasters)
+    private long StepTemporaryBytes(IReadOnlyList<ParameterTensor> tensors, int paramBytes, bool withMasters)
     {
-        long largest = full ? inventory.LargestTensor : inventory.Layers.SelectMany(l => l).Select(l => (long)Rank * Math.Max(l.In, l.Out)).DefaultIfEmpty(0).Max();
         int stateBytes = withMasters || paramBytes == F32 ? F32 : paramBytes;
-        int perElement = (paramBytes == F32 ? 0 : F32) + F32
-            + (config.Optimizer == OptimizerType.Sgd ? F32 : 4 * stateBytes)
-            + (stateBytes == paramBytes ? 0 : paramBytes);
-        return largest * perElement;
+        int gradient = (paramBytes == F32 ? 0 : F32) + F32;
+        int rounding = stateBytes == paramBytes ? 0 : paramBytes;
+        long PerTensor(ParameterTensor t) => config.Optimizer switch
+        {
+            OptimizerType.Sgd => t.Elements * (gradient + F32 + rounding),
+            OptimizerType.Adamw8bit when t.Elements >= AdamW8bit.MinQuantizedSize =>
+                t.Elements * gradient + Math.Min(t.Elements, AdamW8bit.DefaultSliceElements) * AdamW8bit.SliceTemporaryBytesPerElement,
+            OptimizerType.Adamw8bit => t.Elements * (gradient + 4 * F32 + rounding),
+            OptimizerType.Muon when t.IsHiddenMatrix => MuonTemporaryBytes(t, gradient, rounding),
+            OptimizerType.Muon => t.Elements * (gradient + 4 * F32 + rounding),
+            _ => t.Elements * (gradient + 4 * stateBytes + rounding),
+        };
+        return tensors.Select(PerTensor).DefaultIfEmpty(0).Max();
+    }
+
+    /// <summary>
+    /// Muon on one matrix: the Nesterov update (fp32), its bf16 copy and normalisation, per Newton–Schulz step the
+    /// Gram matrix, its square, the two scaled terms and their sum (on the smaller side) plus three bf16 products of the
+    /// matrix, then the float32 result and its ·lr.
+    /// </summary>
+    private static long MuonTemporaryBytes(ParameterTensor t, int gradient, int rounding)
+    {
+        const int bf16 = 2;
+        long side = Math.Min(t.Rows, t.Columns);
+        return t.Elements * (gradient + F32 + 2 * bf16 + Muon.NewtonSchulzSteps * 3 * bf16 + 2 * F32 + rounding)
+               + Muon.NewtonSchulzSteps * 5 * side * side * bf16;
     }
 
     /// <summary>ModelIO.Load / QuantizedModelLoader: one tensor read in fp32 beside the weights.</summary>

@@ -8,6 +8,16 @@ namespace SharpTune.Planning;
 /// <param name="TokensPerToken">Rows it sees per input token: 1, or top_k / num_experts for one expert.</param>
 public sealed record LinearShape(string Name, long In, long Out, bool Bias, int Copies, double TokensPerToken, bool IsRouter = false, bool IsExpert = false);
 
+/// <summary>One parameter tensor (times <paramref name="Copies"/>), with what the optimizers tell apart.</summary>
+/// <param name="IsHiddenMatrix">a 2-D weight of the decoder layers or an adapter (Muon orthogonalises these; not embeddings or lm_head)</param>
+public readonly record struct ParameterTensor(long Rows, long Columns, bool IsHiddenMatrix, long Copies = 1)
+{
+    public long Elements => Rows * Columns;
+    public long Total => Elements * Copies;
+
+    public static ParameterTensor Vector(long length, long copies = 1) => new(length, 1, false, copies);
+}
+
 /// <summary>
 /// The parameters of a model, counted from its config alone (no weights are read): every decoder linear, the
 /// embeddings, norms and lm_head, in the layout SharpTune's modules register.
@@ -56,6 +66,33 @@ public sealed record ModelInventory(ModelConfig Config, IReadOnlyList<IReadOnlyL
         long normsPerLayer = (c.SandwichNorms ? 4 : 2) * h + (c.QkNorm ? 2L * c.HeadDim : 0);
         long embedding = (long)c.VocabSize * h;
         return new ModelInventory(c, layers, embedding, c.TieWordEmbeddings ? 0 : embedding, normsPerLayer * c.NumHiddenLayers + h);
+    }
+
+    /// <summary>The tensors a full fine-tune trains: embeddings, lm_head, every decoder linear's weight and bias, the norms.</summary>
+    public IEnumerable<ParameterTensor> AllTensors()
+    {
+        long h = Config.HiddenSize;
+        yield return new(Config.VocabSize, h, false);
+        if (LmHeadParams > 0) yield return new(Config.VocabSize, h, false);
+        foreach (var l in Layers.SelectMany(layer => layer))
+        {
+            yield return new(l.Out, l.In, true, l.Copies);
+            if (l.Bias) yield return ParameterTensor.Vector(l.Out, l.Copies);
+        }
+        long layers = Config.NumHiddenLayers;
+        yield return ParameterTensor.Vector(h, (Config.SandwichNorms ? 4 : 2) * layers + 1);
+        if (Config.QkNorm) yield return ParameterTensor.Vector(Config.HeadDim, 2 * layers);
+    }
+
+    /// <summary>The tensors LoRA (and DoRA's magnitudes) adds to the adapted linears.</summary>
+    public IEnumerable<ParameterTensor> AdapterTensors(Func<LinearShape, bool> adapted, int rank, bool dora)
+    {
+        foreach (var l in Layers.SelectMany(layer => layer).Where(adapted))
+        {
+            yield return new(rank, l.In, true, l.Copies);
+            yield return new(l.Out, rank, true, l.Copies);
+            if (dora) yield return ParameterTensor.Vector(l.Out, l.Copies);
+        }
     }
 
     public static long ParamsOf(LinearShape l) => (l.In * l.Out + (l.Bias ? l.Out : 0)) * l.Copies;

@@ -93,11 +93,13 @@ public sealed class BlockwiseQuantizer
     /// <summary>The float32 values the codes stand for, in the shape of <paramref name="codes"/>.</summary>
     public Tensor Dequantize(Tensor codes, Tensor absmax)
     {
+        // Only the result outlives the call: the int64 indices and the expanded scales are 12 B per value.
+        using var scope = NewDisposeScope();
         long n = codes.numel();
         long blocks = Blocks(n);
         var map = tensor(Map, device: codes.device);
         var values = map.index_select(0, codes.reshape(-1).to(ScalarType.Int64));
         var scale = absmax.view(blocks, 1).expand(blocks, BlockSize).reshape(-1).narrow(0, 0, n);
-        return (values * scale).view(codes.shape);
+        return (values * scale).view(codes.shape).MoveToOuterDisposeScope();
     }
 }

@@ -61,6 +61,28 @@ public sealed class MemoryPlannerTests
     }
 
     [Fact]
+    public void EightBitAndMuonStateAreCountedAsTheirOptimizersStoreIt()
+    {
+        var model = Llama8B();
+        var inventory = ModelInventory.From(model);
+        var config = new TrainConfig { Bf16 = Bf16Mode.Full, MicroBatchSize = 1, SequenceLen = 2048, GradientCheckpointing = GradientCheckpointingMode.True };
+        var adamw = new MemoryPlanner(config with { Optimizer = OptimizerType.AdamwTorch }, model, H100).Forecast();
+        var eightBit = new MemoryPlanner(config with { Optimizer = OptimizerType.Adamw8bit }, model, H100).Forecast();
+        var muon = new MemoryPlanner(config with { Optimizer = OptimizerType.Muon }, model, H100).Forecast();
+        long p = inventory.TotalParams;
+        // bf16: full keeps AdamW's moments in bf16 (4 B per parameter); AdamW8bit stores 2 B + 8 B per 2048 block, norms in fp32.
+        Assert.Equal(4 * p, Component(adamw, "optimizer state"));
+        Assert.InRange(Component(eightBit, "optimizer state") / (double)p, 2.0039, 2.006);
+        // Muon: one fp32 momentum for the decoder matrices, two fp32 moments for embeddings, lm_head and norms.
+        long matrices = inventory.LinearParams;
+        long rest = p - matrices;
+        Assert.Equal(4 * matrices + 8 * rest, Component(muon, "optimizer state"));
+        // The 8-bit step works on one slice of the 525M-element lm_head at a time: its temporaries stay below AdamW's.
+        Assert.True(Component(eightBit, "optimizer step temporaries") < Component(adamw, "optimizer step temporaries"));
+        Assert.True(eightBit.PeakBytes < adamw.PeakBytes);
+    }
+
+    [Fact]
     public void ZeroShardsStateGradientsAndWeightsByWorldSize()
     {
         var model = Llama8B();

@@ -70,6 +70,29 @@ public sealed class OptimizerStateTests(ITestOutputHelper output)
     }
 
     [Fact]
+    public void EightBitAdamWUpdatedSliceBySliceEqualsTheWholeTensorUpdate()
+    {
+        manual_seed(4);
+        var start = randn(37, 333);                 // 12321 values: 7 blocks, the last one partial
+        var whole = Param("model.layers.0.mlp.up_proj.weight", start);
+        var sliced = Param("model.layers.0.mlp.up_proj.weight", start);
+        var wholeOptimizer = new AdamW8bit([whole], 0.01, 0.9, 0.999, 1e-8, sliceElements: 8 * BlockwiseQuantizer.BlockSize);
+        var slicedOptimizer = new AdamW8bit([sliced], 0.01, 0.9, 0.999, 1e-8, sliceElements: 2 * BlockwiseQuantizer.BlockSize);
+        for (int step = 0; step < 5; step++)
+        {
+            var grad = randn(37, 333);
+            whole.Parameter.grad = grad.clone();
+            sliced.Parameter.grad = grad.clone();
+            wholeOptimizer.Step(1e-3);
+            slicedOptimizer.Step(1e-3);
+        }
+        Assert.True(whole.Parameter.detach().eq(sliced.Parameter.detach()).all().item<bool>(), "slicing changed the weights");
+        foreach (var (name, state) in wholeOptimizer.StateTensors)
+            Assert.True(state.eq(slicedOptimizer.StateTensors[name]).all().item<bool>(), $"slicing changed {name}");
+        Assert.Throws<ArgumentOutOfRangeException>(() => new AdamW8bit([whole], 0, 0.9, 0.999, 1e-8, sliceElements: 1000));
+    }
+
+    [Fact]
     public void EightBitStateIsTwoBytesPerParameterMeasured()
     {
         var rows = ListBatchSource.CountingRows(8, 12, 256, seed: 2);
