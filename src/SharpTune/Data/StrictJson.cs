@@ -83,11 +83,8 @@ public static class StrictJson
             case JsonValueKind.False:
                 return JsonValue.Create(false);
             default:
-                // Owned values (the document is returned to its pool): integers exactly, decimals with their scale (1.0 stays 1.0).
-                if (element.TryGetInt64(out long integer)) return JsonValue.Create(integer);
-                if (element.TryGetDecimal(out decimal exact)) return JsonValue.Create(exact);
-                if (element.TryGetDouble(out double number)) return JsonValue.Create(number);
-                throw new StrictJsonException($"the number {DatasetSources.Shorten(element.GetRawText(), 40)} at {Where(path)} is out of range", null);
+                // A number keeps its exact text and reads as any numeric type; cloned, since the document goes back to its pool.
+                return JsonValue.Create(element.Clone());
         }
     }
 
