@@ -20,6 +20,7 @@ public static class Program
         [GpuTrainBench.Mode] = (GpuTrainBench.Usage, GpuTrainBench.Run),
         [GpuTrainBench.ChildMode] = ("(internal) measured child of gpu-train", GpuTrainBench.RunChild),
         [JobsBench.Mode] = (JobsBench.Usage, JobsBench.Run),
+        [ServeLoadBench.Mode] = (ServeLoadBench.Usage, ServeLoadBench.Run),
         [MemoryBench.Mode] = (MemoryBench.Usage, MemoryBench.Run),
         [AllReduceBench.Mode] = (AllReduceBench.Usage, AllReduceBench.Run),
         [AllReduceBench.ChildMode] = ("(internal) one rank of allreduce", AllReduceBench.RunChild),

@@ -1,6 +1,7 @@
 using System.CommandLine;
 using System.Text.Json.Nodes;
 using SharpTune.Jobs;
+using SharpTune.Serving;
 
 namespace SharpTune.Cli.Commands;
 
@@ -66,7 +67,16 @@ public static class JobsCommand
             var server = new JobServer(options, console.Error);
             try
             {
-                server.StartAsync().GetAwaiter().GetResult();
+                try
+                {
+                    server.StartAsync().GetAwaiter().GetResult();
+                }
+                catch (ListenException e)
+                {
+                    // Not the input's fault but the machine's (another program holds the port): exit 1, in one line.
+                    console.Error.WriteLine($"error: {e.Message}");
+                    return 1;
+                }
                 string auth = options.Keys is not null ? $", {options.Keys.Count} keys" : options.ApiKey is not null ? ", API key required" : ", no API key";
                 console.Out.WriteLine($"jobs: serving on {server.Address} (jobs in {Path.GetFullPath(options.JobsDir)}, {options.MaxRunning} at a time{auth}); dashboard at {server.Address}; Ctrl+C or SIGTERM stops");
                 console.Out.Flush();

@@ -42,7 +42,16 @@ public static class ServeCommand
             var server = new OpenAiServer(generator, options, console.Error);
             try
             {
-                server.StartAsync().GetAwaiter().GetResult();
+                try
+                {
+                    server.StartAsync().GetAwaiter().GetResult();
+                }
+                catch (ListenException e)
+                {
+                    // Not the input's fault but the machine's (another program holds the port): exit 1, in one line.
+                    console.Error.WriteLine($"error: {e.Message}");
+                    return 1;
+                }
                 console.Out.WriteLine($"serving '{options.ModelId}' on {server.Address} (OpenAI API at {server.Address}v1{(options.ApiKey is null ? "" : ", API key required")}); Ctrl+C or SIGTERM stops");
                 console.Out.Flush();
                 server.WaitForShutdownAsync().GetAwaiter().GetResult();

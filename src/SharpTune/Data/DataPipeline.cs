@@ -290,6 +290,7 @@ public static class DataPipeline
 
     private static RowResult Convert(SourceRow row, RowFormatter formatter, HfTokenizer tokenizer, TrainConfig config, HashSet<int> eotIds)
     {
+        if (row.Error != null) return new RowResult(Outcome.Bad, null, null, null, null, row.Error, false, 0);
         try
         {
             int limit = config.SequenceLen;

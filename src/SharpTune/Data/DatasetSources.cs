@@ -14,6 +14,9 @@ namespace SharpTune.Data;
 /// <summary>One row of a dataset file and where it came from (1-based row: line for jsonl/txt/csv, element index otherwise).</summary>
 public sealed record SourceRow(JsonNode? Value, string File, long Row)
 {
+    /// <summary>Why the row could not be read (not JSON, invalid UTF-8, a repeated key, ...); Value is null then.</summary>
+    public string? Error { get; init; }
+
     public string Location => $"{File}:{Row}";
 }
 
@@ -214,17 +217,27 @@ public static class DatasetSources
 
     private static IEnumerable<SourceRow> ReadJsonl(string file)
     {
-        using var reader = new StreamReader(file, Encoding.UTF8, detectEncodingFromByteOrderMarks: true, bufferSize: 1 << 16);
-        long line = 0;
-        while (reader.ReadLine() is { } text)
+        foreach (var line in Utf8Lines.Read(file))
         {
-            line++;
-            if (string.IsNullOrWhiteSpace(text)) continue;
-            JsonNode? node;
-            try { node = JsonNode.Parse(text); }
-            catch (JsonException e) { throw new InvalidInputException($"{file}:{line}: not valid JSON ({FirstSentence(e.Message)})"); }
-            yield return new SourceRow(node, file, line);
+            if (Utf8Lines.IsBlank(line.Bytes.Span)) continue;
+            JsonNode? node = null;
+            string? error = LineProblem(line, out var where);
+            if (error == null)
+            {
+                try { node = StrictJson.Parse(line.Bytes, where); }
+                catch (StrictJsonException e) { error = e.Message + (line.Terminated || e.Offset == null ? "" : "; the file ends inside this line (cut off?)"); }
+            }
+            yield return new SourceRow(node, file, line.Number) { Error = error };
         }
+    }
+
+    /// <summary>A NUL byte: the line is binary (a zero-filled block after a crash, a wrong file), not text; null when none.</summary>
+    private static string? LineProblem(ByteLine line, out Func<long, string> where)
+    {
+        long lineOffset = line.Offset;
+        where = offset => $"byte {offset + 1} of the line (offset {lineOffset + offset} in the file)";
+        int nul = line.Bytes.Span.IndexOf((byte)0);
+        return nul < 0 ? null : $"NUL byte at {where(nul)}; expected text";
     }
 
     private static IEnumerable<SourceRow> ReadJson(string file, string? field)
@@ -240,37 +253,57 @@ public static class DatasetSources
             foreach (var row in ReadJsonl(file)) yield return row;
             yield break;
         }
-        JsonNode? doc;
-        using (var stream = File.OpenRead(file))
+        var bytes = File.ReadAllBytes(file);
+        JsonDocument doc;
+        try { doc = JsonDocument.Parse(bytes, new JsonDocumentOptions { MaxDepth = StrictJson.MaxDepth }); }
+        catch (JsonException e) { throw new InvalidInputException($"{file}: not valid JSON at line {e.LineNumber + 1}, byte {e.BytePositionInLine + 1} ({StrictJson.Reason(e)})"); }
+        using (doc)
         {
-            try { doc = JsonNode.Parse(stream); }
-            catch (JsonException e) { throw new InvalidInputException($"{file}: not valid JSON ({FirstSentence(e.Message)})"); }
+            if (doc.RootElement.ValueKind != JsonValueKind.Object)
+                throw new InvalidInputException($"{file}: top level is {KindName(doc.RootElement.ValueKind)}; expected an array of rows, {{\"data\": [...]}} or JSON lines");
+            var root = doc.RootElement;
+            var keys = root.EnumerateObject().Select(p => p.Name).ToList();
+            JsonElement list = default;
+            bool found = (field != null && root.TryGetProperty(field, out list) && list.ValueKind == JsonValueKind.Array)
+                         || (root.TryGetProperty("data", out list) && list.ValueKind == JsonValueKind.Array);
+            if (!found)
+                throw new InvalidInputException($"{file}: top-level object has no \"data\" list{(field != null ? $" or \"{field}\" list" : "")}; found keys {string.Join(", ", keys)}");
+            long index = 0;
+            foreach (var item in list.EnumerateArray())
+            {
+                // Each row is parsed again from its own bytes, strictly, so that a bad row is one bad row.
+                var raw = System.Runtime.InteropServices.JsonMarshal.GetRawUtf8Value(item);
+                long offset = OffsetIn(bytes, raw);
+                index++;
+                yield return ParseElement(file, index, raw.ToArray(), offset);
+            }
         }
-        if (doc is not JsonObject obj)
-            throw new InvalidInputException($"{file}: top level is {Describe(doc)}; expected an array of rows, {{\"data\": [...]}} or JSON lines");
-        var list = (field != null ? obj[field] : null) as JsonArray ?? obj["data"] as JsonArray
-            ?? throw new InvalidInputException($"{file}: top-level object has no \"data\" list{(field != null ? $" or \"{field}\" list" : "")}; found keys {string.Join(", ", obj.Select(p => p.Key))}");
-        long index = 0;
-        foreach (var item in list) yield return new SourceRow(item?.DeepClone(), file, ++index);
+    }
+
+    private static string KindName(JsonValueKind kind) => kind switch
+    {
+        JsonValueKind.Array => "a list",
+        JsonValueKind.String => "a string",
+        JsonValueKind.Number => "a number",
+        JsonValueKind.Null => "null",
+        _ => kind.ToString().ToLowerInvariant(),
+    };
+
+    private static long OffsetIn(byte[] whole, ReadOnlySpan<byte> part) =>
+        System.Runtime.CompilerServices.Unsafe.ByteOffset(ref whole[0], ref System.Runtime.InteropServices.MemoryMarshal.GetReference(part));
+
+    private static SourceRow ParseElement(string file, long index, ReadOnlyMemory<byte> bytes, long offset)
+    {
+        try { return new SourceRow(StrictJson.Parse(bytes, o => $"byte offset {offset + o} in the file"), file, index); }
+        catch (StrictJsonException e) { return new SourceRow(null, file, index) { Error = e.Message }; }
     }
 
     private static IEnumerable<SourceRow> ReadJsonArray(string file)
     {
-        using var stream = File.OpenRead(file);
-        var rows = JsonSerializer.DeserializeAsyncEnumerable<JsonNode?>(stream).ToBlockingEnumerable();
-        using var e = rows.GetEnumerator();
+        using var elements = new JsonArrayStream(new FileStream(file, FileMode.Open, FileAccess.Read, FileShare.Read, 1, FileOptions.SequentialScan), file);
         long index = 0;
-        while (true)
-        {
-            JsonNode? node;
-            try
-            {
-                if (!e.MoveNext()) yield break;
-                node = e.Current;
-            }
-            catch (JsonException ex) { throw new InvalidInputException($"{file}:{index + 1}: not valid JSON ({FirstSentence(ex.Message)})"); }
-            yield return new SourceRow(node, file, ++index);
-        }
+        while (elements.TryNext(out var bytes, out long offset))
+            yield return ParseElement(file, ++index, bytes, offset);
     }
 
     private static char FirstNonSpace(string file)
@@ -312,8 +345,14 @@ public static class DatasetSources
         for (int g = 0; g < groups; g++)
         {
             stream.Position = 0;
-            var result = ParquetSerializer.DeserializeUntypedAsync(stream, null, g).GetAwaiter().GetResult();
-            foreach (var row in result.Data)
+            IList<Dictionary<string, object>> rows;
+            try { rows = ParquetSerializer.DeserializeUntypedAsync(stream, null, g).GetAwaiter().GetResult().Data; }
+            catch (Exception e) when (e is not InvalidInputException and not OutOfMemoryException)
+            {
+                // A damaged row group cannot be split into rows, so even --skip-bad-rows stops here.
+                throw new InvalidInputException($"{file}: row group {g + 1} of {groups} (rows from {index + 1}) is not readable ({FirstSentence(e.Message)}); the parquet file is damaged: write it again");
+            }
+            foreach (var row in rows)
                 yield return new SourceRow(ToNode(row), file, ++index);
         }
     }
@@ -333,29 +372,71 @@ public static class DatasetSources
 
     private static IEnumerable<SourceRow> ReadDelimited(string file, string delimiter)
     {
-        using var reader = new StreamReader(file, Encoding.UTF8, true);
-        var options = new CsvConfiguration(CultureInfo.InvariantCulture) { Delimiter = delimiter, BadDataFound = null, MissingFieldFound = null };
-        using var csv = new CsvReader(reader, options);
-        if (!csv.Read() || !csv.ReadHeader()) yield break;
-        var header = csv.HeaderRecord ?? [];
-        while (csv.Read())
+        // CsvHelper decodes through a StreamReader, which would turn bad bytes into U+FFFD: find them first, by line.
+        var badBytes = Utf8Lines.Read(file)
+            .Select(l => (l.Number, Problem: StrictJson.FirstInvalidUtf8(l.Bytes.Span) is { } bad ? $"invalid UTF-8 at byte {bad.Offset + 1} of line {l.Number} (offset {l.Offset + bad.Offset} in the file): {bad.Problem}; the text must be UTF-8"
+                : l.Bytes.Span.IndexOf((byte)0) is var nul and >= 0 ? $"NUL byte at byte {nul + 1} of line {l.Number} (offset {l.Offset + nul} in the file); expected text" : null))
+            .Where(l => l.Problem != null).ToDictionary(l => l.Number, l => l.Problem!);
+        string? badField = null;
+        using var reader = new StreamReader(file, new UTF8Encoding(false), true);
+        var options = new CsvConfiguration(CultureInfo.InvariantCulture)
         {
+            Delimiter = delimiter,
+            MissingFieldFound = null,
+            BadDataFound = args => badField ??= $"malformed field {Shorten(args.Field, 40)} (a quote inside an unquoted field, or an unclosed quote); quote fields that hold quotes as \"...\"\"...\"",
+        };
+        using var csv = new CsvReader(reader, options);
+        string[] header;
+        try
+        {
+            if (!csv.Read() || !csv.ReadHeader()) yield break;
+            header = csv.HeaderRecord ?? [];
+        }
+        catch (CsvHelperException e) { throw new InvalidInputException($"{file}:1: header row is not readable CSV ({FirstSentence(e.Message)})"); }
+        var repeated = header.GroupBy(h => h).Where(g => g.Count() > 1).Select(g => g.Key).ToList();
+        if (repeated.Count > 0) throw new InvalidInputException($"{file}:1: header repeats the column name(s) {string.Join(", ", repeated)}; expected each column once");
+        if (badBytes.TryGetValue(1, out var headerProblem)) throw new InvalidInputException($"{file}:1: header row has {headerProblem}");
+        long lastLine = csv.Parser.RawRow;
+        while (true)
+        {
+            bool more;
+            try { more = csv.Read(); }
+            catch (CsvHelperException e) { throw new InvalidInputException($"{file}:{lastLine + 1}: not readable CSV ({FirstSentence(e.Message)})"); }
+            if (!more) yield break;
+            // A record may span lines (a quoted field with line breaks): it owns lines lastLine+1 .. RawRow.
+            long firstLine = lastLine + 1, line = csv.Parser.RawRow;
+            lastLine = line;
+            string? error = null;
+            for (long l = firstLine; l <= line && error == null; l++)
+                if (badBytes.TryGetValue(l, out var problem)) error = problem;
+            int count = csv.Parser.Count;
+            if (error == null && badField != null) error = badField;
+            if (error == null && count != header.Length)
+                error = $"{count} field(s) where the header (line 1) has {header.Length}: {string.Join(", ", header)}";
+            badField = null;
+            if (error != null)
+            {
+                yield return new SourceRow(null, file, firstLine) { Error = error };
+                continue;
+            }
             var row = new JsonObject();
-            for (int i = 0; i < header.Length; i++) row[header[i]] = csv.TryGetField<string>(i, out var v) && v != null ? JsonValue.Create(v) : null;
-            yield return new SourceRow(row, file, csv.Parser.RawRow);
+            for (int i = 0; i < header.Length; i++) row[header[i]] = csv.Parser[i];
+            yield return new SourceRow(row, file, firstLine);
         }
     }
 
     /// <summary>One row per non-blank line, as {"text": line}.</summary>
     private static IEnumerable<SourceRow> ReadText(string file)
     {
-        using var reader = new StreamReader(file, Encoding.UTF8, true);
-        long line = 0;
-        while (reader.ReadLine() is { } text)
+        var utf8 = new UTF8Encoding(false);
+        foreach (var line in Utf8Lines.Read(file))
         {
-            line++;
-            if (text.Trim().Length == 0) continue;
-            yield return new SourceRow(new JsonObject { ["text"] = text }, file, line);
+            if (Utf8Lines.IsBlank(line.Bytes.Span)) continue;
+            string? error = LineProblem(line, out var where);
+            if (error == null && StrictJson.FirstInvalidUtf8(line.Bytes.Span) is { } bad) error = $"invalid UTF-8 at {where(bad.Offset)}: {bad.Problem}; the text must be UTF-8";
+            yield return error != null
+                ? new SourceRow(null, file, line.Number) { Error = error }
+                : new SourceRow(new JsonObject { ["text"] = utf8.GetString(line.Bytes.Span) }, file, line.Number);
         }
     }
 

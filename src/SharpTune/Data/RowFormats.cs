@@ -192,7 +192,7 @@ public sealed class RowFormatter
             var message = new Dictionary<string, object?>(StringComparer.Ordinal)
             {
                 ["role"] = MapRole(source, $"{field}[{i}]"),
-                ["content"] = ContentText(m[ck], $"{field}[{i}].{ck}", m.ContainsKey(ck)),
+                ["content"] = ContentText(m[ck], $"{field}[{i}].{ck}", m.ContainsKey(ck), m["tool_calls"] is JsonArray { Count: > 0 }),
             };
             foreach (var (k, v) in m)
                 if (k != rk && k != ck && v != null && !message.ContainsKey(k)) message[k] = JsonSerializer.SerializeToElement(v);
@@ -208,19 +208,24 @@ public sealed class RowFormatter
             if (sources.Contains(source, StringComparer.Ordinal)) return target;
         foreach (var (target, sources) in DefaultRoles)
             if (sources.Contains(source, StringComparer.OrdinalIgnoreCase)) return target;
-        if (_dataset.Roles.Count == 0) return source;
-        throw new RowException($"{where} role \"{source}\" is not mapped by roles:; mapped: {string.Join(", ", _dataset.Roles.SelectMany(r => r.Value))}");
+        // An unknown speaker would be rendered by the template as whatever it does with strange roles (often nothing): refuse it.
+        var known = _dataset.Roles.SelectMany(r => r.Value).Concat(DefaultRoles.SelectMany(r => r.Value)).Distinct();
+        throw new RowException($"{where} role \"{DatasetSources.Shorten(source, 40)}\" is not a known role; known: {string.Join(", ", known)} (map others with roles:, e.g. roles: {{user: [{DatasetSources.Shorten(source, 40)}]}})");
     }
 
-    /// <summary>Content as text: a string, or OpenAI content parts whose "text" entries are joined.</summary>
-    private static string ContentText(JsonNode? content, string where, bool present) => content switch
+    /// <summary>
+    /// Content as text: a string, or OpenAI content parts whose "text" entries are joined. null only beside tool_calls
+    /// (an assistant turn that only calls tools, as OpenAI writes it); anywhere else it is a lost message.
+    /// </summary>
+    private static string ContentText(JsonNode? content, string where, bool present, bool toolCalls = false) => content switch
     {
         JsonValue v when v.GetValueKind() == JsonValueKind.String => v.GetValue<string>(),
         JsonArray parts => string.Concat(parts.Select((p, i) => p is JsonObject o && o["text"] is JsonValue t && t.GetValueKind() == JsonValueKind.String
             ? t.GetValue<string>()
             : throw new RowException($"{where}[{i}] is {DatasetSources.Describe(p)}; expected a {{\"type\": \"text\", \"text\": ...}} part"))),
         null when !present => throw new RowException($"{where}: missing; expected the message text"),
-        null => "",
+        null when toolCalls => "",
+        null => throw new RowException($"{where} is null; expected the message text (a string; null only in a message with tool_calls)"),
         _ => throw new RowException($"{where} is {DatasetSources.Describe(content)}; expected a string"),
     };
 
@@ -346,9 +351,9 @@ public sealed class RowFormatter
     {
         var value = row[field];
         if (value is JsonValue v && v.GetValueKind() == JsonValueKind.String) return v.GetValue<string>();
-        if (value is JsonValue n && n.GetValueKind() is JsonValueKind.Number or JsonValueKind.True or JsonValueKind.False) return n.ToJsonString();
-        if (!row.ContainsKey(field) || value == null)
+        if (!row.ContainsKey(field))
             throw new RowException($"missing field \"{prefix}{field}\" ({needs}); found keys: {Keys(row)}");
+        // A number or null where text belongs is a broken export (a column of the wrong type, a lost value), not text to train on.
         throw new RowException($"field \"{prefix}{field}\" is {DatasetSources.Describe(value)}; expected a string");
     }
 

@@ -1,4 +1,6 @@
+using System.Text;
 using System.Text.Json;
+using SharpTune.Data;
 using System.Text.Json.Nodes;
 using System.Text.RegularExpressions;
 
@@ -29,11 +31,11 @@ public sealed record JobRequest(string? UserId, string? RunId, string? ModelId, 
         JsonNode? root;
         try
         {
-            root = JsonNode.Parse(body, documentOptions: new JsonDocumentOptions { MaxDepth = 64 });
+            root = StrictJson.Parse(Encoding.UTF8.GetBytes(body));
         }
-        catch (JsonException e)
+        catch (StrictJsonException e)
         {
-            throw new JobRequestException(400, [$"body: not valid JSON ({e.Message.Split('\n')[0]}); expected {{\"input\": {{\"args\": {{...config keys...}}}}}}"]);
+            throw new JobRequestException(400, [$"body: {e.Message}; expected {{\"input\": {{\"args\": {{...config keys...}}}}}}"]);
         }
         var problems = new List<string>();
         if (root is not JsonObject top)
@@ -92,8 +94,8 @@ public sealed record JobRequest(string? UserId, string? RunId, string? ModelId, 
         if (body.Trim().Length == 0) return null;
         const string expected = "expected an empty body or {\"credentials\": {\"hf_token\": \"…\"}}";
         JsonNode? root;
-        try { root = JsonNode.Parse(body); }
-        catch (JsonException) { throw new JobRequestException(400, [$"body: not valid JSON; {expected}"]); }
+        try { root = StrictJson.Parse(Encoding.UTF8.GetBytes(body)); }
+        catch (StrictJsonException e) { throw new JobRequestException(400, [$"body: {e.Message}; {expected}"]); }
         if (root is not JsonObject top || top.Any(kv => kv.Key != "credentials"))
             throw new JobRequestException(400, [$"body: {Kind(root)} with other fields; {expected}"]);
         var problems = new List<string>();

@@ -17,6 +17,7 @@ public sealed class JobServer : IAsyncDisposable
     private const string CallerKey = "sharptune.caller";
     private readonly JobServiceOptions options;
     private readonly WebApplication app;
+    private readonly TextWriter? log;
 
     public JobQueue Queue { get; }
 
@@ -24,7 +25,8 @@ public sealed class JobServer : IAsyncDisposable
     {
         this.options = options.Validated();
         Queue = new JobQueue(options, log);
-        app = HttpHost.Build(options.Host, options.Port, options.MaxRequestBodyBytes, TimeSpan.FromSeconds(10));
+        this.log = log is null ? null : TextWriter.Synchronized(log);
+        app = HttpHost.Build(options.Host, options.Port, new HttpLimits { MaxRequestBodyBytes = options.MaxRequestBodyBytes }, TimeSpan.FromSeconds(10));
         app.Use(Authorize);
         app.MapGet("/health", Health);
         app.MapPost("/run", context => Run(context, sync: false));
@@ -59,7 +61,8 @@ public sealed class JobServer : IAsyncDisposable
     /// <summary>The bound address, e.g. http://127.0.0.1:8001 (the real port when 0 was asked).</summary>
     public Uri Address => HttpHost.Address(app);
 
-    public Task StartAsync(CancellationToken cancellation = default) => app.StartAsync(cancellation);
+    /// <summary>Starts listening; a port in use is a <see cref="ListenException"/>.</summary>
+    public Task StartAsync(CancellationToken cancellation = default) => HttpHost.StartAsync(app, options.Host, options.Port, cancellation);
 
     /// <summary>After <see cref="StartAsync"/>: serves until SIGTERM / Ctrl+C (or the token).</summary>
     public Task WaitForShutdownAsync(CancellationToken cancellation = default) => app.WaitForShutdownAsync(cancellation);
@@ -242,12 +245,19 @@ public sealed class JobServer : IAsyncDisposable
         return status;
     }
 
-    private async Task<string> ReadBody(HttpContext context) => await HttpHost.ReadBody(context, options.MaxRequestBodyBytes) ?? throw TooLarge();
-
-    private JobRequestException TooLarge() => new(413, [$"body: larger than this server's limit of {options.MaxRequestBodyBytes} bytes"]);
+    /// <summary>The body as text; bytes that are not UTF-8 are refused (400) instead of read as U+FFFD.</summary>
+    private async Task<string> ReadBody(HttpContext context)
+    {
+        byte[] body;
+        try { body = await HttpHost.ReadBody(context, new HttpLimits { MaxRequestBodyBytes = options.MaxRequestBodyBytes }); }
+        catch (HttpBodyException e) { throw new JobRequestException(e.Status, [$"body: {e.Message}"]); }
+        if (SharpTune.Data.StrictJson.FirstInvalidUtf8(body) is { } bad)
+            throw new JobRequestException(400, [$"body: invalid UTF-8 at byte {bad.Offset}: {bad.Problem}; the text must be UTF-8"]);
+        return Encoding.UTF8.GetString(body);
+    }
 
     /// <summary>Turns refusals into their status code with every problem listed; anything unexpected into a 500 naming it.</summary>
-    private static async Task Guarded(HttpContext context, Func<Task> handle)
+    private async Task Guarded(HttpContext context, Func<Task> handle)
     {
         try
         {
@@ -263,7 +273,10 @@ public sealed class JobServer : IAsyncDisposable
         }
         catch (Exception e) when (!context.Response.HasStarted)
         {
-            await Error(context, 500, $"internal error: {e.GetType().Name}: {e.Message}");
+            // The caller gets the id to quote, never the exception's text (it can name files, types and internals).
+            string id = HttpHost.RequestId(context);
+            log?.WriteLine($"error: request {id} ({context.Request.Path}) failed: {e}");
+            await Error(context, 500, $"internal server error; the server log has the details under request id {id}");
         }
     }
 

@@ -1,5 +1,6 @@
 using System.Text.Json;
 using System.Text.Json.Nodes;
+using SharpTune.Data;
 using SharpTune.Inference;
 
 namespace SharpTune.Serving;
@@ -30,16 +31,17 @@ public sealed record OpenAiRequest(
 {
     private static readonly HashSet<string> Roles = ["system", "user", "assistant", "developer", "tool"];
 
-    public static OpenAiRequest Parse(string body, bool isChat, ServerOptions server, int contextLength)
+    /// <summary>The body's UTF-8 bytes, parsed strictly (<see cref="StrictJson"/>): anything it refuses is a 400 saying where.</summary>
+    public static OpenAiRequest Parse(ReadOnlyMemory<byte> body, bool isChat, ServerOptions server, int contextLength)
     {
         JsonObject root;
         try
         {
-            root = JsonNode.Parse(body) as JsonObject ?? throw Bad("the request body must be a JSON object", null);
+            root = StrictJson.Parse(body) as JsonObject ?? throw Bad("request body: expected a JSON object", null);
         }
-        catch (JsonException e)
+        catch (StrictJsonException e)
         {
-            throw Bad($"the request body is not valid JSON: {e.Message}", null);
+            throw Bad($"request body: {e.Message}", null);
         }
         var n = Int(root, "n");
         if (n is not null and not 1) throw Bad($"n: {n} is not supported; this server returns exactly one choice per prompt (n=1)", "n");
@@ -95,6 +97,7 @@ public sealed record OpenAiRequest(
             if (array[i] is not JsonObject m) throw Bad($"messages[{i}]: expected an object with role and content", "messages");
             var role = m["role"]?.GetValueKind() == JsonValueKind.String ? m["role"]!.GetValue<string>() : null;
             if (role is null || !Roles.Contains(role)) throw Bad($"messages[{i}].role: '{role}' is invalid; expected one of {string.Join(", ", Roles)}", "messages");
+            if (!m.ContainsKey("content")) throw Bad($"messages[{i}].content: required; expected a string or a list of text parts", "messages");
             list.Add(new ChatMessage(role == "developer" ? "system" : role, Content(m["content"], i)));
         }
         return list;
@@ -105,7 +108,7 @@ public sealed record OpenAiRequest(
     {
         switch (content)
         {
-            case null: return "";
+            case null: throw Bad($"messages[{i}].content: null; expected a string or a list of text parts (tool calls are not supported)", "messages");
             case JsonValue v when v.GetValueKind() == JsonValueKind.String: return v.GetValue<string>();
             case JsonArray parts:
                 var text = new System.Text.StringBuilder();

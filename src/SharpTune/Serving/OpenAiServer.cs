@@ -31,9 +31,9 @@ public sealed class OpenAiServer : IAsyncDisposable
     {
         this.generator = generator;
         this.options = options.Validated();
-        this.log = log;
+        this.log = log is null ? null : TextWriter.Synchronized(log);
         queue = new GenerationQueue<PendingRequest>(options.MaxQueuedRequests, options.MaxBatchSize, GenerateBatch);
-        app = HttpHost.Build(options.Host, options.Port, options.MaxRequestBodyBytes, TimeSpan.FromSeconds(30));
+        app = HttpHost.Build(options.Host, options.Port, options.Limits, TimeSpan.FromSeconds(30));
         app.Use(Authorize);
         app.MapGet("/health", () => Results.Json(new { status = "ok", queued = queue.Pending, batches = queue.BatchesRun, largest_batch = queue.LargestBatch }));
         app.MapGet("/v1/models", () => Results.Text(Models().ToJsonString(), "application/json"));
@@ -44,7 +44,8 @@ public sealed class OpenAiServer : IAsyncDisposable
     /// <summary>The bound address, e.g. http://127.0.0.1:8000 (the real port when 0 was asked).</summary>
     public Uri Address => HttpHost.Address(app);
 
-    public Task StartAsync(CancellationToken cancellation = default) => app.StartAsync(cancellation);
+    /// <summary>Starts listening; a port in use is a <see cref="ListenException"/>.</summary>
+    public Task StartAsync(CancellationToken cancellation = default) => HttpHost.StartAsync(app, options.Host, options.Port, cancellation);
 
     /// <summary>After <see cref="StartAsync"/>: serves until SIGTERM / Ctrl+C (or the token), then lets running requests finish.</summary>
     public Task WaitForShutdownAsync(CancellationToken cancellation = default) => app.WaitForShutdownAsync(cancellation);
@@ -83,13 +84,18 @@ public sealed class OpenAiServer : IAsyncDisposable
     {
         try
         {
-            var body = await ReadBody(context);
+            var body = await HttpHost.ReadBody(context, options.Limits);
             var request = OpenAiRequest.Parse(body, isChat, options, generator.ContextLength);
             await Serve(context, request);
         }
         catch (OpenAiException e)
         {
             await WriteError(context, e);
+        }
+        catch (HttpBodyException e)
+        {
+            await WriteError(context, new OpenAiException(e.Status, e.Message, "invalid_request_error", null,
+                e.Status switch { 413 => "request_too_large", 408 => "request_timeout", _ => null }));
         }
         catch (InvalidInputException e)
         {
@@ -101,14 +107,12 @@ public sealed class OpenAiServer : IAsyncDisposable
         }
         catch (Exception e)
         {
-            log?.WriteLine($"error: {e.GetType().Name}: {e.Message}");
-            await WriteError(context, new OpenAiException(500, $"internal error: {e.Message}", "server_error"));
+            // The client gets the id to quote, never the exception's text (it can name files, types and internals).
+            string id = HttpHost.RequestId(context);
+            log?.WriteLine($"error: request {id} ({context.Request.Path}) failed: {e}");
+            await WriteError(context, new OpenAiException(500, $"internal server error; the server log has the details under request id {id}", "server_error"));
         }
     }
-
-    private async Task<string> ReadBody(HttpContext context) => await HttpHost.ReadBody(context, options.MaxRequestBodyBytes) ?? throw TooLarge();
-
-    private OpenAiException TooLarge() => new(413, $"the request body is larger than this server's limit of {options.MaxRequestBodyBytes} bytes");
 
     private async Task Serve(HttpContext context, OpenAiRequest request)
     {
@@ -275,9 +279,11 @@ public sealed class OpenAiServer : IAsyncDisposable
 
     private static Task WriteJson(HttpContext context, int status, JsonObject payload)
     {
+        var bytes = Encoding.UTF8.GetBytes(payload.ToJsonString());
         context.Response.StatusCode = status;
         context.Response.ContentType = "application/json";
-        return context.Response.WriteAsync(payload.ToJsonString(), context.RequestAborted);
+        context.Response.ContentLength = bytes.Length;
+        return context.Response.Body.WriteAsync(bytes, context.RequestAborted).AsTask();
     }
 
     private static async Task WriteError(HttpContext context, OpenAiException error)

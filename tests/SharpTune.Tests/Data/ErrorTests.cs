@@ -31,7 +31,7 @@ public class ErrorTests
         string file = Path.Combine(TestPaths.TempDir(), "bad.jsonl");
         File.WriteAllText(file, "{\"text\": \"ok\"}\n{\"text\": oops}\n");
         var e = Assert.Throws<InvalidInputException>(() => Prepare(MakeConfig(file, "completion"), Llama3));
-        Assert.StartsWith($"{file}:2: not valid JSON (", e.Message);
+        Assert.Equal($"{file}:2: not valid JSON at byte 10 of the line (offset 24 in the file) ('o' is an invalid start of a value) (datasets[0], type completion)", e.Message);
     }
 
     [Fact]

@@ -34,6 +34,15 @@ public sealed class JobHostileInputTests
     }
 
     [Fact]
+    public async Task DuplicateKeysAndLoneSurrogatesAreRefusedNotCrashed()
+    {
+        var answer = await Refused("{\"input\": {\"args\": {}, \"args\": {}}}", HttpStatusCode.BadRequest);
+        Assert.Equal("body: duplicate key \"args\" in input; each key may appear once per object; expected {\"input\": {\"args\": {...config keys...}}}", Problems(answer).Single());
+        answer = await Refused("{\"input\": {\"run_id\": \"a\\udc00\", \"args\": {}}}", HttpStatusCode.BadRequest);
+        Assert.Equal("body: lone surrogate escape in the string at input.run_id; a \\uD800-\\uDFFF escape must be a high-low pair; expected {\"input\": {\"args\": {...config keys...}}}", Problems(answer).Single());
+    }
+
+    [Fact]
     public async Task FiftyMegabyteBody()
     {
         string huge = "{\"input\": {\"args\": {\"base_model\": \"" + new string('x', 50 * 1024 * 1024) + "\"}}}";

@@ -149,7 +149,7 @@ public sealed class ServerTests(ServerFixture fixture) : IClassFixture<ServerFix
 
         var (badJson, badBody) = await Post("/v1/chat/completions", "{not json");
         Assert.Equal(HttpStatusCode.BadRequest, badJson);
-        Assert.StartsWith("the request body is not valid JSON", badBody["error"]!["message"]!.GetValue<string>());
+        Assert.StartsWith("request body: not valid JSON at byte 1 (", badBody["error"]!["message"]!.GetValue<string>());
         Assert.Equal("invalid_request_error", badBody["error"]!["type"]!.GetValue<string>());
 
         var (n2, n2Body) = await Post("/v1/chat/completions", """{"messages": [{"role": "user", "content": "hi"}], "n": 2}""");
