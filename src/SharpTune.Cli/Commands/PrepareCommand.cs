@@ -33,6 +33,15 @@ public static class PrepareCommand
             string tokenizerRef = cfg.TokenizerConfig ?? cfg.BaseModel ?? throw new InvalidInputException($"{path}: base_model: missing; the tokenizer comes from it");
             var tokenizer = HfTokenizer.FromDirectory(ModelLocator.Resolve(tokenizerRef, cfg.TokenizerConfig is null ? cfg.RevisionOfModel : null, ModelFiles.Metadata,
                 new HubLookup { Settings = HubSettings.FromEnvironment(cfg.HubToken), Progress = new TextDownloadProgress(console.Out), Warn = w => console.Error.WriteLine($"warning: {w}") }));
+            if (cfg.PretrainingDataset.Count > 0)
+            {
+                // A stream is tokenized as training reads it: there is nothing to cache; reading its first row checks the source.
+                using var stream = new PretrainStream(cfg, tokenizer, configDir);
+                stream.Row(0);
+                console.Out.WriteLine($"pretraining_dataset is streamed during training (no cache); first row of {cfg.SequenceLen} tokens read " +
+                                      $"after {stream.Cursor.SourceRowsRead} document(s)");
+                return 0;
+            }
             var clock = Stopwatch.StartNew();
             double lastReport = 0;
             void Progress(long rows)

@@ -49,6 +49,8 @@ public static class ValidateCommand
         yield return $"model       {c.BaseModel} ({(model is not null ? $"local folder, {model.ModelType}" : "Hugging Face repo id")})";
         foreach (var (d, i) in c.Datasets.Select((d, i) => (d, i)))
             yield return $"dataset {i}   {d.Path} (type {d.Type}{(d.Split != "train" ? $", split {d.Split}" : "")})";
+        foreach (var (d, i) in c.PretrainingDataset.Select((d, i) => (d, i)))
+            yield return $"pretraining {i} {d.Path} (streamed{(d.Split != "train" ? $", split {d.Split}" : "")})";
         foreach (var (d, i) in c.TestDatasets.Select((d, i) => (d, i)))
             yield return $"test set {i}  {d.Path} (type {d.Type})";
         if (c.ValSetSize > 0) yield return $"validation  val_set_size {N(c.ValSetSize)}";

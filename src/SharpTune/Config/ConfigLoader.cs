@@ -272,6 +272,7 @@ public static class ConfigLoader
         {
             Datasets = config.Datasets.Select(d => ResolveDataset(d, baseDir)).ToArray(),
             TestDatasets = config.TestDatasets.Select(d => ResolveDataset(d, baseDir)).ToArray(),
+            PretrainingDataset = config.PretrainingDataset.Select(d => ResolveDataset(d, baseDir)).ToArray(),
         };
     }
 

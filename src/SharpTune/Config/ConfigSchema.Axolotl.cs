@@ -127,8 +127,6 @@ public static partial class ConfigSchema
             "use_ray", "ray_run_name", "ray_num_workers", "resources_per_worker");
         Refused("pushing to a hub branch other than main is not supported; remove it", "hub_revision");
         Refused("overriding config.json values is not supported (only model_config.output_router_logits is read); edit the model's config.json", "model_config");
-        // Until streamed pretraining lands (issue #19's dataset half), say so by name rather than drop the data source.
-        Refused("streamed pretraining data is not read by this build; put the text in datasets with type: completion (and max_steps)", "pretraining_dataset");
         Refused("a default system message is not inserted here; put the system turn in the data or the chat template", "default_system_message");
     }
 }

@@ -18,15 +18,37 @@ public static partial class ConfigSchema
     public static IReadOnlyList<string> SftDatasetTypes { get; } =
         ["alpaca", "alpaca_chat", "sharegpt", "chat_template", "completion", "pretrain", "input_output"];
 
-    /// <summary>Paired preference formats (prompt, chosen, rejected) for dpo/orpo/simpo/kto.</summary>
-    public static IReadOnlyList<string> PairedPreferenceDatasetTypes { get; } =
+    /// <summary>axolotl's layouts for rl: dpo / simpo (its prompt_strategies/dpo functions): paired rows.</summary>
+    public static IReadOnlyList<string> DpoLayoutTypes { get; } =
     [
-        "preference", "chat_template.default", "chatml.intel", "chatml.prompt_pairs", "chatml.argilla", "chatml.ultra",
-        "llama3.intel", "llama3.prompt_pairs", "llama3.argilla", "llama3.ultra",
+        "chat_template.default", "chat_template.argilla_chat",
+        "chatml.argilla", "chatml.argilla_chat", "chatml.icr", "chatml.intel", "chatml.prompt_pairs", "chatml.ultra",
+        "llama3.default", "llama3.argilla_chat", "llama3.icr", "llama3.intel", "llama3.prompt_pairs", "llama3.ultra",
     ];
 
+    /// <summary>axolotl's layouts for rl: kto (its prompt_strategies/kto functions): unpaired rows with a completion and a label.</summary>
+    public static IReadOnlyList<string> KtoLayoutTypes { get; } =
+    [
+        "chatml.argilla", "chatml.argilla_chat", "chatml.intel", "chatml.prompt_pairs", "chatml.ultra",
+        "llama3.argilla", "llama3.argilla_chat", "llama3.intel", "llama3.prompt_pairs", "llama3.ultra",
+    ];
+
+    /// <summary>axolotl's layouts for rl: orpo (its prompt_strategies/orpo functions).</summary>
+    public static IReadOnlyList<string> OrpoLayoutTypes { get; } = ["chat_template.argilla"];
+
+    /// <summary>The preference types rl reads: SharpTune's own (preference; kto for unpaired rows) and axolotl's layouts for that trainer.</summary>
+    public static IReadOnlyList<string> PreferenceTypesFor(RlType rl) => rl switch
+    {
+        RlType.Kto => ["preference", "kto", "chat_template.default", .. KtoLayoutTypes],
+        RlType.Orpo => ["preference", "chat_template.default", .. OrpoLayoutTypes],
+        _ => ["preference", .. DpoLayoutTypes],
+    };
+
+    /// <summary>Paired preference formats (prompt, chosen, rejected) for dpo/orpo/simpo (and kto, which unpairs them).</summary>
+    public static IReadOnlyList<string> PairedPreferenceDatasetTypes { get; } = ["preference", .. DpoLayoutTypes, .. OrpoLayoutTypes];
+
     /// <summary>Unpaired preference formats (prompt, completion, label) for kto.</summary>
-    public static IReadOnlyList<string> UnpairedPreferenceDatasetTypes { get; } = ["kto", "chatml.argilla_chat", "llama3.argilla_chat"];
+    public static IReadOnlyList<string> UnpairedPreferenceDatasetTypes { get; } = ["kto", .. KtoLayoutTypes.Except(DpoLayoutTypes)];
 
     /// <summary>Prompt formats for online RL (rl: grpo): a prompt (text or messages) plus any fields the rewards read.</summary>
     public static IReadOnlyList<string> PromptDatasetTypes { get; } = ["prompt"];
@@ -84,6 +106,9 @@ public static partial class ConfigSchema
         section = "Data";
         Add("datasets", DatasetList, "Training datasets; see [Dataset entries](#dataset-entries). Required.");
         Add("test_datasets", DatasetList, "Evaluation datasets, used instead of splitting val_set_size off the training data.");
+        Add("pretraining_dataset", DatasetList, "Streamed pretraining text instead of datasets: entries with path (local or hub), name, split, data_files, " +
+            "text_column (or field; default text) and type pretrain. Read in order as training consumes it, each document tokenized with EOS appended " +
+            "and cut into rows of sequence_len; nothing is cached. Needs max_steps; evaluation comes from test_datasets (docs/datasets.md).");
         Add("val_set_size", Number, "Held-out part of the training data for evaluation: a fraction in [0, 1) or a whole row count.",
             range: AtLeast0);
         Add("dataset_prepared_path", Text, "Folder for the tokenized (and packed) dataset cache.",
@@ -315,6 +340,7 @@ public static partial class ConfigSchema
         Add("name", Text, "Dataset configuration name (hub datasets): the NAME/ or data/NAME/ folder, or the configuration of the parquet conversion.");
         Add("revision", Text, "Branch, tag or commit of a Hugging Face dataset repo.", defaultText: "main");
         Add("field", Text, "Field holding the text (completion, pretrain), or a nested object holding the rows.");
+        Add("text_column", Text, "Field holding the text of pretraining_dataset rows (axolotl's name; field works too).", defaultText: "text");
         Add("field_messages", Text, "Field holding the list of messages.", defaultText: "messages (conversations for sharegpt)");
         Add("field_instruction", Text, "Instruction field (alpaca).", defaultText: "instruction");
         Add("field_input", Text, "Input field (alpaca).", defaultText: "input");

@@ -24,8 +24,9 @@ public static class ConfigValidator
 
         if (string.IsNullOrWhiteSpace(c.BaseModel))
             Error("base_model: missing; expected a model folder (HF layout) or a Hugging Face repo id");
-        if (c.Datasets.Count == 0)
+        if (c.Datasets.Count == 0 && c.PretrainingDataset.Count == 0)
             Error("datasets: missing; expected a list of datasets, each with path and type");
+        CheckPretraining(c, Error);
         CheckDatasets(c.Datasets, "datasets", c.Rl, Error);
         if (c.HubModelId is { } hubId && !ConfigChecks.LooksLikeRepoId(hubId))
             Error($"hub_model_id: '{hubId}' is not a Hugging Face repo id; expected owner/name");
@@ -201,6 +202,30 @@ public static class ConfigValidator
                 error($"{at}.type: {type} is a supervised format but rl is {Name(rl)}; expected a preference type ({string.Join(", ", rl == RlType.Kto ? ConfigSchema.PairedPreferenceDatasetTypes.Concat(ConfigSchema.UnpairedPreferenceDatasetTypes) : ConfigSchema.PairedPreferenceDatasetTypes)})");
             else if (rl is not (null or RlType.Kto) && unpaired)
                 error($"{at}.type: {type} holds unpaired (KTO) rows but rl is {Name(rl)}; expected rl: kto or a paired type ({string.Join(", ", ConfigSchema.PairedPreferenceDatasetTypes)})");
+            else if (rl is { } trainer && !sft && !ConfigSchema.PreferenceTypesFor(trainer).Contains(type))
+                error($"{at}.type: {type} is not a layout axolotl defines for rl: {Name(rl)}; expected one of {string.Join(", ", ConfigSchema.PreferenceTypesFor(trainer))}");
+        }
+    }
+
+    /// <summary>pretraining_dataset is a stream of text: it has no length (max_steps), no held-out split and no preference rows.</summary>
+    private static void CheckPretraining(TrainConfig c, Action<string> error)
+    {
+        if (c.PretrainingDataset.Count == 0) return;
+        if (c.Datasets.Count > 0)
+            error("pretraining_dataset and datasets are both set; expected one (axolotl trains on pretraining_dataset alone) — put evaluation data in test_datasets");
+        if (c.MaxSteps is not >= 1)
+            error("pretraining_dataset: a stream has no epoch length; set max_steps");
+        if (c.ValSetSize > 0)
+            error($"val_set_size: {Num(c.ValSetSize)} with pretraining_dataset; a stream has no held-out split — put evaluation data in test_datasets");
+        if (c.Rl != null)
+            error($"pretraining_dataset with rl: {Name(c.Rl)}; streamed text trains the causal-LM objective only");
+        for (int i = 0; i < c.PretrainingDataset.Count; i++)
+        {
+            var d = c.PretrainingDataset[i];
+            if (string.IsNullOrWhiteSpace(d.Path))
+                error($"pretraining_dataset.{i}.path: missing; expected a local file or folder, or a Hugging Face dataset id");
+            if (d.Type is not (null or "pretrain" or "pretraining" or "completion"))
+                error($"pretraining_dataset.{i}.type: {d.Type} is not read from a stream; expected pretrain (raw text in text_column)");
         }
     }
 

@@ -33,6 +33,8 @@ public sealed record TrainConfig
     public IReadOnlyList<DatasetConfig> Datasets { get; init; } = [];
     /// <summary>Evaluation datasets (instead of splitting val_set_size off the training data). Default: none.</summary>
     public IReadOnlyList<DatasetConfig> TestDatasets { get; init; } = [];
+    /// <summary>Streamed pretraining text (axolotl's pretraining_dataset), read as training consumes it; needs max_steps. Default: none.</summary>
+    public IReadOnlyList<DatasetConfig> PretrainingDataset { get; init; } = [];
     /// <summary>Held-out part of the training data: a fraction in [0, 1) or a whole row count ≥ 1. Default: 0.</summary>
     public double ValSetSize { get; init; }
     /// <summary>Folder for the tokenized/packed dataset cache. Default: null (output_dir/prepared).</summary>
@@ -331,6 +333,8 @@ public sealed record DatasetConfig
     public string? Name { get; init; }
     /// <summary>Field holding the text (completion/pretrain) or a nested object holding the rows. Default: null.</summary>
     public string? Field { get; init; }
+    /// <summary>Field holding the text of pretraining_dataset rows (axolotl's name for it). Default: null (field, else text).</summary>
+    public string? TextColumn { get; init; }
     /// <summary>Field holding the conversation list. Default: messages (conversations for sharegpt).</summary>
     public string? FieldMessages { get; init; }
     /// <summary>Instruction field. Default: instruction.</summary>

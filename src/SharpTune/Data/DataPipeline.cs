@@ -10,7 +10,7 @@ public sealed record DataOptions
 {
     /// <summary>Skip malformed rows (counted, first one reported) instead of stopping with an error naming file:row.</summary>
     public bool SkipBadRows { get; init; }
-    /// <summary>Drop rows whose token ids and labels equal an earlier row's.</summary>
+    /// <summary>Drop rows whose tokenized content equals an earlier row's, across all datasets (dataset_exact_deduplication).</summary>
     public bool Deduplicate { get; init; }
     /// <summary>Use and write the prepared-dataset cache.</summary>
     public bool UseCache { get; init; } = true;
@@ -51,8 +51,11 @@ public static class DataPipeline
         }
 
         var totals = new Counters();
+        // One deduplicator over the datasets in order is deduplication of the merged data (before weights repeat rows on purpose).
+        var dedup = options.Deduplicate ? new ExactDeduplicator() : null;
         var trainSets = config.Datasets.Select((d, i) =>
-            ApplyWeight(Process(d, trainFiles[i], $"datasets[{i}]", config, tokenizer, preference, options, warn, totals), d.Weight, config.Seed + i)).ToList();
+            ApplyWeight(Tally(Deduplicate(Process(d, trainFiles[i], $"datasets[{i}]", config, tokenizer, preference, options, warn, totals), dedup), totals),
+                d.Weight, config.Seed + i)).ToList();
         var trainRows = trainSets.SelectMany(s => s.Rows).ToList();
         var trainPairs = trainSets.SelectMany(s => s.Pairs).ToList();
         var trainUnpaired = trainSets.SelectMany(s => s.Unpaired).ToList();
@@ -71,7 +74,7 @@ public static class DataPipeline
         if (config.TestDatasets.Count > 0)
         {
             var testSets = config.TestDatasets.Select((d, i) =>
-                Process(d, testFiles[i], $"test_datasets[{i}]", config, tokenizer, preference, options, warn, totals)).ToList();
+                Tally(Deduplicate(Process(d, testFiles[i], $"test_datasets[{i}]", config, tokenizer, preference, options, warn, totals), dedup), totals)).ToList();
             evalRows = testSets.SelectMany(s => s.Rows).ToList();
             evalPairs = testSets.SelectMany(s => s.Pairs).ToList();
             evalUnpaired = testSets.SelectMany(s => s.Unpaired).ToList();
@@ -85,6 +88,9 @@ public static class DataPipeline
             (trainUnpaired, evalUnpaired) = Split(trainUnpaired, config.ValSetSize, config.Seed);
             (trainPrompts, evalPrompts) = Split(trainPrompts, config.ValSetSize, config.Seed);
         }
+        if (dedup is { Dropped: > 0 })
+            warn($"dataset_exact_deduplication: dropped {dedup.Dropped} row(s) equal to an earlier row (all datasets{(config.TestDatasets.Count > 0 ? " and test_datasets" : "")} together)");
+        totals.Duplicate = dedup?.Dropped ?? 0;
         bool unpaired = config.Rl == RlType.Kto;
         bool prompts = config.Rl == RlType.Grpo;
         int Count(List<TokenizedExample> rows, List<PreferenceExample> pairs, List<UnpairedExample[]> groups, List<PromptExample> promptRows) =>
@@ -186,8 +192,7 @@ public static class DataPipeline
         var unpaired = new List<UnpairedExample[]>();
         var prompts = new List<PromptExample>();
         var pretrainBuffer = new List<int>();
-        var seen = options.Deduplicate ? new Dictionary<int, List<int>>() : null;
-        long read = 0, tooLong = 0, noTrainable = 0, bad = 0, truncated = 0, duplicates = 0;
+        long read = 0, tooLong = 0, noTrainable = 0, bad = 0, truncated = 0;
         int longest = 0;
         string? firstNoTrainable = null, firstBad = null;
 
@@ -231,7 +236,6 @@ public static class DataPipeline
                     else if (r.Pair != null) pairs.Add(r.Pair);
                     else if (r.Unpaired != null) unpaired.Add(r.Unpaired);
                     else if (r.Prompt != null) prompts.Add(r.Prompt);
-                    else if (seen != null && IsDuplicate(r.Example!, rows, seen)) duplicates++;
                     else rows.Add(r.Example!);
                 }
             }
@@ -248,7 +252,6 @@ public static class DataPipeline
             warn($"{where}: dropped {tooLong} of {read} row(s) longer than sequence_len {config.SequenceLen} (longest {longest} tokens); " +
                  "set excess_length_strategy: truncate to keep them cut, or raise sequence_len");
         if (truncated > 0) warn($"{where}: truncated {truncated} row(s) to sequence_len {config.SequenceLen}");
-        if (duplicates > 0) warn($"{where}: dropped {duplicates} duplicate row(s)");
         if (noTrainable > 0)
         {
             string message = $"{where}: {noTrainable} of {read} row(s) have no trainable tokens (every label is -100) and were dropped; first: {firstNoTrainable}";
@@ -267,7 +270,16 @@ public static class DataPipeline
         totals.Truncated += truncated;
         totals.NoTrainable += noTrainable;
         totals.Bad += bad;
-        totals.Duplicate += duplicates;
+        return new DatasetRows(rows, pairs, unpaired, prompts);
+    }
+
+    private static DatasetRows Deduplicate(DatasetRows rows, ExactDeduplicator? dedup) => dedup == null ? rows
+        : new DatasetRows(dedup.Keep(rows.Rows), dedup.Keep(rows.Pairs), dedup.Keep(rows.Unpaired), dedup.Keep(rows.Prompts));
+
+    /// <summary>Adds a dataset's kept rows and tokens to the totals.</summary>
+    private static DatasetRows Tally(DatasetRows kept, Counters totals)
+    {
+        var (rows, pairs, unpaired, prompts) = kept;
         totals.Kept += rows.Count + pairs.Count + unpaired.Sum(g => g.Length) + prompts.Count;
         foreach (var p in prompts) totals.Tokens += p.PromptIds.Length;
         foreach (var r in rows)
@@ -285,7 +297,7 @@ public static class DataPipeline
             totals.Tokens += u.PromptIds.Length + u.CompletionIds.Length;
             totals.Trainable += u.CompletionIds.Length;
         }
-        return new DatasetRows(rows, pairs, unpaired, prompts);
+        return kept;
     }
 
     private static RowResult Convert(SourceRow row, RowFormatter formatter, HfTokenizer tokenizer, TrainConfig config, HashSet<int> eotIds)
@@ -415,19 +427,6 @@ public static class DataPipeline
         var list = ids.ToList();
         if ((list.Count == 0 || !eotIds.Contains(list[^1])) && tokenizer.EosTokenId is { } eos) list.Add(eos);
         return list.ToArray();
-    }
-
-    private static bool IsDuplicate(TokenizedExample example, List<TokenizedExample> kept, Dictionary<int, List<int>> seen)
-    {
-        var hash = new HashCode();
-        foreach (var id in example.InputIds) hash.Add(id);
-        foreach (var l in example.Labels) hash.Add(l);
-        int h = hash.ToHashCode();
-        if (!seen.TryGetValue(h, out var indices)) seen[h] = indices = [];
-        foreach (int i in indices)
-            if (kept[i].InputIds.AsSpan().SequenceEqual(example.InputIds) && kept[i].Labels.AsSpan().SequenceEqual(example.Labels)) return true;
-        indices.Add(kept.Count);
-        return false;
     }
 
     /// <summary>weight w keeps round(w × n) rows: a seeded subset below 1, whole copies plus a seeded remainder above.</summary>

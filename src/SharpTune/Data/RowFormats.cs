@@ -27,7 +27,7 @@ public enum RowFormatKind { Alpaca, ShareGpt, ChatTemplate, Completion, Pretrain
 public sealed class RowFormatter
 {
     public const string SupportedTypes = "alpaca, sharegpt, chat_template (or messages), completion, pretrain, input_output, and with rl: " +
-                                         "chat_template.default, chatml.intel, chatml.prompt_pairs, llama3.prompt_pairs, preference";
+                                         "preference, kto or one of axolotl's layouts (chat_template.default, chatml.intel, llama3.ultra, ...; docs/datasets.md)";
 
     // axolotl's alpaca prompt, byte for byte, so that models trained there and here see the same text.
     internal const string AlpacaPreamble = "Below is an instruction that describes a task, paired with an input that provides further context. " +
@@ -45,6 +45,7 @@ public sealed class RowFormatter
     private readonly DatasetConfig _dataset;
     private readonly HfTokenizer _tokenizer;
     private readonly ChatLabeler? _chat;
+    private readonly PreferenceLayout? _layout;
     private readonly bool _trainOnInputs;
 
     public RowFormatKind Kind { get; }
@@ -59,7 +60,7 @@ public sealed class RowFormatter
         {
             var (templateName, templateJinja) = ChatTemplates.Choice(dataset, config);
             string? template = ChatTemplates.Resolve(templateName, templateJinja, tokenizer, key,
-                required: Kind is not (RowFormatKind.Preference or RowFormatKind.Prompt));
+                required: Kind is not (RowFormatKind.Preference or RowFormatKind.Prompt) || PreferenceLayout.NeedsTemplate(dataset.Type));
             if (template != null)
             {
                 try
@@ -71,6 +72,7 @@ public sealed class RowFormatter
                 catch (InvalidInputException e) { throw new InvalidInputException($"{key}: {e.Message}"); }
             }
         }
+        if (Kind == RowFormatKind.Preference && config.Rl is { } rl) _layout = PreferenceLayout.For(dataset, rl, _chat, key);
     }
 
     public static RowFormatKind ParseKind(string? type, string key, bool preference)
@@ -81,7 +83,7 @@ public sealed class RowFormatter
             if (t is "chat_template" or "preference" or "dpo" or "orpo" or "simpo" or "kto" || t.StartsWith("chat_template.") || t.StartsWith("chatml.")
                 || t.StartsWith("llama3.") || t.StartsWith("user_defined"))
                 return RowFormatKind.Preference;
-            throw new InvalidInputException($"{key}.type: {type ?? "(missing)"} is not a preference format; rl needs one of chat_template.default, chatml.intel, chatml.prompt_pairs, llama3.prompt_pairs, preference");
+            throw new InvalidInputException($"{key}.type: {type ?? "(missing)"} is not a preference format; rl needs preference, kto or one of axolotl's layouts ({string.Join(", ", ConfigSchema.PairedPreferenceDatasetTypes.Concat(ConfigSchema.UnpairedPreferenceDatasetTypes).Distinct())})");
         }
         return t switch
         {
@@ -234,6 +236,9 @@ public sealed class RowFormatter
     {
         var row = AsObject(node);
         string chosenField = _dataset.FieldChosen ?? "chosen", rejectedField = _dataset.FieldRejected ?? "rejected";
+        if (_layout?.Paired(row) is { } texts)
+            return texts.Chosen != texts.Rejected ? texts
+                : throw new RowException($"\"{chosenField}\" and \"{rejectedField}\" are the same answer (\"{DatasetSources.Shorten(texts.Chosen, 60)}\"); a preference pair needs two different answers");
         const string needs = "preference rows need chosen and rejected (strings with a prompt, or message lists)";
         if (!row.ContainsKey(chosenField)) throw new RowException($"missing field \"{chosenField}\" ({needs}); found keys: {Keys(row)}");
         if (!row.ContainsKey(rejectedField)) throw new RowException($"missing field \"{rejectedField}\" ({needs}); found keys: {Keys(row)}");
@@ -258,27 +263,30 @@ public sealed class RowFormatter
     public IReadOnlyList<UnpairedTexts> Unpaired(JsonNode? node)
     {
         var row = AsObject(node);
+        const string needs = "KTO rows need prompt, completion and label (true = desirable), or chosen and rejected";
+        if (_layout != null) return [_layout.Unpaired(row, Desirable(row, needs))];
         string chosenField = _dataset.FieldChosen ?? "chosen";
         if (row.ContainsKey(chosenField) && !row.ContainsKey("completion"))
         {
             var pair = Preference(row);
             return [new(pair.Prompt, pair.Chosen, true, pair.PromptAddsSpecialTokens), new(pair.Prompt, pair.Rejected, false, pair.PromptAddsSpecialTokens)];
         }
-        const string needs = "KTO rows need prompt, completion and label (true = desirable), or chosen and rejected";
         if (!row.ContainsKey("completion")) throw new RowException($"missing field \"completion\" ({needs}); found keys: {Keys(row)}");
-        bool desirable = row["label"] switch
-        {
-            JsonValue v when v.GetValueKind() is JsonValueKind.True or JsonValueKind.False => v.GetValue<bool>(),
-            JsonValue v when v.GetValueKind() == JsonValueKind.Number && v.ToJsonString() is "0" or "1" => v.ToJsonString() == "1",
-            null when !row.ContainsKey("label") => throw new RowException($"missing field \"label\" ({needs}); found keys: {Keys(row)}"),
-            var other => throw new RowException($"field \"label\" is {DatasetSources.Describe(other)}; expected true (desirable) or false (undesirable)"),
-        };
+        bool desirable = Desirable(row, needs);
         var (prompt, promptField) = PromptMessages(row, "completion", needs);
         var completion = Completion(row["completion"], "completion", prompt);
         if (completion.Prompt.Count == 0) throw new RowException($"no prompt: \"{promptField}\" is missing and \"completion\" holds only the answer");
         var (promptText, addsSpecialTokens) = RenderPrompt(completion.Prompt);
         return [new(promptText, CompletionText(completion.Prompt, promptText, completion.Answer), desirable, addsSpecialTokens)];
     }
+
+    private static bool Desirable(JsonObject row, string needs) => row["label"] switch
+    {
+        JsonValue v when v.GetValueKind() is JsonValueKind.True or JsonValueKind.False => v.GetValue<bool>(),
+        JsonValue v when v.GetValueKind() == JsonValueKind.Number && v.ToJsonString() is "0" or "1" => v.ToJsonString() == "1",
+        null when !row.ContainsKey("label") => throw new RowException($"missing field \"label\" ({needs}); found keys: {Keys(row)}"),
+        var other => throw new RowException($"field \"label\" is {DatasetSources.Describe(other)}; expected true (desirable) or false (undesirable)"),
+    };
 
     /// <summary>
     /// A GRPO prompt row, as TRL reads one: "prompt" is plain text (used as is) or a list of messages (rendered by the chat

@@ -39,9 +39,12 @@ public static class TrainingJob
         Distributed.Ranks.CheckSameInputs(ranks, ConfigWriter.ToYaml(config), modelDir);
         // Rank 0 tokenizes and fills the prepared-data cache first; the other ranks then read the same cache.
         if (ranks.Rank != 0) ranks.Barrier();
-        var data = DataPipeline.Prepare(config, tokenizer, configDir, warn, new DataOptions { Log = console.WriteLine });
+        bool streamed = config.PretrainingDataset.Count > 0;
+        var data = streamed ? HeldOutOnly(config, tokenizer, configDir, warn, console) : DataPipeline.Prepare(config, tokenizer, configDir, warn, new DataOptions { Log = console.WriteLine });
         if (ranks.Rank == 0) ranks.Barrier();
-        console.WriteLine($"data: {data.Stats.TrainRows} train rows, {data.Stats.EvalRows} eval rows, {data.Stats.TrainableTokens:N0} trainable tokens");
+        console.WriteLine(streamed
+            ? $"data: pretraining_dataset streamed as training reads it ({config.MaxSteps} steps × {config.GradientAccumulationSteps * config.MicroBatchSize * ranks.WorldSize} rows of {config.SequenceLen} tokens), {data.Stats.EvalRows} eval rows"
+            : $"data: {data.Stats.TrainRows} train rows, {data.Stats.EvalRows} eval rows, {data.Stats.TrainableTokens:N0} trainable tokens");
         int padId = tokenizer.PadTokenId ?? tokenizer.EosTokenId ?? 0;
         IBatchSource train;
         IBatchSource? evalOrNull = null;
@@ -81,7 +84,9 @@ public static class TrainingJob
         }
         else
         {
-            train = new BatchPlanSource(new BatchPlan(data.Train, config.MicroBatchSize, config.SequenceLen, config.SamplePacking, config.PadToSequenceLen, padId, config.Seed));
+            train = streamed
+                ? new StreamedPretrainSource(new PretrainStream(config, tokenizer, configDir, hub), config.MicroBatchSize, config.MaxSteps!.Value * config.GradientAccumulationSteps * ranks.WorldSize)
+                : new BatchPlanSource(new BatchPlan(data.Train, config.MicroBatchSize, config.SequenceLen, config.SamplePacking, config.PadToSequenceLen, padId, config.Seed));
             if (data.Eval.Count > 0)
                 evalOrNull = new BatchPlanSource(new BatchPlan(data.Eval, config.EvalBatchSize ?? config.MicroBatchSize, config.SequenceLen, config.EvalSamplePacking ?? config.SamplePacking, config.PadToSequenceLen, padId, config.Seed));
             objective = new CausalLmObjective(outputRouterLogits: config.OutputRouterLogits);
@@ -133,6 +138,16 @@ public static class TrainingJob
         {
             frozenReference?.Dispose();
         }
+    }
+
+    /// <summary>With pretraining_dataset only test_datasets are prepared (as usual, cached): they are the eval rows.</summary>
+    private static PreparedData HeldOutOnly(TrainConfig config, HfTokenizer tokenizer, string configDir, Action<string> warn, TextWriter console)
+    {
+        if (config.TestDatasets.Count == 0)
+            return new PreparedData([], [], [], [], new DataStats());
+        var held = DataPipeline.Prepare(config with { Datasets = config.TestDatasets, TestDatasets = [], PretrainingDataset = [], ValSetSize = 0 },
+            tokenizer, configDir, warn, new DataOptions { Log = console.WriteLine });
+        return new PreparedData([], held.Train, [], [], held.Stats with { TrainRows = 0, EvalRows = held.Train.Count });
     }
 
     /// <summary>Greedy completions of the held-out prompts, scored by the run's rewards (the figure GRPO should raise).</summary>

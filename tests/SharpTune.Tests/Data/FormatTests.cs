@@ -76,7 +76,7 @@ public class FormatTests
     public void Preference_strings_render_the_prompt_with_the_template_and_completions_end_with_eot()
     {
         var row = new JsonObject { ["prompt"] = "What is 2 plus 2?", ["chosen"] = "It is 4.", ["rejected"] = "It is 5." };
-        var config = MakeConfig(WriteJsonl(row), "chat_template.default") with { Rl = RlType.Dpo };
+        var config = MakeConfig(WriteJsonl(row), "preference") with { Rl = RlType.Dpo };
         var data = Prepare(config, Llama3);
         var pair = Assert.Single(data.PreferenceTrain);
         Assert.Empty(data.Train);

@@ -65,9 +65,9 @@ public class PreferenceDataTests
             new JsonObject { ["prompt"] = "a?", ["chosen"] = "yes", ["rejected"] = "no" },
             new JsonObject { ["prompt"] = "b?", ["chosen"] = "same", ["rejected"] = "same" },
             new JsonObject { ["prompt"] = "c?", ["chosen"] = "yes" });
-        var config = MakeConfig(file, "chat_template.default") with { Rl = RlType.Dpo };
+        var config = MakeConfig(file, "preference") with { Rl = RlType.Dpo };
         var e = Assert.Throws<InvalidInputException>(() => Prepare(config, Llama3));
-        Assert.Equal($"{file}:2: \"chosen\" and \"rejected\" are the same answer (\"same\"); a preference pair needs two different answers (datasets[0], type chat_template.default)", e.Message);
+        Assert.Equal($"{file}:2: \"chosen\" and \"rejected\" are the same answer (\"same\"); a preference pair needs two different answers (datasets[0], type preference)", e.Message);
 
         var warnings = new List<string>();
         var data = Prepare(config, Llama3, warnings, new DataOptions { SkipBadRows = true });
