@@ -24,6 +24,7 @@ public static class Program
         [MemoryBench.Mode] = (MemoryBench.Usage, MemoryBench.Run),
         [AllReduceBench.Mode] = (AllReduceBench.Usage, AllReduceBench.Run),
         [AllReduceBench.ChildMode] = ("(internal) one rank of allreduce", AllReduceBench.RunChild),
+        [NcclCheckBench.Mode] = (NcclCheckBench.Usage, NcclCheckBench.Run),
     };
 
     public static int Main(string[] args)

@@ -241,12 +241,13 @@ public static partial class ConfigSchema
         section = "Multi-process training";
         Add("deepspeed", Text, "DeepSpeed config as a JSON file (relative to the config file) or an inline mapping: zero_optimization.stage 0–2 and offload_optimizer.device map to SharpTune's data parallel / ZeRO-1/2 (see [distributed](distributed.md)); any option it cannot honour is an error naming it.",
             paths: PathResolution.IfExists, mapping: true);
-        Add("fsdp", StringList, "FSDP options: shard_grad_op (ZeRO-2), no_shard (DDP), auto_wrap, offload; full_shard (ZeRO-3) is refused by this build.");
+        Add("fsdp", StringList, "FSDP options: shard_grad_op (ZeRO-2), no_shard (DDP), auto_wrap; full_shard (ZeRO-3) and offload (FSDP parameter offload) are refused by this build (offload_optimizer: cpu offloads the optimizer).");
         Add("fsdp_config", Text, "FSDP settings mapping (sharding_strategy, offload_params, auto_wrap_policy, transformer_layer_cls_to_wrap, state_dict_type, …; fsdp_ prefixes accepted).",
             mapping: true);
         Add("fsdp_version", Integer, "FSDP API version, 1 or 2 (both map to the same sharding).", range: new NumberRange(1, true, 2, true));
         Add("ddp_timeout", Integer, "Seconds a collective may wait for the other ranks (a crashed, killed or hung rank) before every rank stops with an error.", range: AtLeast1);
         Add("ddp_bucket_cap_mb", Number, "Gradient bucket size in MiB for the all-reduce / reduce-scatter.", range: Positive);
+        Add("offload_optimizer", Choice, "cpu keeps the optimizer state (and the float32 weights it updates) in host memory and runs the optimizer step there while the model trains on the GPU, as DeepSpeed's zero_optimization.offload_optimizer.device cpu (which sets it too). On a CPU run it is the same as none.", choice: typeof(OptimizerOffload));
         Add("ddp_find_unused_parameters", Bool, "Accepted either way: a parameter without a gradient in a step takes part in the reduction with zeros.");
 
         section = "Preference training";

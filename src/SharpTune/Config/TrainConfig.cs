@@ -181,6 +181,8 @@ public sealed record TrainConfig
     public double DdpBucketCapMb { get; init; } = 25;
     /// <summary>Accepted either way: parameters without a gradient in a step always take part with zeros. Default: null.</summary>
     public bool? DdpFindUnusedParameters { get; init; }
+    /// <summary>Optimizer state and step in host memory while the model is on the GPU (also set by deepspeed offload_optimizer.device cpu). Default: none.</summary>
+    public OptimizerOffload OffloadOptimizer { get; init; } = OptimizerOffload.None;
 
     // ---- evaluation, saving, logging ----
     /// <summary>Run evaluation when a validation set exists. Default: true.</summary>
@@ -388,6 +390,7 @@ public enum ComputeDtype { Float32, Bfloat16, Float16 }
 public enum ExcessLengthStrategy { Drop, Truncate }
 /// <summary>transformers' hub_strategy: what is pushed to hub_model_id and when.</summary>
 public enum HubStrategy { End, EverySave, Checkpoint, AllCheckpoints }
+public enum OptimizerOffload { None, Cpu }
 
 /// <summary>Marks a TrainConfig property that is not read from the config file (the key table skips it).</summary>
 [AttributeUsage(AttributeTargets.Property)]

@@ -17,15 +17,18 @@ public sealed class DataParallel
     private readonly IReadOnlyList<(string Name, Parameter Parameter)> parameters;
     private readonly int[] owner;             // rank owning each parameter
     private readonly List<(int Start, int End)> buckets = [];  // runs of parameter indices
+    private readonly BucketCollectives collectives;
 
     public ZeroStage Stage { get; }
     public int Rank => comm.Rank;
     public int WorldSize => comm.WorldSize;
     public ICommunicator Communicator => comm;
 
-    public DataParallel(ICommunicator comm, IReadOnlyList<(string Name, Parameter Parameter)> trainable, ZeroStage stage, double bucketCapMb)
+    /// <param name="collectives">where the buckets live and what reduces them; host buffers over <paramref name="comm"/> by default.</param>
+    public DataParallel(ICommunicator comm, IReadOnlyList<(string Name, Parameter Parameter)> trainable, ZeroStage stage, double bucketCapMb, BucketCollectives? collectives = null)
     {
         this.comm = comm;
+        this.collectives = collectives ?? new BucketCollectives(comm);
         parameters = trainable;
         Stage = stage;
         owner = Partition(trainable.Select(p => p.Parameter.numel()).ToArray(), comm.WorldSize);
@@ -73,7 +76,7 @@ public sealed class DataParallel
         foreach (var (start, end) in buckets)
         {
             using var buffer = Flatten(start, end, i => parameters[i].Parameter);
-            TensorMemory.With(buffer, (address, count) => comm.Broadcast(address, count * sizeof(float)));
+            collectives.Broadcast(buffer);
             Unflatten(buffer, start, end, (i, values) => parameters[i].Parameter.copy_(values));
         }
     }
@@ -96,7 +99,7 @@ public sealed class DataParallel
             if (Stage == ZeroStage.Gradients)
             {
                 var counts = OwnerCounts(start, end);
-                TensorMemory.With(buffer, (address, _) => comm.ReduceScatterSum(address, counts, ElementType.Float32));
+                collectives.ReduceScatterSum(buffer, counts);
                 Unflatten(buffer, start, end, (i, values) =>
                 {
                     var p = parameters[i].Parameter;
@@ -107,11 +110,8 @@ public sealed class DataParallel
             else
             {
                 var counts = EvenCounts(buffer.numel());
-                TensorMemory.With(buffer, (address, _) =>
-                {
-                    comm.ReduceScatterSum(address, counts, ElementType.Float32);
-                    comm.AllGather(address, counts, ElementType.Float32);
-                });
+                collectives.ReduceScatterSum(buffer, counts);
+                collectives.AllGather(buffer, counts);
                 Unflatten(buffer, start, end, (i, values) => SetGrad(parameters[i].Parameter, values));
             }
         }
@@ -139,7 +139,7 @@ public sealed class DataParallel
             foreach (var (start, end) in buckets)
             {
                 using var buffer = Flatten(start, end, i => owner[i] == comm.Rank ? parameters[i].Parameter : null);
-                TensorMemory.With(buffer, (address, _) => comm.AllGather(address, OwnerCounts(start, end), ElementType.Float32));
+                collectives.AllGather(buffer, OwnerCounts(start, end));
                 Unflatten(buffer, start, end, (i, values) => parameters[i].Parameter.copy_(values));
             }
         }
@@ -163,17 +163,17 @@ public sealed class DataParallel
         return counts;
     }
 
-    /// <summary>The tensors of parameters [start, end) as one float32 host buffer (zeros where the tensor is null).</summary>
+    /// <summary>The tensors of parameters [start, end) as one float32 buffer on the buckets' device (zeros where the tensor is null).</summary>
     private Tensor Flatten(int start, int end, Func<int, Tensor?> tensorOf)
     {
         long total = 0;
         for (int i = start; i < end; i++) total += parameters[i].Parameter.numel();
-        var buffer = zeros(total, ScalarType.Float32);
+        var buffer = zeros(total, ScalarType.Float32, collectives.Device);
         long offset = 0;
         for (int i = start; i < end; i++)
         {
             long n = parameters[i].Parameter.numel();
-            if (tensorOf(i) is { } t) buffer.narrow(0, offset, n).copy_(t.detach().reshape(-1).to(ScalarType.Float32).cpu());
+            if (tensorOf(i) is { } t) buffer.narrow(0, offset, n).copy_(t.detach().reshape(-1).to(ScalarType.Float32, collectives.Device));
             offset += n;
         }
         return buffer;

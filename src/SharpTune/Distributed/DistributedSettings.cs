@@ -22,8 +22,9 @@ public sealed record DistributedSettings(ZeroStage Stage, bool OffloadOptimizer,
         if (config.Fsdp is { Count: > 0 } || config.FsdpConfig is not null)
         {
             if (config.Deepspeed is not null) throw new InvalidInputException("deepspeed and fsdp: give one of them");
-            (stage, offload) = FromFsdp(config.Fsdp ?? [], config.FsdpConfig);
+            stage = FromFsdp(config.Fsdp ?? [], config.FsdpConfig);
         }
+        if (config.OffloadOptimizer == OptimizerOffload.Cpu) offload = true;
         return new DistributedSettings(stage, offload, TimeSpan.FromSeconds(config.DdpTimeout), bucketMb);
     }
 
@@ -107,10 +108,9 @@ public sealed record DistributedSettings(ZeroStage Stage, bool OffloadOptimizer,
         return (stage, offload, bucketMb);
     }
 
-    private static (ZeroStage, bool) FromFsdp(IReadOnlyList<string> options, string? configJson)
+    private static ZeroStage FromFsdp(IReadOnlyList<string> options, string? configJson)
     {
         var stage = ZeroStage.Gradients;   // FSDP always shards at least gradients and optimizer state
-        bool offload = false;
         // axolotl writes the list or one string: "full_shard auto_wrap".
         foreach (var option in options.SelectMany(o => o.Split(' ', StringSplitOptions.RemoveEmptyEntries)))
         {
@@ -120,12 +120,14 @@ public sealed record DistributedSettings(ZeroStage Stage, bool OffloadOptimizer,
                     throw new InvalidInputException($"fsdp: {option} (parameters sharded, ZeRO-3) is not supported by this build; use shard_grad_op (ZeRO-2) or no_shard");
                 case "shard_grad_op": stage = ZeroStage.Gradients; break;
                 case "no_shard": stage = ZeroStage.None; break;
-                case "offload": offload = true; break;
+                case "offload":
+                    // FSDP's CPUOffload moves the parameters and gradients to the host, not only the optimizer.
+                    throw new InvalidInputException("fsdp: offload (FSDP parameter offload: parameters and gradients in host memory) is not supported by this build; use offload_optimizer: cpu (optimizer state and step in host memory)");
                 case "auto_wrap": break;   // decoder layers are the unit of the reductions already
-                default: throw new InvalidInputException($"fsdp: {option} is not supported; allowed: shard_grad_op, no_shard, offload, auto_wrap");
+                default: throw new InvalidInputException($"fsdp: {option} is not supported; allowed: shard_grad_op, no_shard, auto_wrap");
             }
         }
-        if (configJson is null) return (stage, offload);
+        if (configJson is null) return stage;
         foreach (var (rawKey, node) in JsonNode.Parse(configJson)!.AsObject())
         {
             string key = rawKey.StartsWith("fsdp_", StringComparison.Ordinal) ? rawKey["fsdp_".Length..] : rawKey;
@@ -161,7 +163,7 @@ public sealed record DistributedSettings(ZeroStage Stage, bool OffloadOptimizer,
                     throw new InvalidInputException($"fsdp_config.{rawKey} is not supported by this build");
             }
         }
-        return (stage, offload);
+        return stage;
     }
 
     private static bool OffloadDevice(JsonNode? node, string where)

@@ -29,6 +29,15 @@ public abstract class Optimizer(IReadOnlyList<TrainableParameter> parameters, do
     /// </summary>
     public bool MasterWeights { get; init; } = true;
 
+    /// <summary>
+    /// offload_optimizer: cpu — the device of the state and of the update itself (the host) when the parameters live
+    /// elsewhere (a GPU): each step brings the gradient over, updates a host copy of the weights and sends the result
+    /// back, so the GPU holds no moments. Null keeps everything beside the parameters.
+    /// </summary>
+    public Device? StateDevice { get; init; }
+    // Host copies of float32 (or bf16: full) parameters under offload: equal to the parameters, so not checkpointed.
+    private readonly Dictionary<string, Tensor> hostCopies = new(StringComparer.Ordinal);
+
     /// <param name="gradMultiplier">a scalar on the parameters' device applied to the float32 gradients (clipping and loss-scale undo), or null.</param>
     public void Step(double lr, Tensor? gradMultiplier = null)
     {
@@ -41,12 +50,13 @@ public abstract class Optimizer(IReadOnlyList<TrainableParameter> parameters, do
             // Per parameter: the update's temporaries (float32 gradient copy, sqrt, quotient, ...) die here, so the step
             // needs a few copies of the largest parameter on top of the state, not a few copies of every parameter.
             using var parameterScope = NewDisposeScope();
-            var grad32 = grad.to(ScalarType.Float32);
-            if (gradMultiplier is not null) grad32 = grad32 * gradMultiplier;
+            bool offloaded = Offloaded(p);
+            var grad32 = offloaded ? grad.to(ScalarType.Float32, StateDevice!) : grad.to(ScalarType.Float32);
+            if (gradMultiplier is not null) grad32 = grad32 * (offloaded ? gradMultiplier.to(StateDevice!) : gradMultiplier);
             bool viaMaster = MasterWeights && p.Parameter.dtype != ScalarType.Float32;
-            var weight = viaMaster ? Master(p) : p.Parameter;
+            var weight = viaMaster ? Master(p) : offloaded ? HostCopy(p) : p.Parameter;
             Update(p, weight, grad32, lr);
-            if (viaMaster) p.Parameter.copy_(weight);
+            if (viaMaster || offloaded) p.Parameter.copy_(weight);
         }
     }
 
@@ -60,7 +70,7 @@ public abstract class Optimizer(IReadOnlyList<TrainableParameter> parameters, do
         if (!state.TryGetValue(key, out var value))
         {
             var type = dtype ?? (MasterWeights ? ScalarType.Float32 : p.Parameter.dtype);
-            value = zeros(shape ?? p.Parameter.shape, type, p.Parameter.device).DetachFromDisposeScope();
+            value = zeros(shape ?? p.Parameter.shape, type, StateDevice ?? p.Parameter.device).DetachFromDisposeScope();
             state[key] = value;
         }
         return value;
@@ -72,8 +82,21 @@ public abstract class Optimizer(IReadOnlyList<TrainableParameter> parameters, do
         var key = p.Name + ".master";
         if (!state.TryGetValue(key, out var value))
         {
-            value = p.Parameter.detach().to(ScalarType.Float32, copy: true).DetachFromDisposeScope();
+            value = p.Parameter.detach().to(ScalarType.Float32, StateDevice ?? p.Parameter.device, copy: true).DetachFromDisposeScope();
             state[key] = value;
+        }
+        return value;
+    }
+
+    private bool Offloaded(TrainableParameter p) => StateDevice is { } host && p.Parameter.device != host;
+
+    /// <summary>The host copy of an offloaded parameter the update runs on, taken from the parameter on first use.</summary>
+    private Tensor HostCopy(TrainableParameter p)
+    {
+        if (!hostCopies.TryGetValue(p.Name, out var value))
+        {
+            value = p.Parameter.detach().to(p.Parameter.dtype, StateDevice!, copy: true).DetachFromDisposeScope();
+            hostCopies[p.Name] = value;
         }
         return value;
     }
@@ -92,8 +115,8 @@ public abstract class Optimizer(IReadOnlyList<TrainableParameter> parameters, do
 
     public void LoadState(IEnumerable<KeyValuePair<string, Tensor>> tensors, long stepCount)
     {
-        // Checkpoints are read on the host; the state lives beside the parameters (the GPU when training there).
-        var device = Parameters.Count > 0 ? Parameters[0].Parameter.device : CPU;
+        // Checkpoints are read on the host; the state lives beside the parameters (the GPU when training there) or on the offload device.
+        var device = StateDevice ?? (Parameters.Count > 0 ? Parameters[0].Parameter.device : CPU);
         foreach (var (key, value) in tensors)
         {
             var placed = value.device == device ? value : value.to(device);
@@ -103,14 +126,14 @@ public abstract class Optimizer(IReadOnlyList<TrainableParameter> parameters, do
         StepCount = stepCount;
     }
 
-    public static Optimizer Create(string kind, IReadOnlyList<TrainableParameter> parameters, double weightDecay, double beta1, double beta2, double epsilon, bool masterWeights = true) => kind switch
+    public static Optimizer Create(string kind, IReadOnlyList<TrainableParameter> parameters, double weightDecay, double beta1, double beta2, double epsilon, bool masterWeights = true, Device? stateDevice = null) => kind switch
     {
-        "adamw_torch" or "adamw_torch_fused" or "adamw_hf" or "adamw" => new AdamW(parameters, weightDecay, beta1, beta2, epsilon) { MasterWeights = masterWeights },
-        "sgd" => new Sgd(parameters, weightDecay) { MasterWeights = masterWeights },
-        "lion" => new Lion(parameters, weightDecay, beta1, beta2) { MasterWeights = masterWeights },
-        "adafactor" => new Adafactor(parameters, weightDecay) { MasterWeights = masterWeights },
-        "adamw_8bit" => new AdamW8bit(parameters, weightDecay, beta1, beta2, epsilon) { MasterWeights = masterWeights },
-        "muon" => new Muon(parameters, weightDecay, beta1, beta2, epsilon) { MasterWeights = masterWeights },
+        "adamw_torch" or "adamw_torch_fused" or "adamw_hf" or "adamw" => new AdamW(parameters, weightDecay, beta1, beta2, epsilon) { MasterWeights = masterWeights, StateDevice = stateDevice },
+        "sgd" => new Sgd(parameters, weightDecay) { MasterWeights = masterWeights, StateDevice = stateDevice },
+        "lion" => new Lion(parameters, weightDecay, beta1, beta2) { MasterWeights = masterWeights, StateDevice = stateDevice },
+        "adafactor" => new Adafactor(parameters, weightDecay) { MasterWeights = masterWeights, StateDevice = stateDevice },
+        "adamw_8bit" => new AdamW8bit(parameters, weightDecay, beta1, beta2, epsilon) { MasterWeights = masterWeights, StateDevice = stateDevice },
+        "muon" => new Muon(parameters, weightDecay, beta1, beta2, epsilon) { MasterWeights = masterWeights, StateDevice = stateDevice },
         _ => throw new InvalidInputException($"optimizer: '{kind}' is not supported; allowed: adamw_torch, adamw_torch_fused, adamw_hf, adamw, sgd, lion, adafactor, adamw_8bit, muon"),
     };
 }

@@ -52,12 +52,17 @@ public sealed class TrainingRun(TrainConfig config, string modelDir, TextWriter 
             .Where(p => p.parameter.requires_grad)
             .Select(p => new TrainableParameter(p.name, p.parameter, TrainableParameter.DecayApplies(p.name)))
             .ToList();
-        var parallel = StartDataParallel(trainable, device);
+        var distributed = Distributed.DistributedSettings.From(config);
         bool writer = Communicator.Rank == 0;
+        using var gpuCollectives = StartGpuCollectives(device, distributed);
+        var parallel = StartDataParallel(trainable, distributed, gpuCollectives);
         // ZeRO: this rank's optimizer updates (and keeps state for) only the parameters it owns.
         var owned = parallel?.OwnedNames;
+        bool offloadOptimizer = distributed.OffloadOptimizer && device.type != DeviceType.CPU;
+        if (distributed.OffloadOptimizer && !offloadOptimizer && writer)
+            console.WriteLine($"note: offload_optimizer: cpu on {Native.ComputeDevice.Describe(device)} is the same as no offload (the optimizer state is in host memory already)");
         var optimizer = Optimizer.Create(OptimizerName(config.Optimizer), owned is null ? trainable : trainable.Where(p => owned.Contains(p.Name)).ToList(),
-            config.WeightDecay, config.AdamBeta1, config.AdamBeta2, config.AdamEpsilon, precision.MasterWeights);
+            config.WeightDecay, config.AdamBeta1, config.AdamBeta2, config.AdamEpsilon, precision.MasterWeights, stateDevice: offloadOptimizer ? CPU : null);
         if (optimizer is Muon muon && writer) console.WriteLine($"muon: {muon.OrthogonalisedCount} 2-D weight(s) orthogonalised, {trainable.Count - muon.OrthogonalisedCount} parameter(s) with AdamW");
         // One optimizer step consumes accumulation × world micro-batches of the shared order.
         int microPerStep = config.GradientAccumulationSteps * Communicator.WorldSize;
@@ -132,7 +137,8 @@ public sealed class TrainingRun(TrainConfig config, string modelDir, TextWriter 
         console.WriteLine($"training {trainable.Sum(p => p.Parameter.numel()):N0} of {model.parameters().Sum(p => p.numel()):N0} parameters for {totalSteps} steps " +
                           $"({train.BatchesPerEpoch} micro-batches per epoch, accumulation {config.GradientAccumulationSteps}) on {Native.ComputeDevice.Describe(device)}, {precision.Describe()}");
         if (parallel is not null)
-            console.WriteLine($"data parallel: {Communicator.WorldSize} ranks, {DescribeStage(parallel.Stage)}, global batch {config.MicroBatchSize * microPerStep} rows");
+            console.WriteLine($"data parallel: {Communicator.WorldSize} ranks, {DescribeStage(parallel.Stage)}, global batch {config.MicroBatchSize * microPerStep} rows, gradients over {gpuCollectives?.Description ?? "MPI (host memory)"}");
+        if (offloadOptimizer && writer) console.WriteLine($"offload_optimizer: cpu: optimizer state and step in host memory, parameters on {Native.ComputeDevice.Describe(device)}");
         if (writer) RunHook(BeforeTraining, model);
         if (writer) Progress?.Begin(totalSteps, trainer.State.Step);
         trainer.Run(cancel);
@@ -170,16 +176,18 @@ public sealed class TrainingRun(TrainConfig config, string modelDir, TextWriter 
         return outcome;
     }
 
+    /// <summary>Several ranks with the model on a GPU: NCCL between the ranks' GPUs (MPI stays the rendezvous); null otherwise.</summary>
+    private Distributed.IDeviceCollectives? StartGpuCollectives(Device device, Distributed.DistributedSettings settings) =>
+        Communicator.WorldSize > 1 && device.type == DeviceType.CUDA ? Distributed.NcclCommunicator.Start(Communicator, device, settings.Timeout) : null;
+
     /// <summary>Several ranks: the data-parallel reducer over the trainable parameters, with rank 0's starting values everywhere.</summary>
-    private Distributed.DataParallel? StartDataParallel(IReadOnlyList<TrainableParameter> trainable, Device device)
+    private Distributed.DataParallel? StartDataParallel(IReadOnlyList<TrainableParameter> trainable, Distributed.DistributedSettings settings, Distributed.IDeviceCollectives? gpuCollectives)
     {
-        var settings = Distributed.DistributedSettings.From(config);
-        if (settings.OffloadOptimizer && device.type != DeviceType.CPU)
-            throw new InvalidInputException($"offload_optimizer.device cpu: this build keeps the optimizer state beside the parameters on {Native.ComputeDevice.Describe(device)}; offload is what a CPU run (device: cpu) does already");
         if (Communicator.WorldSize == 1) return null;
         if (config.Rl is RlType.Grpo)
             throw new InvalidInputException("rl: grpo runs in one process in this build (its rollouts are sampled per process); launch it without mpirun/srun");
-        var parallel = new Distributed.DataParallel(Communicator, trainable.Select(p => (p.Name, p.Parameter)).ToList(), settings.Stage, settings.BucketCapMb);
+        var parallel = new Distributed.DataParallel(Communicator, trainable.Select(p => (p.Name, p.Parameter)).ToList(), settings.Stage, settings.BucketCapMb,
+            new Distributed.BucketCollectives(Communicator, gpuCollectives));
         parallel.BroadcastParameters();
         return parallel;
     }
