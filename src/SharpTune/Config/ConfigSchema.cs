@@ -241,7 +241,7 @@ public static partial class ConfigSchema
         section = "Multi-process training";
         Add("deepspeed", Text, "DeepSpeed config as a JSON file (relative to the config file) or an inline mapping: zero_optimization.stage 0–2 and offload_optimizer.device map to SharpTune's data parallel / ZeRO-1/2 (see [distributed](distributed.md)); any option it cannot honour is an error naming it.",
             paths: PathResolution.IfExists, mapping: true);
-        Add("fsdp", StringList, "FSDP options: shard_grad_op (ZeRO-2), no_shard (DDP), auto_wrap; full_shard (ZeRO-3) and offload (FSDP parameter offload) are refused by this build (offload_optimizer: cpu offloads the optimizer).");
+        Add("fsdp", StringList, "FSDP options: full_shard (ZeRO-3), shard_grad_op (ZeRO-2), no_shard (DDP), auto_wrap; offload (FSDP parameter offload) and hybrid_shard are refused by this build (offload_optimizer: cpu offloads the optimizer).");
         Add("fsdp_config", Text, "FSDP settings mapping (sharding_strategy, offload_params, auto_wrap_policy, transformer_layer_cls_to_wrap, state_dict_type, …; fsdp_ prefixes accepted).",
             mapping: true);
         Add("fsdp_version", Integer, "FSDP API version, 1 or 2 (both map to the same sharding).", range: new NumberRange(1, true, 2, true));

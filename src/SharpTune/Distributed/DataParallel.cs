@@ -25,13 +25,19 @@ public sealed class DataParallel
     public ICommunicator Communicator => comm;
 
     /// <param name="collectives">where the buckets live and what reduces them; host buffers over <paramref name="comm"/> by default.</param>
-    public DataParallel(ICommunicator comm, IReadOnlyList<(string Name, Parameter Parameter)> trainable, ZeroStage stage, double bucketCapMb, BucketCollectives? collectives = null)
+    /// <param name="owners">
+    /// ZeRO-3: the owner of each trainable parameter as the parameter shards cut them (the gradients arrive reduced onto
+    /// those owners); otherwise the balanced cut of the trainable parameters.
+    /// </param>
+    public DataParallel(ICommunicator comm, IReadOnlyList<(string Name, Parameter Parameter)> trainable, ZeroStage stage, double bucketCapMb,
+        BucketCollectives? collectives = null, IReadOnlyDictionary<string, int>? owners = null)
     {
         this.comm = comm;
         this.collectives = collectives ?? new BucketCollectives(comm);
         parameters = trainable;
         Stage = stage;
-        owner = Partition(trainable.Select(p => p.Parameter.numel()).ToArray(), comm.WorldSize);
+        if (stage == ZeroStage.Parameters && owners is null) throw new ArgumentException("ZeRO-3 takes the owners from the parameter shards", nameof(owners));
+        owner = owners is null ? Partition(trainable.Select(p => p.Parameter.numel()).ToArray(), comm.WorldSize) : trainable.Select(p => owners[p.Name]).ToArray();
         long cap = Math.Max(1, (long)(bucketCapMb * 1024 * 1024 / sizeof(float)));
         int start = 0;
         long size = 0;
@@ -86,10 +92,12 @@ public sealed class DataParallel
 
     /// <summary>
     /// Sums the gradients over ranks. DDP and ZeRO-1: every rank ends with every summed gradient. ZeRO-2: each rank keeps
-    /// only the summed gradients of the parameters it owns; the others are released.
+    /// only the summed gradients of the parameters it owns; the others are released. ZeRO-3: nothing left to do, each
+    /// group's backward has summed its gradients onto their owners already.
     /// </summary>
     public void ReduceGradients()
     {
+        if (Stage == ZeroStage.Parameters) return;
         using var scope = NewDisposeScope();
         using var noGrad = no_grad();
         foreach (var (start, end) in buckets)
@@ -119,22 +127,25 @@ public sealed class DataParallel
 
     /// <summary>
     /// The global gradient norm from this rank's norm over the gradients it holds: the same value under DDP/ZeRO-1 (every
-    /// rank holds them all), the root of the summed squares under ZeRO-2 (each holds its own part).
+    /// rank holds them all), the root of the summed squares under ZeRO-2/3 (each holds its own part).
     /// </summary>
     public Tensor GlobalNorm(Tensor localNorm)
     {
-        if (Stage != ZeroStage.Gradients) return localNorm;
+        if (Stage is not (ZeroStage.Gradients or ZeroStage.Parameters)) return localNorm;
         double local = localNorm.to(ScalarType.Float64).item<double>();
         double total = comm.Sum(local * local);
         return tensor((float)Math.Sqrt(total), dtype: ScalarType.Float32, device: localNorm.device);
     }
 
-    /// <summary>After the optimizer step: under ZeRO each owner's updated values to every rank; all gradients released.</summary>
+    /// <summary>
+    /// After the optimizer step: under ZeRO-1/2 each owner's updated values to every rank (ZeRO-3 keeps them with their
+    /// owner until the next gather); all gradients released.
+    /// </summary>
     public void AfterStep()
     {
         using var scope = NewDisposeScope();
         using var noGrad = no_grad();
-        if (Stage != ZeroStage.None)
+        if (Stage is ZeroStage.OptimizerState or ZeroStage.Gradients)
         {
             foreach (var (start, end) in buckets)
             {

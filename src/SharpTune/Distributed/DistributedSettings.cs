@@ -56,8 +56,8 @@ public sealed record DistributedSettings(ZeroStage Stage, bool OffloadOptimizer,
                                     0 => ZeroStage.None,
                                     1 => ZeroStage.OptimizerState,
                                     2 => ZeroStage.Gradients,
-                                    3 => throw new InvalidInputException($"{source}: zero_optimization.stage 3 (parameters sharded) is not supported by this build; use stage 0, 1 or 2"),
-                                    _ => throw new InvalidInputException($"{source}: zero_optimization.stage {s} is invalid; allowed: 0, 1, 2"),
+                                    3 => ZeroStage.Parameters,
+                                    _ => throw new InvalidInputException($"{source}: zero_optimization.stage {s} is invalid; allowed: 0, 1, 2, 3"),
                                 };
                                 break;
                             case "offload_optimizer":
@@ -75,8 +75,10 @@ public sealed record DistributedSettings(ZeroStage Stage, bool OffloadOptimizer,
                                 break;   // the all-gather reuses the reduce buckets: same data, same sizes
                             case var k when PerformanceOnly.Contains(k):
                                 break;   // scheduling knobs of DeepSpeed's CUDA streams; the result is the same either way
+                            case "stage3_gather_16bit_weights_on_model_save" or "gather_16bit_weights_on_model_save":
+                                break;   // the saved model is always the consolidated whole weights
                             case var k when k.StartsWith("stage3_", StringComparison.Ordinal) || k is "sub_group_size":
-                                break;   // stage-3 tuning, without effect below stage 3 (stage 3 itself is refused above)
+                                break;   // prefetch / persistence / live-parameter limits: when stage 3 gathers, not what it computes
                             default:
                                 throw new InvalidInputException($"{source}: zero_optimization.{zkey} is not supported by this build");
                         }
@@ -116,15 +118,16 @@ public sealed record DistributedSettings(ZeroStage Stage, bool OffloadOptimizer,
         {
             switch (option.Trim().ToLowerInvariant())
             {
-                case "full_shard" or "hybrid_shard":
-                    throw new InvalidInputException($"fsdp: {option} (parameters sharded, ZeRO-3) is not supported by this build; use shard_grad_op (ZeRO-2) or no_shard");
+                case "full_shard": stage = ZeroStage.Parameters; break;
+                case "hybrid_shard" or "hybrid_shard_zero2":
+                    throw new InvalidInputException($"fsdp: {option} (sharding within a node, replicas across nodes) is not supported by this build; use full_shard, shard_grad_op or no_shard");
                 case "shard_grad_op": stage = ZeroStage.Gradients; break;
                 case "no_shard": stage = ZeroStage.None; break;
                 case "offload":
                     // FSDP's CPUOffload moves the parameters and gradients to the host, not only the optimizer.
                     throw new InvalidInputException("fsdp: offload (FSDP parameter offload: parameters and gradients in host memory) is not supported by this build; use offload_optimizer: cpu (optimizer state and step in host memory)");
                 case "auto_wrap": break;   // decoder layers are the unit of the reductions already
-                default: throw new InvalidInputException($"fsdp: {option} is not supported; allowed: shard_grad_op, no_shard, auto_wrap");
+                default: throw new InvalidInputException($"fsdp: {option} is not supported; allowed: full_shard, shard_grad_op, no_shard, auto_wrap");
             }
         }
         if (configJson is null) return stage;
@@ -137,15 +140,20 @@ public sealed record DistributedSettings(ZeroStage Stage, bool OffloadOptimizer,
                 case "sharding_strategy":
                     stage = text.ToUpperInvariant() switch
                     {
+                        "FULL_SHARD" or "1" => ZeroStage.Parameters,
                         "SHARD_GRAD_OP" or "2" => ZeroStage.Gradients,
                         "NO_SHARD" or "3" => ZeroStage.None,
-                        _ => throw new InvalidInputException($"fsdp_config.{rawKey}: {text} (parameters sharded, ZeRO-3) is not supported by this build; use SHARD_GRAD_OP or NO_SHARD"),
+                        _ => throw new InvalidInputException($"fsdp_config.{rawKey}: {text} is not supported by this build; allowed: FULL_SHARD, SHARD_GRAD_OP, NO_SHARD"),
                     };
                     break;
                 case "reshard_after_forward":
                     // FSDP2's spelling of full_shard (true) vs shard_grad_op (false).
-                    if (text == "true") throw new InvalidInputException($"fsdp_config.{rawKey}: true (parameters sharded, ZeRO-3) is not supported by this build; use false (ZeRO-2)");
-                    stage = ZeroStage.Gradients;
+                    stage = text switch
+                    {
+                        "true" => ZeroStage.Parameters,
+                        "false" => ZeroStage.Gradients,
+                        _ => throw new InvalidInputException($"fsdp_config.{rawKey}: {text} is not supported; allowed: true (ZeRO-3), false (ZeRO-2)"),
+                    };
                     break;
                 case "offload_params":
                     if (text == "true") throw new InvalidInputException($"fsdp_config.{rawKey}: true (parameter offload) is not supported by this build; use false, or deepspeed offload_optimizer.device cpu");

@@ -12,4 +12,9 @@ public enum ZeroStage
     OptimizerState = 1,
     /// <summary>ZeRO-2: the reduced gradients are partitioned too (each rank keeps only the gradients it updates).</summary>
     Gradients = 2,
+    /// <summary>
+    /// ZeRO-3 / FSDP full_shard: the parameters are partitioned too; each group (decoder layer, embedding, final norm,
+    /// lm_head) is gathered around its forward and again for its backward, then freed (see ParameterShards).
+    /// </summary>
+    Parameters = 3,
 }

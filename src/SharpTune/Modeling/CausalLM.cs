@@ -31,6 +31,12 @@ public sealed class CausalLM : nn.Module
     /// <summary>The output projection weight (V, H): lm_head, or the embedding table when tied.</summary>
     public Tensor OutputWeight => lm_head?.Weight ?? model.EmbedTokens.Weight;
 
+    /// <summary>The module holding <see cref="OutputWeight"/> (the parameter group the output projection runs as).</summary>
+    public nn.Module OutputModule => (nn.Module?)lm_head ?? model.EmbedTokens;
+
+    /// <summary>lm_head; null when the embeddings are tied.</summary>
+    public LinearLayer? LmHead => lm_head;
+
     /// <summary>Final hidden states (B, T, H) in the compute dtype.</summary>
     public Tensor Hidden(ForwardBatch batch) => model.Forward(batch);
 
@@ -41,7 +47,7 @@ public sealed class CausalLM : nn.Module
     public Tensor Logits(Tensor hidden)
     {
         using var scope = NewDisposeScope();
-        var logits = (lm_head is null ? nn.functional.linear(hidden, model.EmbedTokens.Weight) : lm_head.call(hidden)).to(float32);
+        var logits = model.RunGroup(OutputModule, (h, _) => lm_head is null ? nn.functional.linear(h, model.EmbedTokens.Weight) : lm_head.call(h), hidden).to(float32);
         if (Config.FinalLogitSoftcapping is { } cap) logits = (logits / cap).tanh() * cap;
         return logits.MoveToOuterDisposeScope();
     }

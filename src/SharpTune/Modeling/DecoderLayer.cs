@@ -69,6 +69,14 @@ public sealed class DecoderLayer : nn.Module
 /// <summary>How the decoder runs one layer; gradient checkpointing swaps in a recomputing runner.</summary>
 public delegate (Tensor Hidden, Tensor? RouterLogits) LayerRunner(DecoderLayer layer, Tensor hidden, AttentionInputs inputs);
 
+/// <summary>
+/// How the model runs one of its parameter groups outside the decoder layers (embedding, final norm, output
+/// projection): <paramref name="compute"/> applied to <paramref name="input"/> (the input gradients flow to) and
+/// <paramref name="extra"/> (tensors the computation reads, without gradient). ZeRO-3 swaps in a runner that gathers the
+/// group's sharded parameters around the call and recomputes it in backward.
+/// </summary>
+public delegate Tensor GroupRunner(nn.Module group, Func<Tensor, Tensor?[], Tensor> compute, Tensor input, params Tensor?[] extra);
+
 /// <summary>Final hidden states (B, T, H) and the router logits of every sparse layer in order (empty unless asked for).</summary>
 public sealed record DecoderOutput(Tensor Hidden, IReadOnlyList<Tensor> RouterLogits);
 
@@ -96,11 +104,14 @@ public sealed class DecoderModel : nn.Module
 
     public EmbeddingLayer EmbedTokens => embed_tokens;
     public IReadOnlyList<DecoderLayer> Layers => layers.ToList();
+    public RmsNorm FinalNorm => norm;
 
     /// <summary>Optional transform of the input embeddings during training (NEFTune noise).</summary>
     public Func<Tensor, Tensor>? EmbeddingTransform { get; set; }
 
     public LayerRunner RunLayer { get; set; } = (layer, hidden, inputs) => layer.Forward(hidden, inputs);
+
+    public GroupRunner RunGroup { get; set; } = (_, compute, input, extra) => compute(input, extra);
 
     /// <summary>Final normalised hidden states (B, T, H).</summary>
     public Tensor Forward(ForwardBatch batch)
@@ -115,7 +126,7 @@ public sealed class DecoderModel : nn.Module
         using var scope = NewDisposeScope();
         var ids = batch.InputIds;
         long bsz = ids.shape[0], time = ids.shape[1], past = batch.Cache?.Length ?? 0;
-        var x = embed_tokens.call(ids);
+        var x = RunGroup(embed_tokens, (t, _) => embed_tokens.call(t), ids);
         if (config.ScaleEmbeddings)
         {
             // transformers rounds sqrt(hidden) to the compute dtype before multiplying.
@@ -140,7 +151,7 @@ public sealed class DecoderModel : nn.Module
             if (routerLogits && logits is not null) collected.Add(logits.MoveToOuterDisposeScope());
         }
         batch.Cache?.Advance(time);
-        return new DecoderOutput(norm.call(x).MoveToOuterDisposeScope(), collected);
+        return new DecoderOutput(RunGroup(norm, (t, _) => norm.call(t), x).MoveToOuterDisposeScope(), collected);
     }
 
     /// <summary>0..T-1 after the cache; with segment ids, positions restart at each document as packing expects.</summary>

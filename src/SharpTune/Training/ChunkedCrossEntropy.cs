@@ -20,7 +20,8 @@ public static class ChunkedCrossEntropy
         var selected = shiftedLabels.ne(CausalLmLoss.IgnoreIndex).nonzero().squeeze(1);
         var rows = hidden[.., ..^1, ..].reshape(-1, h).index_select(0, selected);        // (N, H)
         var targets = shiftedLabels.index_select(0, selected);                            // (N)
-        var loss = ChunkedLoss.Apply(rows, model.OutputWeight, targets, chunkTokens, model.Config.FinalLogitSoftcapping ?? 0);
+        double softcap = model.Config.FinalLogitSoftcapping ?? 0;
+        var loss = model.Model.RunGroup(model.OutputModule, (r, extra) => ChunkedLoss.Apply(r, model.OutputWeight, extra[0]!, chunkTokens, softcap), rows, targets);
         return loss.MoveToOuterDisposeScope();
     }
 

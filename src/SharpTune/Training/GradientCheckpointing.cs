@@ -25,9 +25,12 @@ public static class GradientCheckpointing
     public static void Disable(CausalLM model) =>
         model.Model.RunLayer = (layer, hidden, inputs) => layer.Forward(hidden, inputs);
 
-    private static (Tensor Hidden, Tensor? RouterLogits) Checkpointed(DecoderLayer layer, Tensor hidden, AttentionInputs inputs, bool offload)
+    private static (Tensor Hidden, Tensor? RouterLogits) Checkpointed(DecoderLayer layer, Tensor hidden, AttentionInputs inputs, bool offload) =>
+        Unpacked(layer, CheckpointedLayer.Run(layer, hidden, inputs, offload), hidden);
+
+    /// <summary>The output and router logits back out of <see cref="Packed"/>'s one tensor.</summary>
+    internal static (Tensor Hidden, Tensor? RouterLogits) Unpacked(DecoderLayer layer, Tensor packed, Tensor hidden)
     {
-        var packed = CheckpointedLayer.Run(layer, hidden, inputs, offload);
         if (!layer.IsSparse) return (packed, null);
         long size = hidden.numel();
         var output = packed.narrow(0, 0, size).view(hidden.shape);
@@ -36,7 +39,7 @@ public static class GradientCheckpointing
     }
 
     /// <summary>Dense layers: the output itself; sparse layers: cat(output.flatten(), router_logits.flatten()).</summary>
-    private static Tensor Packed(DecoderLayer layer, Tensor hidden, AttentionInputs inputs)
+    internal static Tensor Packed(DecoderLayer layer, Tensor hidden, AttentionInputs inputs)
     {
         var (output, logits) = layer.Forward(hidden, inputs);
         if (logits is null) return output;

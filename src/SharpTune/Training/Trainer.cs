@@ -182,13 +182,17 @@ public sealed class Trainer(CausalLM model, IReadOnlyList<TrainableParameter> tr
         var metricSums = new Dictionary<string, double>();
         using (no_grad())
         {
-            // Data parallel: rank r scores batches r, r + world, …; a rank left without one scores batch 0 with weight 0,
-            // so that every rank knows the metric names the reduction below runs over.
+            // Data parallel: rank r scores batches r, r + world, …; a rank left with fewer than the others also scores
+            // batch 0 with weight 0, so that every rank runs as many forwards (ZeRO-3 gathers parameters in each) and
+            // knows the metric names the reduction below runs over.
             var mine = Enumerable.Range(0, eval!.BatchesPerEpoch).Where(i => i % World == Rank).ToList();
-            bool weightless = mine.Count == 0;
-            if (weightless) mine.Add(0);
-            foreach (int i in mine)
+            int perRank = Math.Max(1, (eval.BatchesPerEpoch + World - 1) / World);
+            int weighted = mine.Count;
+            while (mine.Count < perRank) mine.Add(0);
+            for (int k = 0; k < mine.Count; k++)
             {
+                int i = mine[k];
+                bool weightless = k >= weighted;
                 using var scope = NewDisposeScope();
                 var hostBatch = eval.Batch(0, i);
                 long batchUnits = weightless ? 0 : objective.Units(hostBatch);

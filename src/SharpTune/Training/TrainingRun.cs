@@ -3,6 +3,7 @@ using SharpTune.Modeling;
 using SharpTune.Peft;
 using SharpTune.Training.Logging;
 using TorchSharp;
+using TorchSharp.Modules;
 using static TorchSharp.torch;
 
 namespace SharpTune.Training;
@@ -53,9 +54,10 @@ public sealed class TrainingRun(TrainConfig config, string modelDir, TextWriter 
             .Select(p => new TrainableParameter(p.name, p.parameter, TrainableParameter.DecayApplies(p.name)))
             .ToList();
         var distributed = Distributed.DistributedSettings.From(config);
+        long trainableCount = trainable.Sum(p => p.Parameter.numel()), parameterCount = model.parameters().Sum(p => p.numel());
         bool writer = Communicator.Rank == 0;
         using var gpuCollectives = StartGpuCollectives(device, distributed);
-        var parallel = StartDataParallel(trainable, distributed, gpuCollectives);
+        var (parallel, shards) = StartDataParallel(model, trainable, distributed, gpuCollectives, lora is not null);
         // ZeRO: this rank's optimizer updates (and keeps state for) only the parameters it owns.
         var owned = parallel?.OwnedNames;
         bool offloadOptimizer = distributed.OffloadOptimizer && device.type != DeviceType.CPU;
@@ -99,6 +101,8 @@ public sealed class TrainingRun(TrainConfig config, string modelDir, TextWriter 
         var shardedCheckpoint = parallel is null ? null : new DistributedCheckpoint(parallel, outputDir);
         void SaveCheckpoint(TrainState state)
         {
+            // ZeRO-3: the checkpoint's model files are the consolidated weights, gathered on every rank for the write.
+            using var whole = Materialized(shards);
             void Write(Action<string>? completeShards)
             {
                 Action<string>? writeState = sourceState is null && completeShards is null ? null : dir => { sourceState?.SaveState(dir); completeShards?.Invoke(dir); };
@@ -118,6 +122,8 @@ public sealed class TrainingRun(TrainConfig config, string modelDir, TextWriter 
         var trainer = new Trainer(model, trainable, optimizer, objective, train, eval, settings, callbacks);
         if (resumeFrom is not null)
         {
+            // ZeRO-3: every parameter present to load the checkpoint's weights into; each rank then keeps its own.
+            using var loading = Materialized(shards, values: false);
             Checkpointer.Restore(resumeFrom, trainer.State, optimizer, dir =>
             {
                 if (lora is not null) Lora.LoadWeights(model, dir);
@@ -134,15 +140,19 @@ public sealed class TrainingRun(TrainConfig config, string modelDir, TextWriter 
             plot?.LoadMetricsLog(Path.Combine(outputDir, "metrics.jsonl"));
             console.WriteLine($"resumed from {resumeFrom} at step {trainer.State.Step}");
         }
-        console.WriteLine($"training {trainable.Sum(p => p.Parameter.numel()):N0} of {model.parameters().Sum(p => p.numel()):N0} parameters for {totalSteps} steps " +
+        console.WriteLine($"training {trainableCount:N0} of {parameterCount:N0} parameters for {totalSteps} steps " +
                           $"({train.BatchesPerEpoch} micro-batches per epoch, accumulation {config.GradientAccumulationSteps}) on {Native.ComputeDevice.Describe(device)}, {precision.Describe()}");
         if (parallel is not null)
-            console.WriteLine($"data parallel: {Communicator.WorldSize} ranks, {DescribeStage(parallel.Stage)}, global batch {config.MicroBatchSize * microPerStep} rows, gradients over {gpuCollectives?.Description ?? "MPI (host memory)"}");
+            console.WriteLine($"data parallel: {Communicator.WorldSize} ranks, {DescribeStage(shards is null ? parallel.Stage : Distributed.ZeroStage.Parameters)}, global batch {config.MicroBatchSize * microPerStep} rows, gradients over {gpuCollectives?.Description ?? "MPI (host memory)"}");
+        if (shards is not null)
+            console.WriteLine($"ZeRO-3: this rank keeps {shards.OwnedElements:N0} of {parameterCount:N0} parameters between uses; each group is gathered for its forward and again, recomputed, for its backward");
         if (offloadOptimizer && writer) console.WriteLine($"offload_optimizer: cpu: optimizer state and step in host memory, parameters on {Native.ComputeDevice.Describe(device)}");
-        if (writer) RunHook(BeforeTraining, model);
+        RunHookOnRankZero(BeforeTraining, model, shards);
         if (writer) Progress?.Begin(totalSteps, trainer.State.Step);
         trainer.Run(cancel);
-        if (writer) RunHook(AfterTraining, model);
+        RunHookOnRankZero(AfterTraining, model, shards);
+        // ZeRO-3: the final model, adapter and merge are written from the whole weights, gathered on every rank.
+        using var final = Materialized(shards);
         if (!writer)
         {
             // Rank 0 writes the results; the others wait for it so that the job ends when the files are complete.
@@ -180,23 +190,85 @@ public sealed class TrainingRun(TrainConfig config, string modelDir, TextWriter 
     private Distributed.IDeviceCollectives? StartGpuCollectives(Device device, Distributed.DistributedSettings settings) =>
         Communicator.WorldSize > 1 && device.type == DeviceType.CUDA ? Distributed.NcclCommunicator.Start(Communicator, device, settings.Timeout) : null;
 
-    /// <summary>Several ranks: the data-parallel reducer over the trainable parameters, with rank 0's starting values everywhere.</summary>
-    private Distributed.DataParallel? StartDataParallel(IReadOnlyList<TrainableParameter> trainable, Distributed.DistributedSettings settings, Distributed.IDeviceCollectives? gpuCollectives)
+    /// <summary>
+    /// Several ranks: the data-parallel reducer over the trainable parameters, with rank 0's starting values everywhere;
+    /// under ZeRO-3 also the parameter shards, the model running group by group through them.
+    /// </summary>
+    private (Distributed.DataParallel?, Distributed.ParameterShards?) StartDataParallel(CausalLM model, IReadOnlyList<TrainableParameter> trainable,
+        Distributed.DistributedSettings settings, Distributed.IDeviceCollectives? gpuCollectives, bool adapter)
     {
-        if (Communicator.WorldSize == 1) return null;
+        if (Communicator.WorldSize == 1) return (null, null);
         if (config.Rl is RlType.Grpo)
             throw new InvalidInputException("rl: grpo runs in one process in this build (its rollouts are sampled per process); launch it without mpirun/srun");
-        var parallel = new Distributed.DataParallel(Communicator, trainable.Select(p => (p.Name, p.Parameter)).ToList(), settings.Stage, settings.BucketCapMb,
+        var named = trainable.Select(p => (p.Name, p.Parameter)).ToList();
+        if (settings.Stage != Distributed.ZeroStage.Parameters)
+        {
+            var parallel = new Distributed.DataParallel(Communicator, named, settings.Stage, settings.BucketCapMb, new Distributed.BucketCollectives(Communicator, gpuCollectives));
+            parallel.BroadcastParameters();
+            return (parallel, null);
+        }
+        if (config.LoadIn4bit || config.LoadIn8bit)
+            throw new InvalidInputException("ZeRO-3 (zero_optimization.stage 3 / fsdp full_shard) with load_in_4bit / load_in_8bit: the quantized base is not sharded in this build; use ZeRO-2 (stage 2 / shard_grad_op) for QLoRA, or ZeRO-3 with adapter: lora on the unquantized base");
+        var shards = new Distributed.ParameterShards(Communicator, ShardGroups(model, adapter));
+        ShardedExecution.Enable(model, shards);
+        // Full fine-tune: every trainable parameter is sharded; the owner's copy is the one every rank gathers (the
+        // ranks loaded the same files, checked by checksum), so nothing is broadcast. LoRA: the adapters are replicated
+        // and data-parallel (DDP), rank 0's initialisation broadcast as usual.
+        if (!adapter) return (new Distributed.DataParallel(Communicator, named, Distributed.ZeroStage.Parameters, settings.BucketCapMb,
+            new Distributed.BucketCollectives(Communicator, gpuCollectives), shards.Owners), shards);
+        var replicated = new Distributed.DataParallel(Communicator, named, Distributed.ZeroStage.None, settings.BucketCapMb,
             new Distributed.BucketCollectives(Communicator, gpuCollectives));
-        parallel.BroadcastParameters();
-        return parallel;
+        replicated.BroadcastParameters();
+        return (replicated, shards);
+    }
+
+    /// <summary>
+    /// ZeRO-3's parameter groups in the model's order: the embedding, each decoder layer, the final norm, lm_head (when
+    /// untied). Sharded are all parameters of a full fine-tune and the frozen ones under LoRA (its adapters and
+    /// modules_to_save stay replicated). A parameter outside these groups is refused rather than silently replicated.
+    /// </summary>
+    private static List<(nn.Module, IReadOnlyList<(string, Parameter)>)> ShardGroups(CausalLM model, bool adapter)
+    {
+        var modules = new List<(nn.Module Module, string Prefix)> { (model.Model.EmbedTokens, "model.embed_tokens.") };
+        modules.AddRange(model.Model.Layers.Select((layer, i) => ((nn.Module)layer, $"model.layers.{i}.")));
+        modules.Add((model.Model.FinalNorm, "model.norm."));
+        if (model.LmHead is { } head) modules.Add((head, "lm_head."));
+        bool Sharded(Parameter p) => !adapter || !p.requires_grad;
+        var groups = modules.Select(m => (m.Module, (IReadOnlyList<(string, Parameter)>)m.Module.named_parameters()
+            .Where(p => Sharded(p.parameter)).Select(p => (m.Prefix + p.name, p.parameter)).ToList())).ToList();
+        var covered = groups.SelectMany(g => g.Item2.Select(p => p.Item1)).ToHashSet(StringComparer.Ordinal);
+        if (model.named_parameters().FirstOrDefault(p => Sharded(p.parameter) && !covered.Contains(p.name)) is { name: { } outside })
+            throw new InvalidInputException($"ZeRO-3: parameter {outside} is outside the decoder layers, embedding, final norm and lm_head that this build shards; use ZeRO-2");
+        return groups;
+    }
+
+    /// <summary>ZeRO-3: every parameter present on every rank until disposed (a collective: all ranks call it); otherwise nothing.</summary>
+    private static IDisposable? Materialized(Distributed.ParameterShards? shards, bool values = true)
+    {
+        if (shards is null) return null;
+        shards.MaterializeAll(values);
+        return new Release(shards.ReleaseAll);
+    }
+
+    private sealed class Release(Action release) : IDisposable
+    {
+        public void Dispose() => release();
+    }
+
+    /// <summary>A hook runs on rank 0 only; under ZeRO-3 every rank first gathers the whole model, so rank 0 runs it without collectives.</summary>
+    private void RunHookOnRankZero(Action<CausalLM>? hook, CausalLM model, Distributed.ParameterShards? shards)
+    {
+        if (hook is null) return;
+        using var whole = Materialized(shards);
+        if (Communicator.Rank == 0) RunHook(hook, model);
     }
 
     private static string DescribeStage(Distributed.ZeroStage stage) => stage switch
     {
         Distributed.ZeroStage.None => "DDP (replicated optimizer state)",
         Distributed.ZeroStage.OptimizerState => "ZeRO-1 (optimizer state sharded)",
-        _ => "ZeRO-2 (optimizer state and gradients sharded)",
+        Distributed.ZeroStage.Gradients => "ZeRO-2 (optimizer state and gradients sharded)",
+        _ => "ZeRO-3 (parameters, gradients and optimizer state sharded)",
     };
 
     private sealed class SaveOnlyCallbacks(Action<TrainState> save) : ITrainerCallbacks

@@ -55,6 +55,22 @@ public sealed class DistributedResumeAndFaultTests
         Assert.InRange(MpiRun.MaxAbsDiff(Path.Combine(dir, "two", "model.safetensors"), Path.Combine(dir, "one", "model.safetensors")), 0, 1e-6);
     }
 
+    /// <summary>ZeRO-3 on 2 ranks saves at step 3 (consolidated weights + per-rank optimizer shards); resumed on 3 ranks it ends equal.</summary>
+    [Fact]
+    public void Zero3CheckpointFromTwoRanksResumesOnThreeAndEndsEqualToTheUninterruptedRun()
+    {
+        var dir = TestPaths.TempDir();
+        var config = Config(dir, "max_steps: 6\nsave_steps: 3\ndeepspeed: {zero_optimization: {stage: 3}}");
+        var whole = MpiRun.Run(2, "train", config, "--set", $"output_dir={dir}/two", "--set", "gradient_accumulation_steps=3");
+        Assert.True(whole.Code == 0, whole.Err + whole.Out);
+        var checkpoint = Path.Combine(dir, "two", "checkpoint-3");
+        var metadata = System.Text.Json.Nodes.JsonNode.Parse(File.ReadAllText(Path.Combine(checkpoint, "zero_shards.json")))!;
+        Assert.Equal(3, metadata["zero_stage"]!.GetValue<int>());
+        var resumed = MpiRun.Run(3, "train", config, "--set", $"output_dir={dir}/three", "--set", "gradient_accumulation_steps=2", "--resume", checkpoint);
+        Assert.True(resumed.Code == 0, resumed.Err + resumed.Out);
+        Assert.InRange(MpiRun.MaxAbsDiff(Path.Combine(dir, "two", "model.safetensors"), Path.Combine(dir, "three", "model.safetensors")), 0, 1e-6);
+    }
+
     /// <summary>
     /// kill -9 of rank 1 while training: mpirun and every rank end, non-zero, naming the rank, well within ddp_timeout;
     /// the newest checkpoint is complete and a resume from it finishes.

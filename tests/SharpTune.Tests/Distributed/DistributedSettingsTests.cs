@@ -31,16 +31,20 @@ public sealed class DistributedSettingsTests
         Assert.True(DistributedSettings.From(Load("deepspeed:\n  zero_optimization:\n    stage: 1\n    offload_optimizer: {device: cpu}")).OffloadOptimizer);
         Assert.Equal(ZeroStage.Gradients, DistributedSettings.From(Load("fsdp: [shard_grad_op, auto_wrap]\nfsdp_config:\n  fsdp_state_dict_type: FULL_STATE_DICT")).Stage);
         Assert.Equal(ZeroStage.None, DistributedSettings.From(Load("fsdp_config:\n  sharding_strategy: NO_SHARD")).Stage);
+        Assert.Equal(ZeroStage.Parameters, DistributedSettings.From(Load("deepspeed:\n  zero_optimization:\n    stage: 3\n    stage3_gather_16bit_weights_on_model_save: true")).Stage);
+        Assert.Equal(ZeroStage.Parameters, DistributedSettings.From(Load("fsdp: [full_shard, auto_wrap]")).Stage);
+        Assert.Equal(ZeroStage.Parameters, DistributedSettings.From(Load("fsdp_config:\n  fsdp_sharding_strategy: FULL_SHARD")).Stage);
+        Assert.Equal(ZeroStage.Parameters, DistributedSettings.From(Load("fsdp_version: 2\nfsdp_config:\n  reshard_after_forward: true")).Stage);
         var ddp = DistributedSettings.From(Load("ddp_timeout: 90\nddp_bucket_cap_mb: 4"));
         Assert.Equal((ZeroStage.None, 90.0, 4.0), (ddp.Stage, ddp.Timeout.TotalSeconds, ddp.BucketCapMb));
     }
 
     [Theory]
-    [InlineData("deepspeed:\n  zero_optimization:\n    stage: 3", "zero_optimization.stage 3")]
+    [InlineData("deepspeed:\n  zero_optimization:\n    stage: 4", "zero_optimization.stage 4")]
     [InlineData("deepspeed:\n  zero_optimization:\n    stage: 2\n    offload_param: {device: cpu}", "offload_param")]
     [InlineData("deepspeed:\n  optimizer: {type: AdamW}", "optimizer is not supported")]
     [InlineData("deepspeed:\n  gradient_accumulation_steps: 8", "gradient_accumulation_steps 8 disagrees")]
-    [InlineData("fsdp: [full_shard, auto_wrap]", "fsdp: full_shard")]
+    [InlineData("fsdp: [hybrid_shard, auto_wrap]", "fsdp: hybrid_shard")]
     [InlineData("fsdp_config:\n  fsdp_offload_params: true", "fsdp_config.fsdp_offload_params")]
     [InlineData("fsdp_config:\n  fsdp_mystery: 1", "fsdp_config.fsdp_mystery is not supported")]
     public void OptionsThatCannotBeHonouredAreRefusedByName(string yaml, string expected)

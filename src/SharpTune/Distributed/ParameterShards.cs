@@ -1,0 +1,181 @@
+using TorchSharp;
+using TorchSharp.Modules;
+using static TorchSharp.torch;
+
+namespace SharpTune.Distributed;
+
+/// <summary>
+/// ZeRO-3 parameter sharding. The sharded parameters (all of a full fine-tune; the frozen base under LoRA) are cut into
+/// contiguous runs of whole parameters, one run per rank, balanced by size (the same cut as ZeRO-1/2's optimizer
+/// partition): a rank keeps only the parameters it owns; the others hold an empty storage between uses. A group — one
+/// decoder layer, the embedding, the final norm, lm_head — is gathered (each parameter broadcast from its owner into a
+/// fresh storage) just before it runs and freed right after; in backward it is gathered again, its gradients are summed
+/// onto the owners (a reduce-scatter whose parts are the owners' parameters) and it is freed again. Whole parameters
+/// (not flat slices) are what a rank owns, so every optimizer — also those that are not element-wise (Muon's
+/// orthogonalisation, Adafactor's factored moments, 8-bit blockwise state) — updates exactly what it would in one
+/// process, and checkpoints stay keyed by parameter name.
+/// </summary>
+public sealed class ParameterShards
+{
+    private sealed record Member(string Name, Parameter Parameter, int Owner, long[] Shape);
+
+    private readonly ICommunicator comm;
+    private readonly Dictionary<nn.Module, Member[]> groups = new(ReferenceEqualityComparer.Instance);
+    private readonly List<Member> members = [];
+    private int materialized;
+
+    /// <param name="groups">Each group's module and its sharded parameters (full names), in the model's order.</param>
+    public ParameterShards(ICommunicator comm, IReadOnlyList<(nn.Module Group, IReadOnlyList<(string Name, Parameter Parameter)> Parameters)> groups)
+    {
+        this.comm = comm;
+        var all = groups.SelectMany(g => g.Parameters).ToList();
+        var owner = DataParallel.Partition(all.Select(p => p.Parameter.numel()).ToArray(), comm.WorldSize);
+        int k = 0;
+        foreach (var (group, parameters) in groups)
+        {
+            var list = parameters.Select(p => new Member(p.Name, p.Parameter, owner[k++], p.Parameter.shape)).ToArray();
+            this.groups[group] = list;
+            members.AddRange(list);
+        }
+        ReleaseAll();
+    }
+
+    public int WorldSize => comm.WorldSize;
+
+    /// <summary>Which rank owns each sharded parameter, by name.</summary>
+    public IReadOnlyDictionary<string, int> Owners => members.ToDictionary(m => m.Name, m => m.Owner, StringComparer.Ordinal);
+
+    /// <summary>Elements this rank keeps between uses (its own parameters).</summary>
+    public long OwnedElements => members.Where(m => m.Owner == comm.Rank).Sum(m => m.Shape.Aggregate(1L, (a, b) => a * b));
+
+    /// <summary>Whether every parameter is present on this rank (between <see cref="MaterializeAll"/> and <see cref="ReleaseAll"/>): groups then run without collectives.</summary>
+    public bool Materialized => materialized > 0;
+
+    /// <summary>Whether <paramref name="group"/> has sharded parameters.</summary>
+    public bool IsSharded(nn.Module group) => groups.ContainsKey(group);
+
+    /// <summary>Every rank: the group's parameters present (broadcast from their owners). A no-op while materialized.</summary>
+    public void Gather(nn.Module group)
+    {
+        if (Materialized || !groups.TryGetValue(group, out var list)) return;
+        Gather(list, values: true);
+    }
+
+    /// <summary>Frees the storage of the group's parameters this rank does not own.</summary>
+    public void Release(nn.Module group)
+    {
+        if (Materialized || !groups.TryGetValue(group, out var list)) return;
+        Release(list);
+    }
+
+    /// <summary>
+    /// Before the group's backward: the gradients this rank holds for its own parameters of the group, taken aside so
+    /// that the backward leaves only this micro-batch's local gradients (given back, with the sum added, by
+    /// <see cref="ReduceGradients"/>).
+    /// </summary>
+    public Tensor?[] TakeGradients(nn.Module group)
+    {
+        if (!groups.TryGetValue(group, out var list)) return [];
+        var taken = new Tensor?[list.Length];
+        for (int i = 0; i < list.Length; i++)
+        {
+            var p = list[i].Parameter;
+            if (!p.requires_grad) continue;
+            taken[i] = p.grad?.detach().clone().DetachFromDisposeScope();
+            p.grad = null;
+        }
+        return taken;
+    }
+
+    /// <summary>
+    /// After the group's backward: the local gradients of its trainable parameters summed over ranks onto each
+    /// parameter's owner (one reduce-scatter whose parts are the owners' parameters, in order), added to what the owner
+    /// held before; the other ranks drop theirs.
+    /// </summary>
+    public void ReduceGradients(nn.Module group, Tensor?[] taken)
+    {
+        if (!groups.TryGetValue(group, out var list)) return;
+        using var scope = NewDisposeScope();
+        using var noGrad = no_grad();
+        var trainable = Enumerable.Range(0, list.Length).Where(i => list[i].Parameter.requires_grad).ToList();
+        if (trainable.Count == 0) return;
+        long total = trainable.Sum(i => list[i].Parameter.numel());
+        var buffer = zeros(total, ScalarType.Float32);
+        var counts = new int[comm.WorldSize];
+        long offset = 0;
+        foreach (int i in trainable)
+        {
+            var p = list[i].Parameter;
+            long n = p.numel();
+            // A parameter without a gradient in this backward takes part with zeros: every rank runs the same collective.
+            if (p.grad is { } g) buffer.narrow(0, offset, n).copy_(g.detach().reshape(-1).to(ScalarType.Float32).cpu());
+            counts[list[i].Owner] += checked((int)n);
+            offset += n;
+        }
+        TensorMemory.With(buffer, (address, _) => comm.ReduceScatterSum(address, counts, ElementType.Float32));
+        offset = 0;
+        foreach (int i in trainable)
+        {
+            var p = list[i].Parameter;
+            long n = p.numel();
+            if (list[i].Owner == comm.Rank)
+            {
+                var sum = buffer.narrow(0, offset, n).view(p.shape).to(p.dtype, p.device);
+                if (taken[i] is { } before) { before.add_(sum); p.grad = before; }
+                else p.grad = sum.clone().DetachFromDisposeScope();
+            }
+            else p.grad = null;
+            offset += n;
+        }
+    }
+
+    /// <summary>
+    /// Every rank: every parameter present, for what needs the whole model (saving, merging, hooks that generate).
+    /// <paramref name="values"/> false only allocates (a checkpoint is about to be loaded into it). Nested calls count.
+    /// </summary>
+    public void MaterializeAll(bool values = true)
+    {
+        if (materialized++ > 0) return;
+        foreach (var list in groups.Values) Gather(list, values);
+    }
+
+    /// <summary>Ends <see cref="MaterializeAll"/>: back to each rank holding its own parameters only.</summary>
+    public void ReleaseAll()
+    {
+        if (materialized > 0 && --materialized > 0) return;
+        foreach (var list in groups.Values) Release(list);
+    }
+
+    private void Gather(Member[] list, bool values)
+    {
+        using var noGrad = no_grad();
+        foreach (var m in list)
+        {
+            if (m.Owner != comm.Rank) m.Parameter.set_(empty(m.Shape, m.Parameter.dtype, m.Parameter.device));
+            if (values) Broadcast(m);
+        }
+    }
+
+    private void Release(Member[] list)
+    {
+        using var noGrad = no_grad();
+        foreach (var m in list)
+            if (m.Owner != comm.Rank && m.Parameter.numel() > 0)
+                m.Parameter.set_(empty(0, m.Parameter.dtype, m.Parameter.device));
+    }
+
+    /// <summary>The owner's values of one parameter to every rank, in place on host memory (through a host copy on a GPU).</summary>
+    private void Broadcast(Member m)
+    {
+        var p = m.Parameter;
+        long bytes = p.numel() * p.element_size();
+        if (p.device_type == DeviceType.CPU && p.is_contiguous())
+        {
+            TensorMemory.With(p, (address, _) => comm.Broadcast(address, bytes, m.Owner));
+            return;
+        }
+        using var host = p.detach().contiguous().cpu();
+        TensorMemory.With(host, (address, _) => comm.Broadcast(address, bytes, m.Owner));
+        p.copy_(host);
+    }
+}
