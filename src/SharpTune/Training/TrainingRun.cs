@@ -7,8 +7,11 @@ using static TorchSharp.torch;
 
 namespace SharpTune.Training;
 
-/// <summary>Where a finished run left its results.</summary>
-public sealed record TrainOutcome(int Steps, double? FinalLoss, EvalResult? FinalEval, string OutputDir, string? AdapterDir, string? MergedDir, IReadOnlyList<StepLog> Logs);
+/// <summary>Where a run left its results.</summary>
+/// <param name="Interrupted">Stopped on the cancellation token before the last step: a checkpoint holds step <paramref name="Steps"/>, no top-level model was written.</param>
+/// <param name="AlreadyFinished">A resume of a run that had finished (its last checkpoint is the last step and its model is written): nothing was trained or written.</param>
+public sealed record TrainOutcome(int Steps, double? FinalLoss, EvalResult? FinalEval, string OutputDir, string? AdapterDir, string? MergedDir, IReadOnlyList<StepLog> Logs,
+    bool Interrupted = false, bool AlreadyFinished = false);
 
 /// <summary>
 /// Sets up one run from a config — model, adapter, optimizer, schedule, checkpoints, logging — and runs the shared
@@ -133,15 +136,25 @@ public sealed class TrainingRun(TrainConfig config, string modelDir, TextWriter 
                           $"({train.BatchesPerEpoch} micro-batches per epoch, accumulation {config.GradientAccumulationSteps}) on {Native.ComputeDevice.Describe(device)}, {precision.Describe()}");
         if (parallel is not null)
             console.WriteLine($"data parallel: {Communicator.WorldSize} ranks, {DescribeStage(parallel.Stage)}, global batch {config.MicroBatchSize * microPerStep} rows");
-        if (writer) RunHook(BeforeTraining, model);
+        // Resumed at the last step: a finished run is left as it is; one killed between its last checkpoint and its final
+        // save gets its final model written from that checkpoint below.
+        bool alreadyFinished = resumeFrom is not null && trainer.State.Step >= totalSteps && RunDirectory.HasFinalModel(outputDir);
+        double? LastLoss() => logs.LastOrDefault()?.Loss ?? trainer.State.LogHistory.LastOrDefault(h => h.ContainsKey("loss"))?["loss"];
+        if (alreadyFinished)
+            return new TrainOutcome(trainer.State.Step, LastLoss(), lastEval, outputDir, lora is null ? null : outputDir, null, logs, AlreadyFinished: true);
+        bool startsTraining = trainer.State.Step < totalSteps;
+        if (writer && startsTraining) RunHook(BeforeTraining, model);
         if (writer) Progress?.Begin(totalSteps, trainer.State.Step);
         trainer.Run(cancel);
-        if (writer) RunHook(AfterTraining, model);
+        // Interrupted: the checkpoint of the last finished step is the result; a top-level model would make the run look finished.
+        if (trainer.Interrupted)
+            return new TrainOutcome(trainer.State.Step, LastLoss(), lastEval, outputDir, null, null, logs, Interrupted: true);
+        if (writer && startsTraining) RunHook(AfterTraining, model);
         if (!writer)
         {
             // Rank 0 writes the results; the others wait for it so that the job ends when the files are complete.
             Communicator.Barrier();
-            return new TrainOutcome(trainer.State.Step, logs.LastOrDefault()?.Loss, lastEval, outputDir, null, null, logs);
+            return new TrainOutcome(trainer.State.Step, LastLoss(), lastEval, outputDir, null, null, logs);
         }
 
         string? adapterDir = null, mergedDir = null;
@@ -164,7 +177,7 @@ public sealed class TrainingRun(TrainConfig config, string modelDir, TextWriter 
         }
         ModelIO.CopyTokenizerFiles(modelDir, outputDir);
         if (mergedDir is not null) ModelIO.CopyTokenizerFiles(modelDir, mergedDir);
-        var outcome = new TrainOutcome(trainer.State.Step, logs.LastOrDefault()?.Loss, lastEval, outputDir, adapterDir, mergedDir, logs);
+        var outcome = new TrainOutcome(trainer.State.Step, LastLoss(), lastEval, outputDir, adapterDir, mergedDir, logs);
         Hub?.AtEnd(outcome);
         if (parallel is not null) Communicator.Barrier();
         return outcome;
