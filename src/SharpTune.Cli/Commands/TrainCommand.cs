@@ -41,7 +41,7 @@ public static class TrainCommand
             using var sigint = PosixSignalRegistration.Create(PosixSignal.SIGINT, OnSignal);
             using var sigterm = PosixSignalRegistration.Create(PosixSignal.SIGTERM, OnSignal);
             var outcome = TrainProgress.Run(console, (progress, output) => TrainingJob.Run(trainConfig, Path.GetDirectoryName(Path.GetFullPath(path))!, output,
-                warning => console.Error.WriteLine($"warning: {warning}"), parse.GetValue(resume), resuming, cancel.Token, progress, parse.GetValue(overwrite)));
+                warning => console.Error.WriteLine($"warning: {warning}"), parse.GetValue(resume), resuming, cancel.Token, progress, parse.GetValue(overwrite), path));
             string loss = outcome.FinalLoss is { } l ? $", final loss {l:F4}" : "";
             if (outcome.Interrupted)
             {

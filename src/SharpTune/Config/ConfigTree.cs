@@ -66,7 +66,7 @@ internal static class ConfigTree
     public static void CheckSize(long bytes, string source)
     {
         if (bytes > MaxDocumentBytes)
-            throw new InvalidInputException($"{source}: {bytes:N0} bytes; a config is at most {MaxDocumentBytes >> 20} MiB (is this a data file?)");
+            throw new InvalidInputException($"{source}: {bytes} bytes; a config is at most {MaxDocumentBytes >> 20} MiB (is this a data file?)");
     }
 
     /// <summary>Parses YAML text; <paramref name="source"/> names the file in errors.</summary>

@@ -17,8 +17,10 @@ internal static class YamlReader
     /// <summary>Values after alias expansion: real configs hold hundreds; an alias bomb reaches billions.</summary>
     public const int MaxExpandedValues = 100_000;
 
-    private sealed class Frame(ConfigNode node, int startCount, AnchorName anchor, Mark start)
+    private sealed class Frame(ConfigNode node, int startCount, AnchorName anchor, Mark start, bool flow)
     {
+        /// <summary>Written as [..] or {..} (flow style), which must be closed on purpose.</summary>
+        public bool Flow { get; } = flow;
         public ConfigNode Node { get; } = node;
         public int StartCount { get; } = startCount;
         public AnchorName Anchor { get; } = anchor;
@@ -51,8 +53,11 @@ internal static class YamlReader
             }
             catch (Exception ex) when (ex is InvalidOperationException or ArgumentException)
             {
-                // The scanner gave up in a state it does not describe: the place it stopped is all it knows.
-                throw SyntaxError(text, source, at, "the text cannot be read as YAML here (an unclosed [, { or quote?)");
+                // The scanner gave up in a state it does not describe; an open [ or { is the usual cause.
+                var open = stack.FirstOrDefault(f => f.Flow);
+                throw open is null
+                    ? SyntaxError(text, source, at, "the text cannot be read as YAML here (an unclosed quote?)")
+                    : SyntaxError(text, source, open.Start, open.Node is ListNode ? "this '[' is never closed; expected ',' or ']'" : "this '{' is never closed; expected ',' or '}'");
             }
             at = e.End;
             switch (e)
@@ -101,7 +106,8 @@ internal static class YamlReader
                         throw new InvalidInputException($"{source}:{e.Start.Line}:{e.Start.Column}: nested deeper than {MaxDepth} levels; a config needs only a few");
                     Count(1, e.Start);
                     ConfigNode node = e is MappingStart ? new MapNode { Override = overrideArg } : new ListNode { Override = overrideArg };
-                    stack.Push(new Frame(node, values, ((NodeEvent)e).Anchor, e.Start));
+                    bool flow = e is MappingStart { Style: MappingStyle.Flow } || e is SequenceStart { Style: SequenceStyle.Flow };
+                    stack.Push(new Frame(node, values, ((NodeEvent)e).Anchor, e.Start, flow));
                     continue;
                 }
                 default:
@@ -114,7 +120,7 @@ internal static class YamlReader
         {
             values += n;
             if (values > MaxExpandedValues)
-                throw new InvalidInputException($"{source}:{mark.Line}:{mark.Column}: the document expands to more than {MaxExpandedValues:N0} values " +
+                throw new InvalidInputException($"{source}:{mark.Line}:{mark.Column}: the document expands to more than {MaxExpandedValues} values " +
                                                 "(aliases repeating aliases?); a config needs far fewer");
         }
 

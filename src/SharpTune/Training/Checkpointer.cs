@@ -141,6 +141,13 @@ public sealed class Checkpointer(string outputDir, int? saveTotalLimit)
         return null;
     }
 
+    /// <summary>The training loss last logged before the checkpoint (its log_history), or null.</summary>
+    public static double? LastLoss(string checkpointDir)
+    {
+        var history = JsonNode.Parse(File.ReadAllText(Path.Combine(checkpointDir, "trainer_state.json")))?["log_history"] as JsonArray;
+        return history?.LastOrDefault(h => h?["loss"] is not null)?["loss"]?.GetValue<double>();
+    }
+
     /// <summary>A checkpoint that a resume can read, or an InvalidInputException naming the folder and what is wrong.</summary>
     public static string RequireComplete(string checkpointDir)
     {

@@ -12,7 +12,8 @@ namespace SharpTune.Training;
 public static class TrainingJob
 {
     /// <param name="overwrite">--overwrite: an earlier run in output_dir is removed instead of stopping the run.</param>
-    public static TrainOutcome Run(TrainConfig config, string configDir, TextWriter console, Action<string> warn, string? resumeArgument, bool resumeRequested, CancellationToken cancel = default, Logging.IProgressCallbacks? progress = null, bool overwrite = false)
+    /// <param name="source">the config file, named in messages about it.</param>
+    public static TrainOutcome Run(TrainConfig config, string configDir, TextWriter console, Action<string> warn, string? resumeArgument, bool resumeRequested, CancellationToken cancel = default, Logging.IProgressCallbacks? progress = null, bool overwrite = false, string source = "config")
     {
         // mpirun / srun / sharptune launch: join the job (MPI) before any work; one process otherwise.
         var launch = Distributed.LaunchEnvironment.Read();
@@ -24,10 +25,10 @@ public static class TrainingJob
             set_num_threads(Distributed.Ranks.ThreadsPerRank(ranks));
             console.WriteLine($"rank {ranks.Rank} of {ranks.WorldSize} ({launch.Launcher}), {get_num_threads()} threads per rank");
         }
-        return Run(config, configDir, console, warn, resumeArgument, resumeRequested, cancel, progress, ranks, overwrite);
+        return Run(config, configDir, console, warn, resumeArgument, resumeRequested, cancel, progress, ranks, overwrite, source);
     }
 
-    private static TrainOutcome Run(TrainConfig config, string configDir, TextWriter console, Action<string> warn, string? resumeArgument, bool resumeRequested, CancellationToken cancel, Logging.IProgressCallbacks? progress, Distributed.ICommunicator ranks, bool overwrite)
+    private static TrainOutcome Run(TrainConfig config, string configDir, TextWriter console, Action<string> warn, string? resumeArgument, bool resumeRequested, CancellationToken cancel, Logging.IProgressCallbacks? progress, Distributed.ICommunicator ranks, bool overwrite, string source)
     {
         Native.ComputeDevice.Resolve(config.Device);   // a missing GPU is reported before any data work
         bool resuming = resumeArgument is not null || resumeRequested || config.ResumeFromCheckpoint is not null
@@ -43,13 +44,14 @@ public static class TrainingJob
         var push = config.HubModelId is null ? null : new HubPush(config, hub.ResolvedSettings, console);
         var modelDir = ModelLocator.Resolve(config.BaseModel ?? throw new InvalidInputException("base_model: missing; name a model folder or a Hugging Face repo id"),
             config.RevisionOfModel, ModelFiles.Weights, hub);
+        Preflight.CheckModel(config, ModelFamilies.LoadConfig(modelDir), source);
         var tokenizer = HfTokenizer.FromDirectory(config.TokenizerConfig is { } t ? ModelLocator.Resolve(t, null, ModelFiles.Metadata, hub) : modelDir);
         if (config.LoraModelDir is { } adapterRef && !Directory.Exists(adapterRef))
             config = config with { LoraModelDir = ModelLocator.Resolve(adapterRef, null, ModelFiles.Weights, hub) };
         Distributed.Ranks.CheckSameInputs(ranks, ConfigWriter.ToYaml(config), modelDir);
         // Rank 0 tokenizes and fills the prepared-data cache first; the other ranks then read the same cache.
         if (ranks.Rank != 0) ranks.Barrier();
-        var data = DataPipeline.Prepare(config, tokenizer, configDir, warn, new DataOptions { Log = console.WriteLine });
+        var data = Preflight.PrepareData(config, tokenizer, configDir, warn, source, new DataOptions { Log = console.WriteLine });
         if (ranks.Rank == 0) ranks.Barrier();
         console.WriteLine($"data: {data.Stats.TrainRows} train rows, {data.Stats.EvalRows} eval rows, {data.Stats.TrainableTokens:N0} trainable tokens");
         int padId = tokenizer.PadTokenId ?? tokenizer.EosTokenId ?? 0;

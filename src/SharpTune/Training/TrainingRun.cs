@@ -40,6 +40,10 @@ public sealed class TrainingRun(TrainConfig config, string modelDir, TextWriter 
         var device = Native.ComputeDevice.Resolve(config.Device);
         var precision = TrainingPrecision.Resolve(config, device);
         var outputDir = config.OutputDir;
+        // Resumed at the last step of a finished run (its model written): left exactly as it is. A run killed between its
+        // last checkpoint and its final save has no model yet: it is written below from that checkpoint.
+        if (resumeFrom is not null && ResumedStep(resumeFrom) >= TotalSteps(train) && RunDirectory.HasFinalModel(outputDir))
+            return new TrainOutcome(ResumedStep(resumeFrom), Checkpointer.LastLoss(resumeFrom), null, outputDir, config.Adapter is null ? null : outputDir, null, [], AlreadyFinished: true);
         Directory.CreateDirectory(outputDir);
         using var model = LoadModel(precision.ComputeDType, device, out var lora);
         ModelReady?.Invoke(model);
@@ -65,7 +69,7 @@ public sealed class TrainingRun(TrainConfig config, string modelDir, TextWriter 
         // One optimizer step consumes accumulation × world micro-batches of the shared order.
         int microPerStep = config.GradientAccumulationSteps * Communicator.WorldSize;
         int stepsPerEpoch = Math.Max(1, train.BatchesPerEpoch / microPerStep);
-        int totalSteps = config.MaxSteps is > 0 ? config.MaxSteps.Value : (int)Math.Ceiling(config.NumEpochs * train.BatchesPerEpoch / microPerStep);
+        int totalSteps = TotalSteps(train);
         var schedule = new LrSchedule(SchedulerName(config.LrScheduler), config.LearningRate,
             LrSchedule.Warmup(config.WarmupSteps, config.WarmupRatio, totalSteps), totalSteps, config.CosineMinLrRatio ?? 0);
         var settings = new TrainerSettings
@@ -136,12 +140,7 @@ public sealed class TrainingRun(TrainConfig config, string modelDir, TextWriter 
                           $"({train.BatchesPerEpoch} micro-batches per epoch, accumulation {config.GradientAccumulationSteps}) on {Native.ComputeDevice.Describe(device)}, {precision.Describe()}");
         if (parallel is not null)
             console.WriteLine($"data parallel: {Communicator.WorldSize} ranks, {DescribeStage(parallel.Stage)}, global batch {config.MicroBatchSize * microPerStep} rows");
-        // Resumed at the last step: a finished run is left as it is; one killed between its last checkpoint and its final
-        // save gets its final model written from that checkpoint below.
-        bool alreadyFinished = resumeFrom is not null && trainer.State.Step >= totalSteps && RunDirectory.HasFinalModel(outputDir);
         double? LastLoss() => logs.LastOrDefault()?.Loss ?? trainer.State.LogHistory.LastOrDefault(h => h.ContainsKey("loss"))?["loss"];
-        if (alreadyFinished)
-            return new TrainOutcome(trainer.State.Step, LastLoss(), lastEval, outputDir, lora is null ? null : outputDir, null, logs, AlreadyFinished: true);
         bool startsTraining = trainer.State.Step < totalSteps;
         if (writer && startsTraining) RunHook(BeforeTraining, model);
         if (writer) Progress?.Begin(totalSteps, trainer.State.Step);
@@ -181,6 +180,15 @@ public sealed class TrainingRun(TrainConfig config, string modelDir, TextWriter 
         Hub?.AtEnd(outcome);
         if (parallel is not null) Communicator.Barrier();
         return outcome;
+    }
+
+    /// <summary>Optimizer steps of the run: max_steps, or num_epochs over micro-batches of accumulation × world size (at most int.MaxValue).</summary>
+    private int TotalSteps(IBatchSource train)
+    {
+        if (config.MaxSteps is > 0) return config.MaxSteps.Value;
+        double steps = Math.Ceiling(config.NumEpochs * train.BatchesPerEpoch / (config.GradientAccumulationSteps * Communicator.WorldSize));
+        return steps <= int.MaxValue ? (int)steps
+            : throw new InvalidInputException($"num_epochs: {config.NumEpochs} over {train.BatchesPerEpoch} micro-batches per epoch is {steps:E2} steps, more than a run can count; lower num_epochs or set max_steps");
     }
 
     /// <summary>Several ranks: the data-parallel reducer over the trainable parameters, with rank 0's starting values everywhere.</summary>
