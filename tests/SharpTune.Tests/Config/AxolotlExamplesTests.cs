@@ -100,7 +100,11 @@ public sealed class AxolotlExamplesTests(ITestOutputHelper output)
     /// <summary>--set overrides pointing base_model and every dataset at stand-ins; output folders go to a temp folder.</summary>
     private static IReadOnlyList<string> Localize(string name, string path, StandIns standIns, string runDir)
     {
-        var sets = new List<string> { $"base_model={standIns.Model(name)}", $"output_dir={runDir}", $"dataset_prepared_path={Path.Combine(runDir, "prepared")}" };
+        string model = standIns.Model(name);
+        var sets = new List<string> { $"base_model={model}", $"output_dir={runDir}", $"dataset_prepared_path={Path.Combine(runDir, "prepared")}" };
+        // The stand-ins have a few hundred positions; a real config's 2048-8192 would be refused as longer than the model supports.
+        int positions = JsonNode.Parse(File.ReadAllText(Path.Combine(model, "config.json")))!["max_position_embeddings"]?.GetValue<int>() ?? 256;
+        if (SequenceLen(path) is not { } length || length > positions) sets.Add($"sequence_len={positions}");
         foreach (var (list, entries) in DatasetEntries(path))
             for (int i = 0; i < entries.Count; i++)
             {
@@ -112,8 +116,20 @@ public sealed class AxolotlExamplesTests(ITestOutputHelper output)
         return sets;
     }
 
+    /// <summary>The config's sequence_len (null when absent: the default of 512 is longer than a stand-in's positions too).</summary>
+    private static int? SequenceLen(string path) =>
+        int.TryParse(Root(path)["sequence_len"]?.ToString().Replace("_", ""), out int n) ? n : null;
+
     /// <summary>The dataset mappings of datasets / test_datasets, as JSON objects (YAML or JSON file, RunPod request unwrapped).</summary>
     private static IEnumerable<(string List, IReadOnlyList<JsonObject> Entries)> DatasetEntries(string path)
+    {
+        var root = Root(path);
+        foreach (var list in new[] { "datasets", "test_datasets" })
+            if (root[list] is JsonArray items)
+                yield return (list, items.OfType<JsonObject>().ToList());
+    }
+
+    private static JsonObject Root(string path)
     {
         JsonObject root;
         if (path.EndsWith(".json"))
@@ -127,9 +143,7 @@ public sealed class AxolotlExamplesTests(ITestOutputHelper output)
             stream.Load(new StringReader(File.ReadAllText(path)));
             root = (JsonObject)ToJson(stream.Documents[0].RootNode)!;
         }
-        foreach (var list in new[] { "datasets", "test_datasets" })
-            if (root[list] is JsonArray items)
-                yield return (list, items.OfType<JsonObject>().ToList());
+        return root;
     }
 
     private static JsonNode? ToJson(YamlNode node) => node switch

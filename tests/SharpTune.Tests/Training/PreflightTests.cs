@@ -54,7 +54,7 @@ public sealed class PreflightTests
         { "lora_target_modules matching nothing", "rows.jsonl", "", "adapter: lora\nlora_r: 4\nlora_target_modules: [query_key_value]\n", 64, "model",
             "lora_target_modules: no linear layer matches [query_key_value]; this model has: q_proj, k_proj, v_proj, o_proj, gate_proj, up_proj, down_proj" },
         { "sequence_len beyond the model's positions", "rows.jsonl", "", "", 2147483647, "model",
-            "sequence_len: 2147483647 is longer than base_model supports (max_position_embeddings 128 in its config.json, and no rope_scaling to extend it); expected sequence_len ≤ 128" },
+            "sequence_len: 2147483647 is longer than base_model supports (max_position_embeddings 1024 in its config.json, and no rope_scaling to extend it); expected sequence_len ≤ 1024" },
     };
 
     [Theory]
@@ -85,14 +85,14 @@ public sealed class PreflightTests
         Assert.EndsWith("config OK\n", validate.Out);
         Assert.False(Directory.Exists(Path.Combine(dir, "out")), "validate writes nothing (no prepared-data cache)");
 
-        // Linear rope scaling by 4 stretches 128 positions to 512.
+        // Linear rope scaling by 4 stretches 1024 positions to 4096.
         string configJson = Path.Combine(dir, "model", "config.json");
         var json = JsonNode.Parse(File.ReadAllText(configJson))!.AsObject();
         json["rope_scaling"] = new JsonObject { ["type"] = "linear", ["factor"] = 4.0 };
         File.WriteAllText(configJson, json.ToJsonString());
-        Assert.Equal(0, Run("validate", Config(dir, sequenceLen: 512)).Code);
-        var tooLong = Run("validate", Config(dir, sequenceLen: 513));
-        Assert.Equal($"error: {Path.Combine(dir, "config.yaml")}: sequence_len: 513 is longer than base_model supports (rope_scaling linear with factor 4 over 128 positions = 512); expected sequence_len ≤ 512\n", tooLong.Err);
+        Assert.Equal(0, Run("validate", Config(dir, sequenceLen: 4096)).Code);
+        var tooLong = Run("validate", Config(dir, sequenceLen: 4097));
+        Assert.Equal($"error: {Path.Combine(dir, "config.yaml")}: sequence_len: 4097 is longer than base_model supports (rope_scaling linear with factor 4 over 1024 positions = 4096); expected sequence_len ≤ 4096\n", tooLong.Err);
         Assert.Equal(2, tooLong.Code);
     }
 }

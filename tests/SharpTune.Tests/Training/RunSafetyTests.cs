@@ -160,14 +160,14 @@ public sealed class RunSafetyTests
     /// The acceptance crash test: kill -9 at random moments of a run saving every step with save_total_limit 2. After
     /// each kill every checkpoint folder present is complete and loads; after each start no temp folder of an earlier
     /// process remains; the run resumed to its end has the weights of the uninterrupted run, bit for bit.
-    /// Default: 4 kills (~1 minute on 2 cores); SHARPTUNE_CRASH_KILLS=20 runs the full acceptance count.
+    /// Default: 3 kills (about a minute on 2 loaded cores); SHARPTUNE_CRASH_KILLS=20 runs the full acceptance count.
     /// </summary>
     [SkippableFact]
     public void KillNineAtRandomMomentsNeverLeavesABrokenCheckpointAndResumesToTheSameWeights()
     {
         if (!OperatingSystem.IsLinux()) throw new SkipException("kill -9 of a child process is exercised on Linux");
-        int kills = int.TryParse(Environment.GetEnvironmentVariable("SHARPTUNE_CRASH_KILLS"), out var k) && k > 0 ? k : 4;
-        int steps = kills >= 10 ? 8 * kills : 16;
+        int kills = int.TryParse(Environment.GetEnvironmentVariable("SHARPTUNE_CRASH_KILLS"), out var k) && k > 0 ? k : 3;
+        int steps = Math.Max(24, 6 * kills);
         string root = TestPaths.TempDir();
         string straight = Path.Combine(root, "straight"), crashed = Path.Combine(root, "crashed");
         var reference = Run(["train", Quickstart, .. Settings(straight, steps)]);
@@ -186,8 +186,8 @@ public sealed class RunSafetyTests
             child.BeginOutputReadLine();
             child.BeginErrorReadLine();
             // Half the kills land anywhere in start-up and training, half after the first step (inside saves and rotations).
-            if (attempt % 2 == 0) Thread.Sleep(random.Next(500, 6000));
-            else if (firstStep.Task.Wait(TimeSpan.FromMinutes(2))) Thread.Sleep(random.Next(0, 700));
+            if (attempt % 2 == 0) Thread.Sleep(random.Next(300, 4000));
+            else if (firstStep.Task.Wait(TimeSpan.FromMinutes(2))) Thread.Sleep(random.Next(0, 1000));
             if (child.HasExited) break;   // finished before the kill: the run is complete
             child.Kill();
             child.WaitForExit();
@@ -205,7 +205,8 @@ public sealed class RunSafetyTests
         }
         var finish = Run(["train", Quickstart, .. Settings(crashed, steps), .. Checkpointer.Latest(crashed) is null ? Array.Empty<string>() : ["--resume"]]);
         Assert.True(finish.Code == 0, finish.Err + finish.Out + string.Join("\n", report));
-        Assert.Contains($"done: {steps} steps", finish.Out);
+        // A kill that landed after the final save leaves a finished run: the last start then says so.
+        Assert.Matches($"(?m)^done: ({steps} steps|the run in .* had already finished at step {steps})", finish.Out);
         Assert.Empty(Directory.GetDirectories(crashed, ".checkpoint-*"));
         Assert.True(done >= Math.Min(kills, 2), $"only {done} kills landed: " + string.Join("; ", report));
 
