@@ -24,6 +24,9 @@ public static class ConfigChecks
         Check(() => CheckFolder(source, "tokenizer_config", config.TokenizerConfig, null));
         Check(() => CheckFolder(source, "lora_model_dir", config.LoraModelDir, "adapter_config.json"));
         Check(() => CheckWritableFolder(source, "output_dir", config.OutputDir));
+        foreach (var (key, folder) in new[] { ("base_model", config.BaseModel), ("lora_model_dir", config.LoraModelDir), ("merge_into_original", config.MergeIntoOriginal) })
+            if (folder is not null && Directory.Exists(folder) && SameFolder(folder, config.OutputDir))
+                problems.Add($"{source}: output_dir: {config.OutputDir} is the {key} folder; the run would overwrite what it starts from: choose another output_dir");
         Check(() => CheckWritableFolder(source, "dataset_prepared_path", config.DatasetPreparedPath));
         if (config.ResumeFromCheckpoint is { } resume && !Directory.Exists(resume))
             problems.Add($"{source}: resume_from_checkpoint: {resume} not found; expected a checkpoint folder");
@@ -38,6 +41,9 @@ public static class ConfigChecks
 
     /// <summary>Whether a model reference is a folder on this machine (otherwise a Hugging Face repo id).</summary>
     public static bool IsLocalFolder(string reference) => Directory.Exists(reference);
+
+    private static bool SameFolder(string a, string b) =>
+        string.Equals(Path.TrimEndingDirectorySeparator(Path.GetFullPath(a)), Path.TrimEndingDirectorySeparator(Path.GetFullPath(b)), StringComparison.Ordinal);
 
     /// <summary>A folder the run writes into: it, or the nearest part of its path that exists, must be a folder.</summary>
     private static void CheckWritableFolder(string source, string key, string? value)

@@ -140,4 +140,16 @@ public sealed class HostileConfigTests
         Assert.Equal(2, nestedExit);
         Assert.Equal("keep me", File.ReadAllText(file));
     }
+
+    [Fact]
+    public void AnOutputDirThatIsTheBaseModelFolderIsRefused()
+    {
+        string path = Write("base_model: ./m\noutput_dir: ./m\ndatasets:\n  - path: d.jsonl\n    type: alpaca\n");
+        string model = Path.Combine(Path.GetDirectoryName(path)!, "m");
+        Directory.CreateDirectory(model);
+        File.WriteAllText(Path.Combine(model, "config.json"), "{\"model_type\": \"llama\"}");
+        var (exit, _, err) = ValidateUnchanged(path);
+        Assert.Equal($"error: {path}: output_dir: {model} is the base_model folder; the run would overwrite what it starts from: choose another output_dir\n", err);
+        Assert.Equal(2, exit);
+    }
 }

@@ -83,9 +83,11 @@ public sealed class RunSafetyTests
     }
 
     /// <summary>The built CLI as a child, SIGINT not ignored (a test host started in the background passes it on ignored).</summary>
-    private static Process StartTraining(IEnumerable<string> args)
+    private static Process StartTraining(IEnumerable<string> args, bool oneThread = false)
     {
         var start = new ProcessStartInfo("/usr/bin/env") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
+        // Bit-equal weights across processes need the same reduction order in every kernel: one thread each.
+        if (oneThread) start.Environment["OMP_NUM_THREADS"] = "1";
         foreach (var a in new[] { "--default-signal=INT", BuiltExecutable }.Concat(args)) start.ArgumentList.Add(a);
         return Process.Start(start)!;
     }
@@ -119,6 +121,17 @@ public sealed class RunSafetyTests
         Assert.DoesNotMatch($@"(?m)^step +{step + 1}/400 ", stdout.ToString());
         Assert.DoesNotContain("done:", stdout.ToString());
         Assert.False(RunDirectory.HasFinalModel(output));
+    }
+
+    /// <summary>Runs the built CLI to its end on one thread (as every process of the crash test runs).</summary>
+    private static (int Code, string Out, string Err) RunOneThread(IEnumerable<string> args)
+    {
+        using var child = StartTraining(args, oneThread: true);
+        var stdout = child.StandardOutput.ReadToEndAsync();
+        var stderr = child.StandardError.ReadToEndAsync();
+        Assert.True(child.WaitForExit(TimeSpan.FromMinutes(5)), "train did not finish in 5 minutes");
+        child.WaitForExit();
+        return (child.ExitCode, stdout.Result, stderr.Result);
     }
 
     [System.Runtime.InteropServices.DllImport("libc", EntryPoint = "kill")]
@@ -170,7 +183,7 @@ public sealed class RunSafetyTests
         int steps = Math.Max(24, 6 * kills);
         string root = TestPaths.TempDir();
         string straight = Path.Combine(root, "straight"), crashed = Path.Combine(root, "crashed");
-        var reference = Run(["train", Quickstart, .. Settings(straight, steps)]);
+        var reference = RunOneThread(["train", Quickstart, .. Settings(straight, steps)]);
         Assert.True(reference.Code == 0, reference.Err + reference.Out);
 
         var random = new Random(kills);
@@ -179,7 +192,7 @@ public sealed class RunSafetyTests
         for (int attempt = 0; done < kills && attempt < kills * 3; attempt++)
         {
             bool resume = Checkpointer.Latest(crashed) is not null;
-            using var child = StartTraining(["train", Quickstart, .. Settings(crashed, steps), .. resume ? new[] { "--resume" } : []]);
+            using var child = StartTraining(["train", Quickstart, .. Settings(crashed, steps), .. resume ? new[] { "--resume" } : []], oneThread: true);
             var firstStep = new TaskCompletionSource();
             child.OutputDataReceived += (_, e) => { if (e.Data?.StartsWith("step ") == true) firstStep.TrySetResult(); };
             child.ErrorDataReceived += (_, _) => { };
@@ -203,7 +216,7 @@ public sealed class RunSafetyTests
             Assert.All(Directory.GetDirectories(crashed, ".checkpoint-*"), d => Assert.EndsWith($"-{child.Id}", d));
             report.Add($"kill {done}: {string.Join(",", present.Select(Path.GetFileName))}");
         }
-        var finish = Run(["train", Quickstart, .. Settings(crashed, steps), .. Checkpointer.Latest(crashed) is null ? Array.Empty<string>() : ["--resume"]]);
+        var finish = RunOneThread(["train", Quickstart, .. Settings(crashed, steps), .. Checkpointer.Latest(crashed) is null ? Array.Empty<string>() : ["--resume"]]);
         Assert.True(finish.Code == 0, finish.Err + finish.Out + string.Join("\n", report));
         // A kill that landed after the final save leaves a finished run: the last start then says so.
         Assert.Matches($"(?m)^done: ({steps} steps|the run in .* had already finished at step {steps})", finish.Out);
