@@ -9,7 +9,7 @@ namespace SharpTune.Tests.Training;
 /// Nothing lost, nothing silent: a finished run is not replaced without a word, a signal leaves a checkpoint and an
 /// honest exit code, checkpoint folders are complete or absent whatever moment a process dies at.
 /// </summary>
-public sealed class RunSafetyTests
+public sealed class RunSafetyTests(Xunit.Abstractions.ITestOutputHelper output)
 {
     private static string Quickstart => Path.Combine(TestPaths.RepoRoot, "examples", "quickstart.yaml");
 
@@ -221,6 +221,7 @@ public sealed class RunSafetyTests
         // A kill that landed after the final save leaves a finished run: the last start then says so.
         Assert.Matches($"(?m)^done: ({steps} steps|the run in .* had already finished at step {steps})", finish.Out);
         Assert.Empty(Directory.GetDirectories(crashed, ".checkpoint-*"));
+        output.WriteLine($"{done} kills landed in a {steps}-step run: " + string.Join("; ", report));
         Assert.True(done >= Math.Min(kills, 2), $"only {done} kills landed: " + string.Join("; ", report));
 
         using var expected = SafeTensorsCheckpoint.Open(straight);
