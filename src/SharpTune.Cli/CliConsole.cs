@@ -8,7 +8,14 @@ public sealed class CliConsole(TextWriter stdout, TextWriter stderr)
     public TextWriter Out { get; } = stdout;
     public TextWriter Error { get; } = stderr;
 
-    /// <summary>Binds a command body: InvalidInputException → exit 2 with one line, any other failure → exit 1.</summary>
+    /// <summary>--debug or SHARPTUNE_DEBUG=1: a failure prints its stack trace after the one-line message.</summary>
+    public bool Debug { get; init; }
+
+    /// <summary>
+    /// Binds a command body: bad input (InvalidInputException) → exit 2 with one line; a stopped run → its own code; a
+    /// failure of the machine (disk full, read-only, out of memory) → exit 1 with one line saying so in words; anything
+    /// else → exit 1 with the message and a pointer to --debug. No exception type names reach the user.
+    /// </summary>
     public void Bind(Command command, Func<ParseResult, int> body)
     {
         command.SetAction(parse =>
@@ -17,20 +24,18 @@ public sealed class CliConsole(TextWriter stdout, TextWriter stderr)
             {
                 return body(parse);
             }
-            catch (InvalidInputException e)
+            catch (Exception raw)
             {
-                Error.WriteLine($"error: {e.Message}");
-                return 2;
-            }
-            catch (RunStoppedException e)
-            {
-                Error.WriteLine($"stopped: {e.Message}");
-                return e.ExitCode;
-            }
-            catch (Exception e) when (e is not OutOfMemoryException)
-            {
-                Error.WriteLine($"error: {e.GetType().Name}: {e.Message}");
-                return 1;
+                var e = FailureText.Unwrap(raw);
+                var (code, line) = e switch
+                {
+                    InvalidInputException => (2, $"error: {e.Message}"),
+                    RunStoppedException stopped => (stopped.ExitCode, $"stopped: {e.Message}"),
+                    _ => (1, "error: " + FailureText.Describe(e)),
+                };
+                Error.WriteLine(line);
+                if (Debug) Error.WriteLine(raw.ToString());
+                return code;
             }
         });
     }

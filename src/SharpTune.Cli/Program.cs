@@ -19,7 +19,10 @@ public static class Program
     /// <summary>Runs the CLI with the given writers (tests call this in-process).</summary>
     public static int Run(string[] args, TextWriter stdout, TextWriter stderr)
     {
-        var console = new CliConsole(stdout, stderr);
+        // --debug (anywhere on the line) or SHARPTUNE_DEBUG=1: failures print their stack trace after the one-line message.
+        bool debug = args.Contains("--debug") || Environment.GetEnvironmentVariable("SHARPTUNE_DEBUG") is "1" or "true";
+        args = args.Where(a => a != "--debug").ToArray();
+        var console = new CliConsole(stdout, stderr) { Debug = debug };
         // A plain root command named as users type it: RootCommand would take the executable's name (SharpTune.Cli).
         var root = new Command("sharptune", "SharpTune: fine-tune, evaluate and serve Hugging Face LLMs from .NET.")
         {

@@ -25,6 +25,14 @@ public static class ValidateCommand
             ConfigChecks.CheckFiles(cfg, path);
             var model = ModelFamilies.CheckLocal(path, "base_model", cfg.BaseModel);
             ModelFamilies.CheckLocal(path, "base_model_config", cfg.BaseModelConfig);
+            // The same checks train makes before its first step (Training.Preflight), as far as this machine holds the inputs.
+            if (model is not null) Training.Preflight.CheckModel(cfg, model, path);
+            string configDir = Path.GetDirectoryName(Path.GetFullPath(path))!;
+            string? notLocal = Training.Preflight.DataNotLocal(cfg, configDir);
+            var data = notLocal is null
+                ? Training.Preflight.PrepareData(cfg, Tokenization.HfTokenizer.FromDirectory(cfg.TokenizerConfig ?? cfg.BaseModel!), configDir,
+                    w => console.Error.WriteLine($"warning: {w}"), path, new Data.DataOptions { UseCache = false })
+                : null;
             foreach (var line in Summary(cfg, model)) console.Out.WriteLine(line);
             if ((ModelFamilies.CheckLocal(path, "base_model_config", cfg.BaseModelConfig) ?? model) is { } planned)
             {
@@ -36,6 +44,8 @@ public static class ValidateCommand
                         (forecast.LargestFits.Count > 0 ? $"; largest that fits: {string.Join(", ", forecast.LargestFits.Select(x => $"micro_batch_size {x.MicroBatchSize} × sequence_len {x.SequenceLen}"))}" : "") +
                         " (sharptune plan CONFIG --gpu NAME for other devices)");
             }
+            console.Out.WriteLine(data is null ? $"data        not checked here: {notLocal}"
+                : $"data        {data.Stats.TrainRows} train rows, {data.Stats.EvalRows} eval rows, {data.Stats.TrainableTokens:N0} trainable tokens");
             console.Out.WriteLine("config OK");
             return 0;
         });

@@ -21,6 +21,13 @@ public static class ConfigDocs
             sharptune validate CONFIG.yaml [--set key=value ...]
             ```
 
+            `validate` makes every check `train` makes before its first step (one preflight for both): the files the
+            config names, the model (a supported `model_type`; `sequence_len` within `max_position_embeddings`, or what
+            `rope_scaling` extends it to; `lora_target_modules` naming linear layers the model has) and the data, read,
+            templated, tokenized and split as training reads it (missing files, empty folders, bad rows, no chat template,
+            rows all longer than `sequence_len`, `val_set_size` larger than the data). It writes nothing. Data on the
+            Hugging Face hub is not fetched by `validate` (`data        not checked here: ...`; `sharptune prepare` checks it).
+
             - **Formats.** YAML, or the same keys as JSON (`.json`, or text starting with `{`). A JSON job request
               `{"input": {"args": {...config keys...}}}` (RunPod-worker style) is accepted as well; its
               `input.credentials.hf_token` is the Hugging Face token of the run (never written to checkpoints or cards).
@@ -46,6 +53,10 @@ public static class ConfigDocs
               as in `--set`. With `strict: false` they are a warning and have no effect. All problems of a file are
               listed together.
             - **YAML 1.1 numbers** as PyYAML reads them: `sequence_len: 500_000` is 500000.
+            - **Syntax errors** name `FILE:LINE:COLUMN` and what was expected (`config.yaml:2:22: YAML syntax error: this '['
+              is never closed; expected ',' or ']'`); a tab in the indentation is reported at its own line. A config is at
+              most 4 MiB, nests at most 64 levels, and its aliases may expand to at most 100000 values (an alias bomb
+              stops at once, in bounded memory).
             - **Invalid values** stop with exit code 2 and one line naming the file, the key, the value and what is allowed:
               `config.yaml: lora_r: -1 is invalid; expected an integer ≥ 1`. Incompatible settings (both `bf16: true` and
               `fp16: true`, `load_in_4bit` without `adapter: qlora`, an adapter without `lora_r`, a preference dataset

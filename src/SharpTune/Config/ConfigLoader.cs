@@ -12,6 +12,7 @@ public static class ConfigLoader
     {
         if (Directory.Exists(path)) throw new InvalidInputException($"{path}: is a folder; expected a config file (.yaml or .json)");
         if (!File.Exists(path)) throw new InvalidInputException($"{path}: config file not found");
+        ConfigTree.CheckSize(new FileInfo(path).Length, path);
         string text = File.ReadAllText(path);
         string baseDir = Path.GetDirectoryName(Path.GetFullPath(path))!;
         return FromText(text, path, baseDir, ConfigTree.LooksLikeJson(path, text), overrides, warn);

@@ -165,8 +165,8 @@ public static partial class ConfigSchema
         Add("eval_batch_size", Integer, "Rows per evaluation forward pass.", range: AtLeast1, defaultText: "micro_batch_size");
         Add("gradient_accumulation_steps", Integer, "Micro-batches per optimizer step; the loss is averaged over all their tokens.",
             range: AtLeast1);
-        Add("num_epochs", Number, "Passes over the training data (fractions allowed). Ignored when max_steps ≥ 1.", range: AtLeast0);
-        Add("max_steps", Integer, "Optimizer steps to run; when ≥ 1 it overrides num_epochs.");
+        Add("num_epochs", Number, "Passes over the training data (fractions allowed). Ignored when max_steps ≥ 1.", range: new NumberRange(0, true, 100_000, true));
+        Add("max_steps", Integer, "Optimizer steps to run; when ≥ 1 it overrides num_epochs (-1 or 0: train for num_epochs, as transformers' -1).", range: NumberRange.AtLeast(-1));
         Add("learning_rate", Number, "Peak learning rate (2e-4 and \"2e-4\" both accepted).", range: Positive);
         Add("lr_scheduler", Choice, "Learning-rate schedule after warmup. cosine_with_min_lr needs cosine_min_lr_ratio.",
             choice: typeof(LrSchedulerType));

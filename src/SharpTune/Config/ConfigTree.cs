@@ -1,6 +1,4 @@
 using System.Text.Json;
-using YamlDotNet.Core;
-using YamlDotNet.RepresentationModel;
 
 namespace SharpTune.Config;
 
@@ -61,59 +59,26 @@ internal static class ConfigTree
         return text.TrimStart().StartsWith('{');
     }
 
+    /// <summary>Config files are a few KiB; a larger "config" is a data file named by mistake, or an attack.</summary>
+    public const int MaxDocumentBytes = 4 << 20;
+
+    /// <summary>Refuses text over <see cref="MaxDocumentBytes"/> before it is parsed.</summary>
+    public static void CheckSize(long bytes, string source)
+    {
+        if (bytes > MaxDocumentBytes)
+            throw new InvalidInputException($"{source}: {bytes} bytes; a config is at most {MaxDocumentBytes >> 20} MiB (is this a data file?)");
+    }
+
     /// <summary>Parses YAML text; <paramref name="source"/> names the file in errors.</summary>
     public static ConfigNode? ParseYaml(string text, string source, string? overrideArg = null)
     {
-        var stream = new YamlStream();
-        try
-        {
-            stream.Load(new StringReader(text));
-        }
-        catch (YamlException e)
-        {
-            string what = e.InnerException?.Message ?? e.Message;
-            throw new InvalidInputException(
-                $"{source}:{e.Start.Line}:{e.Start.Column}: YAML syntax error: {OneLine(what)}");
-        }
-        catch (ArgumentException e) // duplicate keys in a mapping
-        {
-            throw new InvalidInputException($"{source}: YAML error: {OneLine(e.Message)}");
-        }
-        if (stream.Documents.Count == 0) return null;
-        if (stream.Documents.Count > 1)
-            throw new InvalidInputException($"{source}: holds {stream.Documents.Count} YAML documents; expected one");
-        return FromYaml(stream.Documents[0].RootNode, source, overrideArg);
-    }
-
-    private static ConfigNode FromYaml(YamlNode node, string source, string? overrideArg)
-    {
-        switch (node)
-        {
-            case YamlScalarNode s:
-                bool isNull = s.Style == ScalarStyle.Plain && s.Value is null or "" or "~" or "null" or "Null" or "NULL";
-                return new ScalarNode { Text = isNull ? null : s.Value, Override = overrideArg };
-            case YamlSequenceNode seq:
-                var list = new ListNode { Override = overrideArg };
-                foreach (var item in seq.Children) list.Items.Add(FromYaml(item, source, overrideArg));
-                return list;
-            case YamlMappingNode map:
-                var result = new MapNode { Override = overrideArg };
-                foreach (var (k, v) in map.Children)
-                {
-                    if (k is not YamlScalarNode key || key.Value == null)
-                        throw new InvalidInputException($"{source}:{k.Start.Line}: a mapping key must be a plain name");
-                    if (result.Get(key.Value) != null)
-                        throw new InvalidInputException($"{source}:{k.Start.Line}: key '{key.Value}' appears twice");
-                    result.Entries.Add(new(key.Value, FromYaml(v, source, overrideArg)));
-                }
-                return result;
-            default:
-                throw new InvalidInputException($"{source}:{node.Start.Line}: unsupported YAML node {node.NodeType}");
-        }
+        CheckSize(System.Text.Encoding.UTF8.GetByteCount(text), source);
+        return YamlReader.Parse(text, source, overrideArg);
     }
 
     public static ConfigNode ParseJson(string text, string source)
     {
+        CheckSize(System.Text.Encoding.UTF8.GetByteCount(text), source);
         try
         {
             using var doc = JsonDocument.Parse(text, new JsonDocumentOptions

@@ -98,6 +98,10 @@ public static class ConfigValidator
             Error($"load_in_8bit: true needs adapter: lora (found adapter: {Name(c.Adapter)})");
         if (c.MergeLora && c.Adapter == null)
             Error("merge_lora: true needs an adapter; expected adapter: lora or qlora");
+        if (c.MergeIntoOriginal != null && c.Adapter != AdapterType.Qlora)
+            Error($"merge_into_original is set but adapter is {Name(c.Adapter)}; it names the full-precision model a QLoRA adapter merges into: expected adapter: qlora with merge_lora: true, or remove it");
+        else if (c.MergeIntoOriginal != null && !c.MergeLora)
+            Error("merge_into_original is set but merge_lora is false; expected merge_lora: true (it says where the adapter is merged), or remove it");
         if (c.LoraModelDir != null && c.Adapter == null)
             Error("lora_model_dir is set without an adapter; expected adapter: lora or qlora");
         if (c.Adapter == null)

@@ -6,7 +6,7 @@ namespace SharpTune.Jobs;
 
 /// <summary>
 /// One `sharptune train CONFIG [--resume]` child: its stdout and stderr go line by line to the job's train.log (the token,
-/// should anything print it, masked). A crash or OOM kill of the child ends only this job. Stopping is SIGINT first — the
+/// should anything print it, masked). A crash or OOM kill of the child ends only this job. Stopping is SIGTERM first — the
 /// trainer saves a checkpoint and exits — then a kill after the grace period.
 /// </summary>
 public sealed partial class JobProcess : IDisposable
@@ -20,7 +20,7 @@ public sealed partial class JobProcess : IDisposable
     /// <summary>The last "error: …" line the child printed: the job's error message when it fails.</summary>
     public string? LastError { get; private set; }
     public int Pid => process.Id;
-    /// <summary>SIGINT was sent: an exit code 0 then means "checkpointed and stopped", not "finished".</summary>
+    /// <summary>SIGTERM was sent: the trainer checkpoints and exits (143), or finishes first (0) when it was at its last step.</summary>
     public bool Interrupted { get; private set; }
     public Task<int> Exited => exited.Task;
 
@@ -90,11 +90,14 @@ public sealed partial class JobProcess : IDisposable
         exited.TrySetResult(code);
     }
 
-    /// <summary>Asks the trainer to checkpoint and stop (SIGINT, what Ctrl+C sends).</summary>
+    /// <summary>
+    /// Asks the trainer to checkpoint and stop with SIGTERM, what schedulers send. Not SIGINT: a service started in the
+    /// background (nohup, a non-interactive shell) passes SIGINT on ignored, and .NET then never sees it.
+    /// </summary>
     public void Interrupt()
     {
         Interrupted = true;
-        if (!OperatingSystem.IsWindows() && !process.HasExited) _ = SendSignal(process.Id, SigInt);
+        if (!OperatingSystem.IsWindows() && !process.HasExited) _ = SendSignal(process.Id, SigTerm);
     }
 
     public void Kill()
@@ -109,7 +112,7 @@ public sealed partial class JobProcess : IDisposable
         lock (logGate) log.Dispose();
     }
 
-    private const int SigInt = 2;
+    private const int SigTerm = 15;
 
     [LibraryImport("libc", EntryPoint = "kill", SetLastError = true)]
     private static partial int SendSignal(int pid, int signal);

@@ -122,7 +122,7 @@ public sealed class JobQueue : IAsyncDisposable
         return (config, warnings);
     }
 
-    /// <summary>Cancels a job: a queued one at once, a running one by SIGINT (checkpoint, stop), killed after the grace period. Returns the job after the request.</summary>
+    /// <summary>Cancels a job: a queued one at once, a running one by SIGTERM (checkpoint, stop), killed after the grace period. Returns the job after the request.</summary>
     public JobRecord? Cancel(string id) => Stop(id, JobState.Cancelled);
 
     private JobRecord? Stop(string id, JobState stopAs)

@@ -15,7 +15,7 @@ public sealed record JobServiceOptions
     public IReadOnlyDictionary<string, string>? Keys { get; init; }
     /// <summary>Jobs trained at the same time; 0 accepts and queues but starts none (maintenance).</summary>
     public int MaxRunning { get; init; } = 1;
-    /// <summary>How long a cancelled or timed-out child may take to checkpoint after SIGINT before it is killed.</summary>
+    /// <summary>How long a cancelled or timed-out child may take to checkpoint after SIGTERM before it is killed.</summary>
     public TimeSpan CancelGrace { get; init; } = TimeSpan.FromSeconds(30);
     /// <summary>Largest accepted request body (413 above).</summary>
     public long MaxRequestBodyBytes { get; init; } = 1 << 20;

@@ -7,7 +7,8 @@ namespace SharpTune.Training;
 
 /// <summary>
 /// checkpoint-STEP folders: weights (adapter or model), optimizer state, scheduler, trainer state, RNG and the
-/// config. Written into a temporary folder and renamed, so a checkpoint is either complete or absent.
+/// config. Written into a temporary folder and renamed, so a checkpoint is either complete or absent; old ones are renamed
+/// aside before they are deleted, for the same reason.
 /// </summary>
 public sealed class Checkpointer(string outputDir, int? saveTotalLimit)
 {
@@ -19,7 +20,7 @@ public sealed class Checkpointer(string outputDir, int? saveTotalLimit)
     {
         Directory.CreateDirectory(outputDir);
         var final = Path.Combine(outputDir, Prefix + state.Step);
-        var temp = Path.Combine(outputDir, $".{Prefix}{state.Step}.tmp-{Environment.ProcessId}");
+        var temp = Path.Combine(outputDir, $".{Prefix}{state.Step}{TempMarker}{Environment.ProcessId}");
         if (Directory.Exists(temp)) Directory.Delete(temp, recursive: true);
         Directory.CreateDirectory(temp);
         writeWeights(temp);
@@ -44,10 +45,117 @@ public sealed class Checkpointer(string outputDir, int? saveTotalLimit)
         using (var rng = get_rng_state()) SafeTensorsWriter.Save(Path.Combine(temp, "rng_state.safetensors"), [KeyValuePair.Create("cpu", rng)]);
         if (configText is not null) File.WriteAllText(Path.Combine(temp, "config.yaml"), configText);
         writeState?.Invoke(temp);
-        if (Directory.Exists(final)) Directory.Delete(final, recursive: true);
+        // A checkpoint folder is complete or absent: an older save of the same step is moved aside (one rename) before
+        // the new one is renamed into place, and deleted only then.
+        string? aside = Directory.Exists(final) ? MoveAside(final) : null;
         Directory.Move(temp, final);
+        if (aside is not null) Directory.Delete(aside, recursive: true);
         RotateOld(state.BestEvalStep);
         return final;
+    }
+
+    /// <summary>Hidden folders of a save in progress (.checkpoint-N.tmp-PID) and of a deletion in progress (.checkpoint-N.old-PID).</summary>
+    private const string TempMarker = ".tmp-";
+    private const string AsideMarker = ".old-";
+
+    /// <summary>Renames a checkpoint to a hidden name first, so that a kill during the deletion leaves no half-deleted checkpoint-N.</summary>
+    private static string MoveAside(string checkpointDir)
+    {
+        string aside = Path.Combine(Path.GetDirectoryName(checkpointDir)!, $".{Path.GetFileName(checkpointDir)}{AsideMarker}{Environment.ProcessId}");
+        if (Directory.Exists(aside)) Directory.Delete(aside, recursive: true);
+        Directory.Move(checkpointDir, aside);
+        return aside;
+    }
+
+    /// <summary>
+    /// Removes the hidden save and deletion folders that killed processes left in <paramref name="outputDir"/> (a live
+    /// process's, e.g. another run saving into the same folder, are left alone). Returns how many were removed.
+    /// </summary>
+    public static int RemoveStale(string outputDir)
+    {
+        if (!Directory.Exists(outputDir)) return 0;
+        int removed = 0;
+        foreach (var dir in Directory.GetDirectories(outputDir, "." + Prefix + "*"))
+        {
+            string name = Path.GetFileName(dir);
+            int marker = Math.Max(name.LastIndexOf(TempMarker, StringComparison.Ordinal), name.LastIndexOf(AsideMarker, StringComparison.Ordinal));
+            if (marker < 0 || !int.TryParse(name[(marker + TempMarker.Length)..], out int pid)) continue;
+            if (pid != Environment.ProcessId && IsAlive(pid)) continue;
+            Directory.Delete(dir, recursive: true);
+            removed++;
+        }
+        return removed;
+    }
+
+    private static bool IsAlive(int pid)
+    {
+        try
+        {
+            using var process = System.Diagnostics.Process.GetProcessById(pid);
+            return !process.HasExited;
+        }
+        catch (ArgumentException)
+        {
+            return false;
+        }
+        catch (InvalidOperationException)
+        {
+            return false;
+        }
+    }
+
+    /// <summary>
+    /// What is wrong with a checkpoint folder (a missing or unreadable file, named), or null when every file a resume
+    /// reads is there and parses: trainer_state.json, optimizer.json, scheduler.json, the weights and every .safetensors header.
+    /// </summary>
+    public static string? Problem(string checkpointDir)
+    {
+        foreach (var name in new[] { "trainer_state.json", "optimizer.json", "scheduler.json" })
+        {
+            string path = Path.Combine(checkpointDir, name);
+            if (!File.Exists(path)) return $"{name} is missing";
+            try
+            {
+                if (JsonNode.Parse(File.ReadAllText(path)) is not JsonObject) return $"{name} is not a JSON object";
+            }
+            catch (System.Text.Json.JsonException)
+            {
+                return $"{name} is not valid JSON (truncated?)";
+            }
+        }
+        if (!new[] { SafeTensorsCheckpoint.SingleFileName, SafeTensorsCheckpoint.IndexFileName, SafeTensorsCheckpoint.AdapterFileName }
+                .Any(f => File.Exists(Path.Combine(checkpointDir, f))))
+            return "holds no weights (model.safetensors or adapter_model.safetensors)";
+        if (!File.Exists(Path.Combine(checkpointDir, "rng_state.safetensors"))) return "rng_state.safetensors is missing";
+        foreach (var file in Directory.GetFiles(checkpointDir, "*.safetensors").Order(StringComparer.Ordinal))
+        {
+            try
+            {
+                SafeTensorsHeader.Read(file);
+            }
+            catch (InvalidInputException e)
+            {
+                return $"{Path.GetFileName(file)}: {e.Message[(e.Message.StartsWith(file, StringComparison.Ordinal) ? file.Length + 2 : 0)..]}";
+            }
+        }
+        return null;
+    }
+
+    /// <summary>The training loss last logged before the checkpoint (its log_history), or null.</summary>
+    public static double? LastLoss(string checkpointDir)
+    {
+        var history = JsonNode.Parse(File.ReadAllText(Path.Combine(checkpointDir, "trainer_state.json")))?["log_history"] as JsonArray;
+        return history?.LastOrDefault(h => h?["loss"] is not null)?["loss"]?.GetValue<double>();
+    }
+
+    /// <summary>A checkpoint that a resume can read, or an InvalidInputException naming the folder and what is wrong.</summary>
+    public static string RequireComplete(string checkpointDir)
+    {
+        if (!File.Exists(Path.Combine(checkpointDir, "trainer_state.json")) && !Directory.GetFiles(checkpointDir).Any())
+            throw new InvalidInputException($"{checkpointDir}: not a checkpoint (no trainer_state.json)");
+        return Problem(checkpointDir) is { } problem
+            ? throw new InvalidInputException($"{checkpointDir}: damaged checkpoint: {problem}; resume from another checkpoint-* folder")
+            : checkpointDir;
     }
 
     /// <summary>Restores optimizer, trainer state and RNG; weights are loaded by the caller's loadWeights.</summary>
@@ -56,18 +164,27 @@ public sealed class Checkpointer(string outputDir, int? saveTotalLimit)
     {
         var stateFile = Path.Combine(checkpointDir, "trainer_state.json");
         if (!File.Exists(stateFile)) throw new InvalidInputException($"{checkpointDir}: not a checkpoint (no trainer_state.json)");
+        RequireComplete(checkpointDir);
         loadWeights(checkpointDir);
-        var json = JsonNode.Parse(File.ReadAllText(stateFile))!.AsObject();
-        state.Step = json["global_step"]!.GetValue<int>();
-        state.TokensSeen = json["tokens_seen"]!.GetValue<long>();
-        state.BestEvalLoss = json["best_metric"]?.GetValue<double>();
-        state.BestEvalStep = json["best_model_checkpoint"]?.GetValue<string>() is { } best && int.TryParse(Path.GetFileName(best)[Prefix.Length..], out var bestStep) ? bestStep : null;
-        state.EvalsWithoutImprovement = json["evals_without_improvement"]!.GetValue<int>();
-        if (state.LossScaler is { } scaler && json["loss_scale"]?.GetValue<double>() is { } scale)
-            scaler.Restore(scale, json["loss_scale_clean_steps"]?.GetValue<int>() ?? 0);
-        state.LogHistory.Clear();
-        foreach (var entry in json["log_history"]!.AsArray())
-            state.LogHistory.Add(entry!.AsObject().ToDictionary(kv => kv.Key, kv => kv.Value!.GetValue<double>()));
+        try
+        {
+            var json = JsonNode.Parse(File.ReadAllText(stateFile))!.AsObject();
+            state.Step = json["global_step"]!.GetValue<int>();
+            state.TokensSeen = json["tokens_seen"]!.GetValue<long>();
+            state.BestEvalLoss = json["best_metric"]?.GetValue<double>();
+            state.BestEvalStep = json["best_model_checkpoint"]?.GetValue<string>() is { } best && int.TryParse(Path.GetFileName(best)[Prefix.Length..], out var bestStep) ? bestStep : null;
+            state.EvalsWithoutImprovement = json["evals_without_improvement"]!.GetValue<int>();
+            if (state.LossScaler is { } scaler && json["loss_scale"]?.GetValue<double>() is { } scale)
+                scaler.Restore(scale, json["loss_scale_clean_steps"]?.GetValue<int>() ?? 0);
+            state.LogHistory.Clear();
+            foreach (var entry in json["log_history"]!.AsArray())
+                state.LogHistory.Add(entry!.AsObject().ToDictionary(kv => kv.Key, kv => kv.Value!.GetValue<double>()));
+        }
+        catch (Exception e) when (e is NullReferenceException or InvalidOperationException or FormatException or KeyNotFoundException)
+        {
+            // Valid JSON without the fields a checkpoint has: written by something else, or edited by hand.
+            throw new InvalidInputException($"{stateFile}: damaged checkpoint: a field is missing or has the wrong type (global_step, tokens_seen, log_history, ...); resume from another checkpoint-* folder");
+        }
         if (loadOptimizer is not null) loadOptimizer(checkpointDir);
         else
         {
@@ -81,22 +198,34 @@ public sealed class Checkpointer(string outputDir, int? saveTotalLimit)
         readState?.Invoke(checkpointDir);
     }
 
-    /// <summary>The checkpoint with the highest step in the output folder, or null.</summary>
-    public static string? Latest(string outputDir) =>
+    /// <summary>
+    /// The complete checkpoint with the highest step in the output folder, or null. A newer damaged one is passed over
+    /// with a warning naming it and what is wrong.
+    /// </summary>
+    public static string? Latest(string outputDir, Action<string>? warn = null)
+    {
+        foreach (var (dir, _) in Numbered(outputDir).OrderByDescending(c => c.Step))
+        {
+            if (Problem(dir) is not { } problem) return dir;
+            warn?.Invoke($"{dir}: damaged checkpoint ({problem}); passed over for an older one");
+        }
+        return null;
+    }
+
+    /// <summary>checkpoint-N folders (complete or not) with their step.</summary>
+    private static IEnumerable<(string Dir, int Step)> Numbered(string outputDir) =>
         Directory.Exists(outputDir)
             ? Directory.GetDirectories(outputDir, Prefix + "*")
                 .Select(d => (Dir: d, Step: int.TryParse(Path.GetFileName(d)[Prefix.Length..], out var s) ? s : -1))
-                .Where(c => c.Step >= 0 && File.Exists(Path.Combine(c.Dir, "trainer_state.json")))
-                .OrderByDescending(c => c.Step).Select(c => c.Dir).FirstOrDefault()
-            : null;
+                .Where(c => c.Step >= 0)
+            : [];
 
     /// <summary>Keeps the newest save_total_limit checkpoints and, as transformers does, the best one by eval loss.</summary>
     private void RotateOld(int? bestStep)
     {
         if (saveTotalLimit is not { } limit || limit < 1) return;
-        var old = Directory.GetDirectories(outputDir, Prefix + "*")
-            .Select(d => (Dir: d, Step: int.TryParse(Path.GetFileName(d)[Prefix.Length..], out var s) ? s : -1))
-            .Where(c => c.Step >= 0).OrderByDescending(c => c.Step).Skip(limit).Where(c => c.Step != bestStep);
-        foreach (var (dir, _) in old) Directory.Delete(dir, recursive: true);
+        var old = Numbered(outputDir).OrderByDescending(c => c.Step).Skip(limit).Where(c => c.Step != bestStep).ToList();
+        // Renamed aside first: a kill during the recursive delete leaves a hidden folder (removed at the next start), never a checkpoint with files missing.
+        foreach (var (dir, _) in old) Directory.Delete(MoveAside(dir), recursive: true);
     }
 }

@@ -65,6 +65,9 @@ public sealed class Trainer(CausalLM model, IReadOnlyList<TrainableParameter> tr
 {
     public TrainState State { get; } = new() { LossScaler = settings.LossScaler };
 
+    /// <summary>The loop stopped on the cancellation token (SIGINT, SIGTERM, a job cancel) before the last step; a checkpoint holds the last finished step.</summary>
+    public bool Interrupted { get; private set; }
+
     public void Run(CancellationToken cancel = default)
     {
         var clock = Stopwatch.StartNew();
@@ -75,7 +78,14 @@ public sealed class Trainer(CausalLM model, IReadOnlyList<TrainableParameter> tr
         Tensor? lastGradNorm = null;
         var scaler = State.LossScaler;
         model.train();
-        while (State.Step < settings.TotalSteps && !cancel.IsCancellationRequested)
+        int savedStep = -1;
+        bool stopRequested = false, stoppedEarly = false;
+        void Save()
+        {
+            callbacks.OnSave(State);
+            savedStep = State.Step;
+        }
+        while (State.Step < settings.TotalSteps && !(stopRequested = StopRequested(cancel)))
         {
             int step = State.Step;
             // Token-normalised accumulation: every micro-batch's summed loss is divided by the tokens of the whole step.
@@ -138,7 +148,7 @@ public sealed class Trainer(CausalLM model, IReadOnlyList<TrainableParameter> tr
                 watchdogStrikes = settings.LossWatchdogThreshold is { } threshold && loss > threshold ? watchdogStrikes + 1 : 0;
                 if (watchdogStrikes >= settings.LossWatchdogPatience)
                 {
-                    callbacks.OnSave(State);
+                    Save();
                     throw new RunStoppedException(RunStoppedException.LossWatchdogExitCode, $"loss watchdog: loss {loss:F4} stayed above loss_watchdog_threshold {settings.LossWatchdogThreshold} for {watchdogStrikes} logging steps; stopped with a checkpoint at step {State.Step}");
                 }
                 lossSinceLog.Dispose();
@@ -161,14 +171,16 @@ public sealed class Trainer(CausalLM model, IReadOnlyList<TrainableParameter> tr
                 }
                 else if (++State.EvalsWithoutImprovement >= (settings.EarlyStoppingPatience ?? int.MaxValue))
                 {
-                    callbacks.OnSave(State);
+                    Save();
+                    stoppedEarly = true;
                     break;
                 }
             }
-            if ((settings.SaveSteps is { } save && State.Step % save == 0) || last) callbacks.OnSave(State);
+            if ((settings.SaveSteps is { } save && State.Step % save == 0) || last) Save();
         }
-        // Ctrl-C: leave a checkpoint to resume from.
-        if (cancel.IsCancellationRequested && State.Step < settings.TotalSteps) callbacks.OnSave(State);
+        // SIGINT / SIGTERM: leave a checkpoint of the last finished step to resume from (once: save_steps may have just written it).
+        Interrupted = stopRequested && !stoppedEarly && State.Step < settings.TotalSteps;
+        if (Interrupted && savedStep != State.Step) Save();
         lastGradNorm?.Dispose();
         lossSinceLog?.Dispose();
     }
@@ -219,6 +231,13 @@ public sealed class Trainer(CausalLM model, IReadOnlyList<TrainableParameter> tr
     }
 
     private int World => settings.Parallel?.WorldSize ?? 1;
+
+    /// <summary>
+    /// Whether to stop before the next step. With several ranks every rank stops at the same step when any was signalled
+    /// (each rank gets the signal at its own moment; one stopping alone would leave the others waiting in a collective).
+    /// </summary>
+    private bool StopRequested(CancellationToken cancel) =>
+        settings.Parallel is { } parallel ? parallel.GlobalUnits(cancel.IsCancellationRequested ? 1 : 0) > 0 : cancel.IsCancellationRequested;
     private int Rank => settings.Parallel?.Rank ?? 0;
 
     /// <summary>

@@ -1,5 +1,6 @@
 using SharpTune.Config;
 using SharpTune.Data;
+using SharpTune.Distributed;
 using SharpTune.Hub;
 using SharpTune.Modeling;
 using SharpTune.Tokenization;
@@ -10,7 +11,9 @@ namespace SharpTune.Training;
 /// <summary>`sharptune train`: config → tokenizer → data → model → training loop → exported model or adapter.</summary>
 public static class TrainingJob
 {
-    public static TrainOutcome Run(TrainConfig config, string configDir, TextWriter console, Action<string> warn, string? resumeArgument, bool resumeRequested, CancellationToken cancel = default, Logging.IProgressCallbacks? progress = null)
+    /// <param name="overwrite">--overwrite: an earlier run in output_dir is removed instead of stopping the run.</param>
+    /// <param name="source">the config file, named in messages about it.</param>
+    public static TrainOutcome Run(TrainConfig config, string configDir, TextWriter console, Action<string> warn, string? resumeArgument, bool resumeRequested, CancellationToken cancel = default, Logging.IProgressCallbacks? progress = null, bool overwrite = false, string source = "config")
     {
         // mpirun / srun / sharptune launch: join the job (MPI) before any work; one process otherwise.
         var launch = Distributed.LaunchEnvironment.Read();
@@ -22,17 +25,26 @@ public static class TrainingJob
             set_num_threads(Distributed.Ranks.ThreadsPerRank(ranks));
             console.WriteLine($"rank {ranks.Rank} of {ranks.WorldSize} ({launch.Launcher}), {get_num_threads()} threads per rank");
         }
-        return Run(config, configDir, console, warn, resumeArgument, resumeRequested, cancel, progress, ranks);
+        return Run(config, configDir, console, warn, resumeArgument, resumeRequested, cancel, progress, ranks, overwrite, source);
     }
 
-    private static TrainOutcome Run(TrainConfig config, string configDir, TextWriter console, Action<string> warn, string? resumeArgument, bool resumeRequested, CancellationToken cancel, Logging.IProgressCallbacks? progress, Distributed.ICommunicator ranks)
+    private static TrainOutcome Run(TrainConfig config, string configDir, TextWriter console, Action<string> warn, string? resumeArgument, bool resumeRequested, CancellationToken cancel, Logging.IProgressCallbacks? progress, Distributed.ICommunicator ranks, bool overwrite, string source)
     {
         Native.ComputeDevice.Resolve(config.Device);   // a missing GPU is reported before any data work
+        bool resuming = resumeArgument is not null || resumeRequested || config.ResumeFromCheckpoint is not null
+                        || (config.AutoResumeFromCheckpoints && Checkpointer.Latest(config.OutputDir) is not null);
+        OnRankZero(ranks, config.OutputDir, () =>
+        {
+            int stale = Checkpointer.RemoveStale(config.OutputDir);
+            if (stale > 0) console.WriteLine($"removed {stale} unfinished checkpoint folder(s) left in {config.OutputDir} by a killed run");
+            RunDirectory.PrepareStart(config.OutputDir, resuming ? StartMode.Resume : overwrite ? StartMode.Overwrite : StartMode.Fresh, console.WriteLine);
+        });
         // base_model, tokenizer_config and lora_model_dir may name hub repos: fetched into the HF cache on first use.
         var hub = new HubLookup { Settings = HubSettings.FromEnvironment(config.HubToken), Progress = new TextDownloadProgress(console), Warn = warn };
         var push = config.HubModelId is null ? null : new HubPush(config, hub.ResolvedSettings, console);
         var modelDir = ModelLocator.Resolve(config.BaseModel ?? throw new InvalidInputException("base_model: missing; name a model folder or a Hugging Face repo id"),
             config.RevisionOfModel, ModelFiles.Weights, hub);
+        Preflight.CheckModel(config, ModelFamilies.LoadConfig(modelDir), source);
         var tokenizer = HfTokenizer.FromDirectory(config.TokenizerConfig is { } t ? ModelLocator.Resolve(t, null, ModelFiles.Metadata, hub) : modelDir);
         if (config.LoraModelDir is { } adapterRef && !Directory.Exists(adapterRef))
             config = config with { LoraModelDir = ModelLocator.Resolve(adapterRef, null, ModelFiles.Weights, hub) };
@@ -40,7 +52,7 @@ public static class TrainingJob
         // Rank 0 tokenizes and fills the prepared-data cache first; the other ranks then read the same cache.
         if (ranks.Rank != 0) ranks.Barrier();
         bool streamed = config.PretrainingDataset.Count > 0;
-        var data = streamed ? HeldOutOnly(config, tokenizer, configDir, warn, console) : DataPipeline.Prepare(config, tokenizer, configDir, warn, new DataOptions { Log = console.WriteLine });
+        var data = streamed ? HeldOutOnly(config, tokenizer, configDir, warn, console) : Preflight.PrepareData(config, tokenizer, configDir, warn, source, new DataOptions { Log = console.WriteLine });
         if (ranks.Rank == 0) ranks.Barrier();
         console.WriteLine(streamed
             ? $"data: pretraining_dataset streamed as training reads it ({config.MaxSteps} steps × {config.GradientAccumulationSteps * config.MicroBatchSize * ranks.WorldSize} rows of {config.SequenceLen} tokens), {data.Stats.EvalRows} eval rows"
@@ -91,7 +103,7 @@ public static class TrainingJob
                 evalOrNull = new BatchPlanSource(new BatchPlan(data.Eval, config.EvalBatchSize ?? config.MicroBatchSize, config.SequenceLen, config.EvalSamplePacking ?? config.SamplePacking, config.PadToSequenceLen, padId, config.Seed));
             objective = new CausalLmObjective(outputRouterLogits: config.OutputRouterLogits);
         }
-        var resumeFrom = ResolveResume(config, resumeArgument, resumeRequested);
+        var resumeFrom = ResolveResume(config, resumeArgument, resumeRequested, warn);
         var run = new TrainingRun(config, modelDir, console) { Progress = progress, Communicator = ranks };
         if (config.Rl is RlType.Dpo or RlType.Kto && (config.Adapter is null || config.PrecomputeRefLogProbs))
         {
@@ -159,15 +171,35 @@ public static class TrainingJob
             console.WriteLine(string.Create(System.Globalization.CultureInfo.InvariantCulture, $"  sample: {OneLine(sample.Prompt)} → {OneLine(sample.Completion)} (reward {sample.Reward:0.###})"));
     }
 
-    /// <summary>--resume DIR, --resume (latest in output_dir), resume_from_checkpoint, or auto_resume_from_checkpoints.</summary>
-    private static string? ResolveResume(TrainConfig config, string? argument, bool requested)
+    /// <summary>
+    /// --resume DIR, --resume (latest complete in output_dir), resume_from_checkpoint, or auto_resume_from_checkpoints.
+    /// A named checkpoint that is damaged is an error; "the latest" passes over damaged ones with a warning.
+    /// </summary>
+    private static string? ResolveResume(TrainConfig config, string? argument, bool requested, Action<string> warn)
     {
         if (argument is not null)
-            return Directory.Exists(argument) ? argument : throw new InvalidInputException($"--resume: {argument} is not a checkpoint folder");
+            return Directory.Exists(argument) ? Checkpointer.RequireComplete(argument) : throw new InvalidInputException($"--resume: {argument} is not a checkpoint folder");
         if (requested)
-            return Checkpointer.Latest(config.OutputDir) ?? throw new InvalidInputException($"--resume: no checkpoint-* folder in output_dir {config.OutputDir}");
-        if (config.ResumeFromCheckpoint is { } fromConfig) return fromConfig;
-        return config.AutoResumeFromCheckpoints ? Checkpointer.Latest(config.OutputDir) : null;
+            return Checkpointer.Latest(config.OutputDir, warn) ?? throw new InvalidInputException($"--resume: no complete checkpoint-* folder in output_dir {config.OutputDir}");
+        if (config.ResumeFromCheckpoint is { } fromConfig) return Checkpointer.RequireComplete(fromConfig);
+        return config.AutoResumeFromCheckpoints ? Checkpointer.Latest(config.OutputDir, warn) : null;
+    }
+
+    /// <summary>
+    /// Runs a decision about output_dir on rank 0 only (one writer of the folder); every rank learns whether it refused,
+    /// and the others stop with it instead of waiting at the next collective.
+    /// </summary>
+    private static void OnRankZero(Distributed.ICommunicator ranks, string outputDir, Action decide)
+    {
+        InvalidInputException? refusal = null;
+        if (ranks.Rank == 0)
+        {
+            try { decide(); }
+            catch (InvalidInputException e) when (ranks.WorldSize > 1) { refusal = e; }
+        }
+        if (ranks.WorldSize == 1) return;
+        if (ranks.Sum(refusal is null ? 0 : 1) == 0) return;
+        throw refusal ?? new InvalidInputException($"output_dir {outputDir}: rank 0 stopped the run (its message says why)");
     }
 
     internal static string OneLine(string text) => string.Join(" | ", text.Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries));

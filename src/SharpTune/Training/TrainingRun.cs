@@ -8,8 +8,11 @@ using static TorchSharp.torch;
 
 namespace SharpTune.Training;
 
-/// <summary>Where a finished run left its results.</summary>
-public sealed record TrainOutcome(int Steps, double? FinalLoss, EvalResult? FinalEval, string OutputDir, string? AdapterDir, string? MergedDir, IReadOnlyList<StepLog> Logs);
+/// <summary>Where a run left its results.</summary>
+/// <param name="Interrupted">Stopped on the cancellation token before the last step: a checkpoint holds step <paramref name="Steps"/>, no top-level model was written.</param>
+/// <param name="AlreadyFinished">A resume of a run that had finished (its last checkpoint is the last step and its model is written): nothing was trained or written.</param>
+public sealed record TrainOutcome(int Steps, double? FinalLoss, EvalResult? FinalEval, string OutputDir, string? AdapterDir, string? MergedDir, IReadOnlyList<StepLog> Logs,
+    bool Interrupted = false, bool AlreadyFinished = false);
 
 /// <summary>
 /// Sets up one run from a config — model, adapter, optimizer, schedule, checkpoints, logging — and runs the shared
@@ -38,6 +41,10 @@ public sealed class TrainingRun(TrainConfig config, string modelDir, TextWriter 
         var device = Native.ComputeDevice.Resolve(config.Device);
         var precision = TrainingPrecision.Resolve(config, device);
         var outputDir = config.OutputDir;
+        // Resumed at the last step of a finished run (its model written): left exactly as it is. A run killed between its
+        // last checkpoint and its final save has no model yet: it is written below from that checkpoint.
+        if (resumeFrom is not null && ResumedStep(resumeFrom) >= TotalSteps(train) && RunDirectory.HasFinalModel(outputDir))
+            return new TrainOutcome(ResumedStep(resumeFrom), Checkpointer.LastLoss(resumeFrom), null, outputDir, config.Adapter is null ? null : outputDir, null, [], AlreadyFinished: true);
         Directory.CreateDirectory(outputDir);
         using var model = LoadModel(precision.ComputeDType, device, out var lora);
         ModelReady?.Invoke(model);
@@ -69,7 +76,7 @@ public sealed class TrainingRun(TrainConfig config, string modelDir, TextWriter 
         // One optimizer step consumes accumulation × world micro-batches of the shared order.
         int microPerStep = config.GradientAccumulationSteps * Communicator.WorldSize;
         int stepsPerEpoch = Math.Max(1, train.BatchesPerEpoch / microPerStep);
-        int totalSteps = config.MaxSteps is > 0 ? config.MaxSteps.Value : (int)Math.Ceiling(config.NumEpochs * train.BatchesPerEpoch / microPerStep);
+        int totalSteps = TotalSteps(train);
         var schedule = new LrSchedule(SchedulerName(config.LrScheduler), config.LearningRate,
             LrSchedule.Warmup(config.WarmupSteps, config.WarmupRatio, totalSteps), totalSteps, config.CosineMinLrRatio ?? 0);
         var settings = new TrainerSettings
@@ -147,17 +154,22 @@ public sealed class TrainingRun(TrainConfig config, string modelDir, TextWriter 
         if (shards is not null)
             console.WriteLine($"ZeRO-3: this rank keeps {shards.OwnedElements:N0} of {parameterCount:N0} parameters between uses; each group is gathered for its forward and again, recomputed, for its backward");
         if (offloadOptimizer && writer) console.WriteLine($"offload_optimizer: cpu: optimizer state and step in host memory, parameters on {Native.ComputeDevice.Describe(device)}");
-        RunHookOnRankZero(BeforeTraining, model, shards);
+        double? LastLoss() => logs.LastOrDefault()?.Loss ?? trainer.State.LogHistory.LastOrDefault(h => h.ContainsKey("loss"))?["loss"];
+        bool startsTraining = trainer.State.Step < totalSteps;
+        if (startsTraining) RunHookOnRankZero(BeforeTraining, model, shards);
         if (writer) Progress?.Begin(totalSteps, trainer.State.Step);
         trainer.Run(cancel);
-        RunHookOnRankZero(AfterTraining, model, shards);
+        // Interrupted: the checkpoint of the last finished step is the result; a top-level model would make the run look finished.
+        if (trainer.Interrupted)
+            return new TrainOutcome(trainer.State.Step, LastLoss(), lastEval, outputDir, null, null, logs, Interrupted: true);
+        if (startsTraining) RunHookOnRankZero(AfterTraining, model, shards);
         // ZeRO-3: the final model, adapter and merge are written from the whole weights, gathered on every rank.
         using var final = Materialized(shards);
         if (!writer)
         {
             // Rank 0 writes the results; the others wait for it so that the job ends when the files are complete.
             Communicator.Barrier();
-            return new TrainOutcome(trainer.State.Step, logs.LastOrDefault()?.Loss, lastEval, outputDir, null, null, logs);
+            return new TrainOutcome(trainer.State.Step, LastLoss(), lastEval, outputDir, null, null, logs);
         }
 
         string? adapterDir = null, mergedDir = null;
@@ -180,10 +192,19 @@ public sealed class TrainingRun(TrainConfig config, string modelDir, TextWriter 
         }
         ModelIO.CopyTokenizerFiles(modelDir, outputDir);
         if (mergedDir is not null) ModelIO.CopyTokenizerFiles(modelDir, mergedDir);
-        var outcome = new TrainOutcome(trainer.State.Step, logs.LastOrDefault()?.Loss, lastEval, outputDir, adapterDir, mergedDir, logs);
+        var outcome = new TrainOutcome(trainer.State.Step, LastLoss(), lastEval, outputDir, adapterDir, mergedDir, logs);
         Hub?.AtEnd(outcome);
         if (parallel is not null) Communicator.Barrier();
         return outcome;
+    }
+
+    /// <summary>Optimizer steps of the run: max_steps, or num_epochs over micro-batches of accumulation × world size (at most int.MaxValue).</summary>
+    private int TotalSteps(IBatchSource train)
+    {
+        if (config.MaxSteps is > 0) return config.MaxSteps.Value;
+        double steps = Math.Ceiling(config.NumEpochs * train.BatchesPerEpoch / (config.GradientAccumulationSteps * Communicator.WorldSize));
+        return steps <= int.MaxValue ? (int)steps
+            : throw new InvalidInputException($"num_epochs: {config.NumEpochs} over {train.BatchesPerEpoch} micro-batches per epoch is {steps:E2} steps, more than a run can count; lower num_epochs or set max_steps");
     }
 
     /// <summary>Several ranks with the model on a GPU: NCCL between the ranks' GPUs (MPI stays the rendezvous); null otherwise.</summary>
