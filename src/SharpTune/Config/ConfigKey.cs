@@ -54,6 +54,8 @@ public sealed class ConfigKey
     public string? PatternText { get; init; }
     /// <summary>For Text keys: a mapping is accepted too and kept as its JSON text (deepspeed: a file path or the object).</summary>
     public bool AcceptsMapping { get; init; }
+    /// <summary>For Text keys where axolotl also takes a mapping that SharpTune does not: what that mapping is and what to use instead.</summary>
+    public string? MappingRefusal { get; init; }
     /// <summary>Why an Ignored key has no effect on the result (in the docs; the key itself goes to the "not used here" line).</summary>
     public string? IgnoredNote { get; init; }
     /// <summary>For Refused keys: what the key would do and what to do instead (the end of the error).</summary>
@@ -158,6 +160,8 @@ public sealed class ConfigKey
             case ConfigValueType.Text:
             {
                 if (AcceptsMapping && node is MapNode mapping) return ConfigTree.ToJson(mapping)!.ToJsonString();
+                if (MappingRefusal != null && node is MapNode)
+                    throw new InvalidInputException($"{ctx.Source}: {ctx.Prefix}{Name}: a mapping cannot be honoured: {MappingRefusal}{ctx.FromSet(node)}");
                 string text = Scalar(node, ctx) ?? throw Invalid(node, ctx);
                 if (Pattern != null && !Pattern.IsMatch(text)) throw Invalid(node, ctx);
                 return text;

@@ -330,10 +330,16 @@ public static partial class ConfigSchema
 
         Add("path", Text, "Local file or folder (relative to the config file), or a Hugging Face dataset id. Required.",
             paths: PathResolution.IfExists);
-        Add("type", Text, "Row format. Supervised: " + string.Join(", ", SftDatasetTypes) +
-            ". Paired preference (rl: dpo, orpo, simpo, kto): " + string.Join(", ", PairedPreferenceDatasetTypes) +
-            ". Unpaired preference (rl: kto): " + string.Join(", ", UnpairedPreferenceDatasetTypes) +
-            ". Prompts for online RL (rl: grpo): " + string.Join(", ", PromptDatasetTypes) + ". Required.");
+        keys.Add(new ConfigKey
+        {
+            Name = "type", Type = Text, Section = "Dataset entries",
+            Doc = "Row format. Supervised: " + string.Join(", ", SftDatasetTypes) +
+                  ". Paired preference (rl: dpo, orpo, simpo, kto): " + string.Join(", ", PairedPreferenceDatasetTypes) +
+                  ". Unpaired preference (rl: kto): " + string.Join(", ", UnpairedPreferenceDatasetTypes) +
+                  ". Prompts for online RL (rl: grpo): " + string.Join(", ", PromptDatasetTypes) + ". Required.",
+            MappingRefusal = "axolotl's user-defined formats (field_instruction/format/…, field_prompt/prompt_format/…) are not implemented; " +
+                             "name a format instead (alpaca, chat_template with field_messages, chat_template.default with field_chosen/field_rejected, preference)",
+        });
         Add("ds_type", Choice, "File format when the extension does not tell.", choice: typeof(DatasetFileType),
             defaultText: "from the file extension");
         Add("data_files", StringList, "Files inside path (or the hub dataset) to read; a string or a list.", defaultText: "all");

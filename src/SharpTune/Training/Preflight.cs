@@ -61,7 +61,7 @@ public static class Preflight
     /// </summary>
     public static string? DataNotLocal(TrainConfig config, string configDir)
     {
-        foreach (var d in config.Datasets.Concat(config.TestDatasets))
+        foreach (var d in config.Datasets.Concat(config.TestDatasets).Concat(config.PretrainingDataset))
         {
             if (d.Path is not { } path) continue;
             string full = Path.IsPathRooted(path) ? path : Path.GetFullPath(Path.Combine(configDir, path));
@@ -83,11 +83,23 @@ public static class Preflight
     {
         try
         {
-            return DataPipeline.Prepare(config, tokenizer, configDir, warn, options);
+            return config.PretrainingDataset.Count > 0
+                ? HeldOutOnly(config, tokenizer, configDir, warn, options)
+                : DataPipeline.Prepare(config, tokenizer, configDir, warn, options);
         }
         catch (InvalidInputException e) when (e.GetType() == typeof(InvalidInputException) && !Path.IsPathRooted(e.Message))
         {
             throw new InvalidInputException($"{source}: {e.Message}");
         }
+    }
+
+    /// <summary>A streamed pretraining run: its rows are read as training consumes them, so only test_datasets are prepared up front.</summary>
+    private static PreparedData HeldOutOnly(TrainConfig config, HfTokenizer tokenizer, string configDir, Action<string> warn, DataOptions options)
+    {
+        if (config.TestDatasets.Count == 0)
+            return new PreparedData([], [], [], [], new DataStats());
+        var held = DataPipeline.Prepare(config with { Datasets = config.TestDatasets, TestDatasets = [], PretrainingDataset = [], ValSetSize = 0 },
+            tokenizer, configDir, warn, options);
+        return new PreparedData([], held.Train, [], [], held.Stats with { TrainRows = 0, EvalRows = held.Train.Count });
     }
 }

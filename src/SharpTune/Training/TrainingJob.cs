@@ -52,7 +52,7 @@ public static class TrainingJob
         // Rank 0 tokenizes and fills the prepared-data cache first; the other ranks then read the same cache.
         if (ranks.Rank != 0) ranks.Barrier();
         bool streamed = config.PretrainingDataset.Count > 0;
-        var data = streamed ? HeldOutOnly(config, tokenizer, configDir, warn, console) : Preflight.PrepareData(config, tokenizer, configDir, warn, source, new DataOptions { Log = console.WriteLine });
+        var data = Preflight.PrepareData(config, tokenizer, configDir, warn, source, new DataOptions { Log = console.WriteLine });
         if (ranks.Rank == 0) ranks.Barrier();
         console.WriteLine(streamed
             ? $"data: pretraining_dataset streamed as training reads it ({config.MaxSteps} steps × {config.GradientAccumulationSteps * config.MicroBatchSize * ranks.WorldSize} rows of {config.SequenceLen} tokens), {data.Stats.EvalRows} eval rows"
@@ -150,16 +150,6 @@ public static class TrainingJob
         {
             frozenReference?.Dispose();
         }
-    }
-
-    /// <summary>With pretraining_dataset only test_datasets are prepared (as usual, cached): they are the eval rows.</summary>
-    private static PreparedData HeldOutOnly(TrainConfig config, HfTokenizer tokenizer, string configDir, Action<string> warn, TextWriter console)
-    {
-        if (config.TestDatasets.Count == 0)
-            return new PreparedData([], [], [], [], new DataStats());
-        var held = DataPipeline.Prepare(config with { Datasets = config.TestDatasets, TestDatasets = [], PretrainingDataset = [], ValSetSize = 0 },
-            tokenizer, configDir, warn, new DataOptions { Log = console.WriteLine });
-        return new PreparedData([], held.Train, [], [], held.Stats with { TrainRows = 0, EvalRows = held.Train.Count });
     }
 
     /// <summary>Greedy completions of the held-out prompts, scored by the run's rewards (the figure GRPO should raise).</summary>

@@ -30,6 +30,14 @@ public sealed class AxolotlKeyTests
     }
 
     [Fact]
+    public void UserDefinedDatasetFormatsAreRefusedByName()
+    {
+        var problems = Problems("base_model: org/model\nrl: dpo\ndatasets:\n  - path: data.jsonl\n    type:\n      field_prompt: prompt\n      prompt_format: \"{prompt}\"\n");
+        Assert.Equal(["datasets.0.type: a mapping cannot be honoured: axolotl's user-defined formats (field_instruction/format/…, field_prompt/prompt_format/…) are not implemented; " +
+                      "name a format instead (alpaca, chat_template with field_messages, chat_template.default with field_chosen/field_rejected, preference)"], problems);
+    }
+
+    [Fact]
     public void EmptyAndFalseValuesProduceNothing()
     {
         var (_, warnings) = Load(Minimal + "wandb_project:\nwandb_name:\nrelora: false\nlisa_n_layers:\ncosine_constant_lr_ratio: 0\npretrain_multipack_attn: true\nunfrozen_parameters:\n");

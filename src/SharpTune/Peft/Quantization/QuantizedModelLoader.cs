@@ -35,6 +35,7 @@ public static class QuantizedModelLoader
                 linear.ReplaceWeight(Quantize(full, settings, computeDType));
             }
             LoadRemainingParameters(model, checkpoint, modelDir);
+            Native.NativeHeap.ReleaseFreePages();
         }
         catch
         {
