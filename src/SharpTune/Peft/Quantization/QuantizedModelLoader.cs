@@ -35,7 +35,6 @@ public static class QuantizedModelLoader
                 linear.ReplaceWeight(Quantize(full, settings, computeDType));
             }
             LoadRemainingParameters(model, checkpoint, modelDir);
-            Native.NativeHeap.ReleaseFreePages();
         }
         catch
         {
