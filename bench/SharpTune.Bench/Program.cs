@@ -23,6 +23,7 @@ public static class Program
         [ServeLoadBench.Mode] = (ServeLoadBench.Usage, ServeLoadBench.Run),
         [MemoryBench.Mode] = (MemoryBench.Usage, MemoryBench.Run),
         [AllReduceBench.Mode] = (AllReduceBench.Usage, AllReduceBench.Run),
+        [ZeroMemoryBench.Mode] = (ZeroMemoryBench.Usage, ZeroMemoryBench.Run),
         [AllReduceBench.ChildMode] = ("(internal) one rank of allreduce", AllReduceBench.RunChild),
         [NcclCheckBench.Mode] = (NcclCheckBench.Usage, NcclCheckBench.Run),
     };
