@@ -161,6 +161,10 @@ public sealed class RunSafetyTests(Xunit.Abstractions.ITestOutputHelper output)
         Assert.Equal(new[] { "checkpoint-2", "checkpoint-3" }, Directory.GetDirectories(output, "checkpoint-*").Select(Path.GetFileName).Order().ToArray());
     }
 
+    /// <summary>The sub-folders of <paramref name="dir"/> matching <paramref name="pattern"/>, in order; none when it does not exist (yet).</summary>
+    private static List<string> Folders(string dir, string pattern) =>
+        Directory.Exists(dir) ? Directory.GetDirectories(dir, pattern).Order(StringComparer.Ordinal).ToList() : [];
+
     /// <summary>A process id no process has now (a child that has exited).</summary>
     internal static int DeadPid()
     {
@@ -205,7 +209,8 @@ public sealed class RunSafetyTests(Xunit.Abstractions.ITestOutputHelper output)
             child.Kill();
             child.WaitForExit();
             done++;
-            var present = Directory.GetDirectories(crashed, "checkpoint-*").Order().ToList();
+            // A kill during start-up may land before output_dir exists: then there is nothing on disk to check.
+            var present = Folders(crashed, "checkpoint-*");
             foreach (var dir in present)
             {
                 Assert.Null(Checkpointer.Problem(dir));
@@ -213,7 +218,7 @@ public sealed class RunSafetyTests(Xunit.Abstractions.ITestOutputHelper output)
                 Assert.NotEmpty(weights.Names);
             }
             // Temp folders may only be the killed process's own: every earlier one was removed when this one started.
-            Assert.All(Directory.GetDirectories(crashed, ".checkpoint-*"), d => Assert.EndsWith($"-{child.Id}", d));
+            Assert.All(Folders(crashed, ".checkpoint-*"), d => Assert.EndsWith($"-{child.Id}", d));
             report.Add($"kill {done}: {string.Join(",", present.Select(Path.GetFileName))}");
         }
         var finish = RunOneThread(["train", Quickstart, .. Settings(crashed, steps), .. Checkpointer.Latest(crashed) is null ? Array.Empty<string>() : ["--resume"]]);
