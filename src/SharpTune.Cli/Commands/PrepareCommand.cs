@@ -18,7 +18,7 @@ public static class PrepareCommand
         var config = new Argument<string>("config") { Description = "Training config (.yaml, .json, or a JSON job request)." };
         var set = new Option<string[]>("--set") { Description = "Override a config key: --set sequence_len=1024 (repeatable)." };
         var export = new Option<string?>("--export-jsonl") { Description = "Write each training row (packed when sample_packing) as JSON: input_ids, labels, position_ids, segment_ids, text." };
-        var skipBad = new Option<bool>("--skip-bad-rows") { Description = "Skip malformed rows (counted) instead of stopping at the first." };
+        var skipBad = SkipBadRowsOption.Create();
         var command = new Command("prepare", "Tokenize, label and pack the datasets of a config (and fill the prepared-dataset cache) without training.");
         command.Arguments.Add(config);
         command.Options.Add(set);

@@ -18,7 +18,8 @@ public static class TrainCommand
         var resume = new Option<string?>("--resume") { Description = "Resume from a checkpoint folder, or from the newest complete checkpoint in output_dir when no folder is given.", Arity = ArgumentArity.ZeroOrOne };
         var overwrite = new Option<bool>("--overwrite") { Description = "Replace an earlier run (finished or interrupted) in output_dir instead of stopping." };
         var device = new Option<string?>("--device") { Description = "Compute device, overriding the config's device key: auto, cpu, cuda or cuda:N." };
-        var command = new Command("train", "Fine-tune or pretrain a model as the config says: data, training loop, checkpoints, export.") { config, set, resume, overwrite, device };
+        var skipBad = SkipBadRowsOption.Create();
+        var command = new Command("train", "Fine-tune or pretrain a model as the config says: data, training loop, checkpoints, export.") { config, set, resume, overwrite, device, skipBad };
         console.Bind(command, parse =>
         {
             var path = parse.GetValue(config)!;
@@ -41,7 +42,7 @@ public static class TrainCommand
             using var sigint = PosixSignalRegistration.Create(PosixSignal.SIGINT, OnSignal);
             using var sigterm = PosixSignalRegistration.Create(PosixSignal.SIGTERM, OnSignal);
             var outcome = TrainProgress.Run(console, (progress, output) => TrainingJob.Run(trainConfig, Path.GetDirectoryName(Path.GetFullPath(path))!, output,
-                warning => console.Error.WriteLine($"warning: {warning}"), parse.GetValue(resume), resuming, cancel.Token, progress, parse.GetValue(overwrite), path));
+                warning => console.Error.WriteLine($"warning: {warning}"), parse.GetValue(resume), resuming, cancel.Token, progress, parse.GetValue(overwrite), path, parse.GetValue(skipBad)));
             string loss = outcome.FinalLoss is { } l ? $", final loss {l:F4}" : "";
             if (outcome.Interrupted)
             {

@@ -13,7 +13,8 @@ public static class TrainingJob
 {
     /// <param name="overwrite">--overwrite: an earlier run in output_dir is removed instead of stopping the run.</param>
     /// <param name="source">the config file, named in messages about it.</param>
-    public static TrainOutcome Run(TrainConfig config, string configDir, TextWriter console, Action<string> warn, string? resumeArgument, bool resumeRequested, CancellationToken cancel = default, Logging.IProgressCallbacks? progress = null, bool overwrite = false, string source = "config")
+    /// <param name="skipBadRows">--skip-bad-rows: malformed dataset rows are skipped and counted instead of stopping the run.</param>
+    public static TrainOutcome Run(TrainConfig config, string configDir, TextWriter console, Action<string> warn, string? resumeArgument, bool resumeRequested, CancellationToken cancel = default, Logging.IProgressCallbacks? progress = null, bool overwrite = false, string source = "config", bool skipBadRows = false)
     {
         // mpirun / srun / sharptune launch: join the job (MPI) before any work; one process otherwise.
         var launch = Distributed.LaunchEnvironment.Read();
@@ -25,10 +26,10 @@ public static class TrainingJob
             set_num_threads(Distributed.Ranks.ThreadsPerRank(ranks));
             console.WriteLine($"rank {ranks.Rank} of {ranks.WorldSize} ({launch.Launcher}), {get_num_threads()} threads per rank");
         }
-        return Run(config, configDir, console, warn, resumeArgument, resumeRequested, cancel, progress, ranks, overwrite, source);
+        return Run(config, configDir, console, warn, resumeArgument, resumeRequested, cancel, progress, ranks, overwrite, source, new DataOptions { Log = console.WriteLine, SkipBadRows = skipBadRows });
     }
 
-    private static TrainOutcome Run(TrainConfig config, string configDir, TextWriter console, Action<string> warn, string? resumeArgument, bool resumeRequested, CancellationToken cancel, Logging.IProgressCallbacks? progress, Distributed.ICommunicator ranks, bool overwrite, string source)
+    private static TrainOutcome Run(TrainConfig config, string configDir, TextWriter console, Action<string> warn, string? resumeArgument, bool resumeRequested, CancellationToken cancel, Logging.IProgressCallbacks? progress, Distributed.ICommunicator ranks, bool overwrite, string source, DataOptions dataOptions)
     {
         Native.ComputeDevice.Resolve(config.Device);   // a missing GPU is reported before any data work
         bool resuming = resumeArgument is not null || resumeRequested || config.ResumeFromCheckpoint is not null
@@ -52,7 +53,7 @@ public static class TrainingJob
         // Rank 0 tokenizes and fills the prepared-data cache first; the other ranks then read the same cache.
         if (ranks.Rank != 0) ranks.Barrier();
         bool streamed = config.PretrainingDataset.Count > 0;
-        var data = Preflight.PrepareData(config, tokenizer, configDir, warn, source, new DataOptions { Log = console.WriteLine });
+        var data = Preflight.PrepareData(config, tokenizer, configDir, warn, source, dataOptions);
         if (ranks.Rank == 0) ranks.Barrier();
         console.WriteLine(streamed
             ? $"data: pretraining_dataset streamed as training reads it ({config.MaxSteps} steps × {config.GradientAccumulationSteps * config.MicroBatchSize * ranks.WorldSize} rows of {config.SequenceLen} tokens), {data.Stats.EvalRows} eval rows"
