@@ -30,11 +30,46 @@ public static partial class FailureText
             return $"disk full{where}: free space on that disk or point output_dir at another one; checkpoints already saved are intact";
         if (e is IOException or UnauthorizedAccessException && ReadOnly().IsMatch(message))
             return $"read-only file system{where}: point output_dir at a writable folder";
-        if (e is UnauthorizedAccessException)
+        // A read-only mount reports some calls (deleting a folder, opening for write) only as "access denied".
+        if (e is IOException or UnauthorizedAccessException && path is not null && AccessDenied().IsMatch(message) && IsOnReadOnlyMount(path, MountTable()))
+            return $"read-only file system{where}: point output_dir at a writable folder";
+        if (e is UnauthorizedAccessException || (e is IOException && AccessDenied().IsMatch(message)))
             return $"permission denied{where}: make the folder writable for this user or point output_dir at another one";
         if (e is IOException)
             return $"input/output failure{where}: {Strip(message)}; check the disk";
         return $"{Strip(message)} (an unexpected failure; rerun with --debug or SHARPTUNE_DEBUG=1 for the stack trace, and report it)";
+    }
+
+    /// <summary>
+    /// Whether <paramref name="path"/> lies on a file system mounted read-only, by the mount table's format (/proc/self/mounts:
+    /// device, mount point with octal escapes, type, options): the longest mount point that contains the path decides.
+    /// </summary>
+    public static bool IsOnReadOnlyMount(string path, string mountTable)
+    {
+        string full = Path.GetFullPath(path);
+        string? options = null;
+        int best = -1;
+        foreach (var line in mountTable.Split('\n', StringSplitOptions.RemoveEmptyEntries))
+        {
+            var fields = line.Split(' ');
+            if (fields.Length < 4) continue;
+            string mountPoint = OctalEscape().Replace(fields[1], m => ((char)Convert.ToInt32(m.Groups[1].Value, 8)).ToString());
+            bool contains = mountPoint == "/" || full == mountPoint || full.StartsWith(mountPoint.TrimEnd('/') + "/", StringComparison.Ordinal);
+            if (contains && mountPoint.Length >= best) (best, options) = (mountPoint.Length, fields[3]);
+        }
+        return options is not null && options.Split(',').Contains("ro");
+    }
+
+    private static string MountTable()
+    {
+        try
+        {
+            return File.Exists("/proc/self/mounts") ? File.ReadAllText("/proc/self/mounts") : "";
+        }
+        catch (IOException)
+        {
+            return "";
+        }
     }
 
     /// <summary>The path .NET quotes in an IO message ('…' or : '…').</summary>
@@ -60,6 +95,10 @@ public static partial class FailureText
     private static partial Regex DiskFull();
     [GeneratedRegex(@"Read-only file system", RegexOptions.IgnoreCase)]
     private static partial Regex ReadOnly();
+    [GeneratedRegex(@"Access to the path .* is denied", RegexOptions.IgnoreCase)]
+    private static partial Regex AccessDenied();
+    [GeneratedRegex(@"\\([0-7]{3})")]
+    private static partial Regex OctalEscape();
     [GeneratedRegex(@"'(/[^']+)'")]
     private static partial Regex QuotedPath();
     [GeneratedRegex(@"^(.*)/\.checkpoint-(\d+)\.(?:tmp|old)-\d+(?:/.*)?$")]

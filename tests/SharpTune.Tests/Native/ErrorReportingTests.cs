@@ -49,6 +49,26 @@ public sealed class ErrorReportingTests
         Assert.DoesNotContain("Exception", err);
     }
 
+    [Theory]
+    [InlineData("/mnt/ro/run/checkpoint-3", true)]
+    [InlineData("/mnt/ro", true)]
+    [InlineData("/mnt/rofoo/run", false)]
+    [InlineData("/mnt/ro/rw here/x", false)]
+    [InlineData("/home/run", false)]
+    public void AReadOnlyMountIsFoundByTheLongestMountPointHoldingThePath(string path, bool readOnly)
+    {
+        const string table = "overlay / overlay rw,relatime 0 0\ntmpfs /mnt/ro tmpfs ro,relatime,size=24576k 0 0\n" +
+                             "tmpfs /mnt/ro/rw\\040here tmpfs rw 0 0\ntmpfs /mnt/rofoo tmpfs rw 0 0\n";
+        Assert.Equal(readOnly, FailureText.IsOnReadOnlyMount(path, table));
+    }
+
+    [Fact]
+    public void AccessDeniedOnAnIoCallIsPermissionInWordsNotTheExceptionText()
+    {
+        var (code, err) = Invoke(new IOException("Access to the path '/nonexistent-mount/run/.checkpoint-3.tmp-12' is denied."), debug: false);
+        Assert.Equal((1, "error: permission denied writing /nonexistent-mount/run/checkpoint-3: make the folder writable for this user or point output_dir at another one\n"), (code, err));
+    }
+
     [Fact]
     public void BadInputIsExitCode2AndDebugAddsTheStackTrace()
     {
