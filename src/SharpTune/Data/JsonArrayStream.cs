@@ -9,10 +9,8 @@ namespace SharpTune.Data;
 /// </summary>
 public sealed class JsonArrayStream(Stream stream, string file) : IDisposable
 {
-    private byte[] buffer = new byte[1 << 16];
-    private int start, end;
-    private long bufferOffset;
-    private bool eof, begun, done;
+    private readonly ReadWindow window = new(stream, Utf8Lines.MaxLineBytes);
+    private bool begun, done;
     private JsonReaderState state = new(new JsonReaderOptions { MaxDepth = StrictJson.MaxDepth + 1 });
     private long index;
 
@@ -26,38 +24,38 @@ public sealed class JsonArrayStream(Stream stream, string file) : IDisposable
             Step step;
             try
             {
-                step = Read(eof);
+                step = Read(window.AtEnd);
             }
             catch (JsonException e)
             {
                 // At the end of the file the reader calls a cut-off row a syntax error; read as unfinished data it is incomplete.
-                if (eof && !ThrowsWhenUnfinished()) throw new InvalidInputException($"{file}: ends inside row {index + 1} of the array (cut off?); expected the array to close with ]");
+                if (window.AtEnd && !ThrowsWhenUnfinished()) throw new InvalidInputException($"{file}: ends inside row {index + 1} of the array (cut off?); expected the array to close with ]");
                 throw new InvalidInputException($"{file}: not valid JSON at line {e.LineNumber + 1}, byte {e.BytePositionInLine + 1} (in row {index + 1} of the array: " +
                     $"{StrictJson.Reason(e)}); a JSON array cannot be read past a syntax error, so this stops even with --skip-bad-rows: fix the file or convert it to JSON lines");
             }
             if (!step.Complete)
             {
-                if (eof) throw new InvalidInputException($"{file}: ends inside row {index + 1} of the array (cut off?); expected the array to close with ]");
-                Refill();
+                if (window.AtEnd) throw new InvalidInputException($"{file}: ends inside row {index + 1} of the array (cut off?); expected the array to close with ]");
+                Fill();
                 continue;
             }
             state = step.State;
             if (step.Kind == StepKind.Begin)
             {
                 begun = true;
-                start += step.Consumed;
+                window.Start += step.Consumed;
                 continue;
             }
             if (step.Kind == StepKind.End)
             {
                 done = true;
-                start += step.Consumed;
+                window.Start += step.Consumed;
                 RequireOnlyWhitespaceAfter();
                 return false;
             }
-            element = buffer.AsMemory(start + step.TokenStart, step.Consumed - step.TokenStart);
-            offset = bufferOffset + start + step.TokenStart;
-            start += step.Consumed;
+            element = window.Bytes.AsMemory(window.Start + step.TokenStart, step.Consumed - step.TokenStart);
+            offset = window.Offset + window.Start + step.TokenStart;
+            window.Start += step.Consumed;
             index++;
             return true;
         }
@@ -71,7 +69,7 @@ public sealed class JsonArrayStream(Stream stream, string file) : IDisposable
     /// <summary>Reads the opening [, one element or the closing ] from the buffered bytes; incomplete when more bytes are needed.</summary>
     private Step Read(bool final)
     {
-        var reader = new Utf8JsonReader(buffer.AsSpan(start, end - start), final, state);
+        var reader = new Utf8JsonReader(window.Unread, final, state);
         if (!reader.Read()) return default;
         if (!begun)
         {
@@ -97,34 +95,17 @@ public sealed class JsonArrayStream(Stream stream, string file) : IDisposable
         }
     }
 
-    private void Refill()
-    {
-        if (start > 0)
-        {
-            Buffer.BlockCopy(buffer, start, buffer, 0, end - start);
-            bufferOffset += start;
-            end -= start;
-            start = 0;
-        }
-        if (end == buffer.Length)
-        {
-            if (buffer.Length >= Utf8Lines.MaxLineBytes) throw new InvalidInputException($"{file}: row {index + 1} of the array is larger than {Utf8Lines.MaxLineBytes >> 20} MiB");
-            Array.Resize(ref buffer, Math.Min(buffer.Length * 2, Utf8Lines.MaxLineBytes));
-        }
-        int read = stream.Read(buffer, end, buffer.Length - end);
-        if (read == 0) eof = true;
-        end += read;
-    }
+    private void Fill() => window.Fill(() => $"{file}: row {index + 1} of the array is larger than {Utf8Lines.MaxLineBytes >> 20} MiB");
 
     private void RequireOnlyWhitespaceAfter()
     {
         while (true)
         {
-            int other = buffer.AsSpan(start, end - start).IndexOfAnyExcept(" \t\r\n"u8);
-            if (other >= 0) throw new InvalidInputException($"{file}: more text after the array's closing ] at byte offset {bufferOffset + start + other}; expected one array of rows");
-            if (eof) return;
-            start = end;
-            Refill();
+            int other = window.Unread.IndexOfAnyExcept(" \t\r\n"u8);
+            if (other >= 0) throw new InvalidInputException($"{file}: more text after the array's closing ] at byte offset {window.Offset + window.Start + other}; expected one array of rows");
+            if (window.AtEnd) return;
+            window.Start = window.End;
+            Fill();
         }
     }
 

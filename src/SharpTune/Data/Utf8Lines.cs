@@ -15,54 +15,39 @@ public static class Utf8Lines
     public static IEnumerable<ByteLine> Read(string file)
     {
         using var stream = new FileStream(file, FileMode.Open, FileAccess.Read, FileShare.Read, 1, FileOptions.SequentialScan);
-        var buffer = new byte[1 << 16];
-        int start = 0, end = 0;
-        long bufferOffset = 0, number = 0;
-        bool eof = false, first = true;
+        var window = new ReadWindow(stream, MaxLineBytes);
+        long number = 0;
+        bool first = true;
         while (true)
         {
-            int newline = buffer.AsSpan(start, end - start).IndexOf((byte)'\n');
-            if (newline < 0 && !eof)
+            int newline = window.Unread.IndexOf((byte)'\n');
+            if (newline < 0 && !window.AtEnd)
             {
-                if (start > 0)
-                {
-                    Buffer.BlockCopy(buffer, start, buffer, 0, end - start);
-                    bufferOffset += start;
-                    end -= start;
-                    start = 0;
-                }
-                if (end == buffer.Length)
-                {
-                    if (buffer.Length >= MaxLineBytes)
-                        throw new InvalidInputException($"{file}:{number + 1}: line longer than {MaxLineBytes >> 20} MiB; expected a text file with one row per line");
-                    Array.Resize(ref buffer, Math.Min(buffer.Length * 2, MaxLineBytes));
-                }
-                int read = stream.Read(buffer, end, buffer.Length - end);
-                if (read == 0) eof = true;
-                end += read;
-                if (first && (end >= 2 || eof))
+                window.Fill(() => $"{file}:{number + 1}: line longer than {MaxLineBytes >> 20} MiB; expected a text file with one row per line");
+                if (first && (window.End >= 2 || window.AtEnd))
                 {
                     first = false;
-                    start = SkipByteOrderMark(file, buffer.AsSpan(0, end));
+                    window.Start = SkipByteOrderMark(file, window.Bytes.AsSpan(0, window.End));
                 }
                 continue;
             }
-            int lineStart = start, lineEnd;
+            int lineStart = window.Start, lineEnd;
             bool terminated = newline >= 0;
             if (terminated)
             {
-                lineEnd = start + newline;
-                start = lineEnd + 1;
+                lineEnd = window.Start + newline;
+                window.Start = lineEnd + 1;
             }
             else
             {
-                if (start == end) yield break;
-                lineEnd = end;
-                start = end;
+                if (window.Start == window.End) yield break;
+                lineEnd = window.End;
+                window.Start = window.End;
             }
-            if (lineEnd > lineStart && buffer[lineEnd - 1] == '\r') lineEnd--;
+            var bytes = window.Bytes;
+            if (lineEnd > lineStart && bytes[lineEnd - 1] == '\r') lineEnd--;
             number++;
-            yield return new ByteLine(buffer.AsMemory(lineStart, lineEnd - lineStart), number, bufferOffset + lineStart, terminated);
+            yield return new ByteLine(bytes.AsMemory(lineStart, lineEnd - lineStart), number, window.Offset + lineStart, terminated);
         }
     }
 
