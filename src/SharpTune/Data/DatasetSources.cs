@@ -59,9 +59,8 @@ public static class DatasetSources
             if (matches.Count == 0) throw new InvalidInputException($"{key}.path: glob {path} matched no files (looked under {GlobRoot(full)})");
             return slices.Select(s => new SplitPart(matches, s)).ToList();
         }
-        // "data/train.jsonl" has the form of a repo id too; a data file extension says it was meant as a local file.
-        bool localFile = KnownExtensions.Contains(System.IO.Path.GetExtension(path).ToLowerInvariant());
-        if (!localFile && !path.StartsWith('.') && !Path.IsPathRooted(path) && HubRepo.LooksLikeId(path))
+        bool localFile = HasDataFileExtension(path);
+        if (NamesHubDataset(path))
         {
             var found = DatasetLocator.Resolve(path, dataset.Revision, dataset.Name, dataset.DataFiles, key, hub);
             var resolved = dataset with { Name = found.Name };
@@ -70,6 +69,16 @@ public static class DatasetSources
         throw new InvalidInputException(
             $"{key}.path: {path} not found (tried {full}{(localFile ? "" : " and the Hugging Face hub")}); expected a data file, folder, glob or a Hugging Face dataset id (owner/name)");
     }
+
+    /// <summary>
+    /// Whether a path that is neither a file, a folder nor a glob here names a Hugging Face dataset: it has the form of a
+    /// repo id (owner/name) and is not written as a local path. "data/train.jsonl" has the form of a repo id too; a data
+    /// file extension says it was meant as a local file.
+    /// </summary>
+    public static bool NamesHubDataset(string path) =>
+        !HasDataFileExtension(path) && !path.StartsWith('.') && !Path.IsPathRooted(path) && HubRepo.LooksLikeId(path);
+
+    private static bool HasDataFileExtension(string path) => KnownExtensions.Contains(Path.GetExtension(path).ToLowerInvariant());
 
     /// <summary>The rows of a dataset entry: each part's files in order, cut to its slice.</summary>
     public static IEnumerable<SourceRow> ReadParts(DatasetConfig dataset, IReadOnlyList<SplitPart> parts)
@@ -132,7 +141,7 @@ public static class DatasetSources
             return files;
         }
         var all = Directory.EnumerateFiles(folder, "*", SearchOption.AllDirectories)
-            .Where(f => KnownExtensions.Contains(Path.GetExtension(f).ToLowerInvariant()))
+            .Where(HasDataFileExtension)
             .Where(f => !Path.GetRelativePath(folder, f).Split(Path.DirectorySeparatorChar).Any(p => p.StartsWith('.')))
             .OrderBy(f => f, StringComparer.Ordinal)
             .ToList();

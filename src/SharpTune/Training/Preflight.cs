@@ -13,8 +13,6 @@ namespace SharpTune.Training;
 public static class Preflight
 {
     /// <summary>What train reads as a local data file even when the path has the form owner/name (DatasetSources).</summary>
-    private static readonly string[] DataFileExtensions = [".json", ".jsonl", ".ndjson", ".parquet", ".csv", ".tsv", ".txt"];
-
     /// <summary>
     /// The model's limits against the config: sequence_len within the positions the model supports (rope scaling may
     /// extend them), LoRA target modules that name linear layers the model has. Throws <see cref="ConfigProblemsException"/>.
@@ -65,9 +63,7 @@ public static class Preflight
         {
             if (d.Path is not { } path) continue;
             string full = Path.IsPathRooted(path) ? path : Path.GetFullPath(Path.Combine(configDir, path));
-            bool local = File.Exists(full) || Directory.Exists(full) || path.IndexOfAny(['*', '?']) >= 0
-                         || DataFileExtensions.Contains(Path.GetExtension(path).ToLowerInvariant()) || path.StartsWith('.') || Path.IsPathRooted(path)
-                         || !Hub.HubRepo.LooksLikeId(path);
+            bool local = File.Exists(full) || Directory.Exists(full) || path.IndexOfAny(['*', '?']) >= 0 || !DatasetSources.NamesHubDataset(path);
             if (!local) return $"{path} is a Hugging Face dataset id (train downloads it; `sharptune prepare CONFIG` checks its rows)";
         }
         string tokenizer = config.TokenizerConfig ?? config.BaseModel ?? "";
