@@ -37,6 +37,33 @@ public static class BenchSupport
         throw new InvalidOperationException($"/proc/self/status has no {key} line");
     }
 
+    /// <summary>A memory line of /proc/PID/status in bytes (another process's), or null once it is gone or has no such line.</summary>
+    public static long? ProcessStatusBytes(int pid, string key)
+    {
+        try
+        {
+            foreach (var line in File.ReadLines($"/proc/{pid}/status"))
+                if (line.StartsWith(key + ":", StringComparison.Ordinal))
+                    return long.Parse(line[(key.Length + 1)..].Trim().Split(' ')[0], CultureInfo.InvariantCulture) * 1024;
+        }
+        catch (IOException) { }
+        return null;
+    }
+
+    /// <summary>JSON lines of documents of random lowercase words (the byte-level tokenizer gives about one token per character).</summary>
+    public static void WriteRandomWordCorpus(string path, int characters)
+    {
+        var random = new Random(11);
+        using var writer = new StreamWriter(path);
+        for (int written = 0; written < characters;)
+        {
+            var words = Enumerable.Range(0, 400).Select(_ => new string(Enumerable.Range(0, random.Next(2, 9)).Select(_ => (char)('a' + random.Next(26))).ToArray()));
+            var text = string.Join(' ', words);
+            writer.WriteLine(new System.Text.Json.Nodes.JsonObject { ["text"] = text }.ToJsonString());
+            written += text.Length;
+        }
+    }
+
     /// <summary>Writing 5 to clear_refs resets VmHWM to the current RSS (Linux ≥ 4.0), so a peak covers only what follows.</summary>
     public static void ResetPeakRss()
     {

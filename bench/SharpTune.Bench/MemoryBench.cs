@@ -53,7 +53,7 @@ public static class MemoryBench
             }
             ModelIO.CopyTokenizerFiles(Path.Combine(BenchSupport.RepoRoot(), "examples", "models", "tiny-chat"), modelDir);
             var data = Path.Combine(root, "corpus.jsonl");
-            WriteCorpus(data, 60_000);
+            BenchSupport.WriteRandomWordCorpus(data, 60_000);
             Console.WriteLine(BenchSupport.LoadLine());
             Console.WriteLine($"{"run",-14} {"predicted",10} {"measured",10} {"ratio",6}  phase");
             bool allWithin = true;
@@ -76,20 +76,6 @@ public static class MemoryBench
         finally
         {
             if (Directory.Exists(root)) Directory.Delete(root, recursive: true);
-        }
-    }
-
-    /// <summary>Documents of random lowercase words (the byte-level tokenizer gives about one token per character).</summary>
-    private static void WriteCorpus(string path, int characters)
-    {
-        var random = new Random(11);
-        using var writer = new StreamWriter(path);
-        for (int written = 0; written < characters;)
-        {
-            var words = Enumerable.Range(0, 400).Select(_ => new string(Enumerable.Range(0, random.Next(2, 9)).Select(_ => (char)('a' + random.Next(26))).ToArray()));
-            var text = string.Join(' ', words);
-            writer.WriteLine(new JsonObject { ["text"] = text }.ToJsonString());
-            written += text.Length;
         }
     }
 
@@ -122,16 +108,9 @@ public static class MemoryBench
         var output = process.StandardOutput.ReadToEndAsync();
         var errors = process.StandardError.ReadToEndAsync();
         long peak = 0;
-        var status = $"/proc/{process.Id}/status";
         while (!process.HasExited)
         {
-            try
-            {
-                foreach (var line in File.ReadLines(status))
-                    if (line.StartsWith("VmHWM:", StringComparison.Ordinal))
-                        peak = Math.Max(peak, long.Parse(line[6..].Trim().Split(' ')[0], CultureInfo.InvariantCulture) * 1024);
-            }
-            catch (IOException) { }
+            if (BenchSupport.ProcessStatusBytes(process.Id, "VmHWM") is { } hwm) peak = Math.Max(peak, hwm);
             Thread.Sleep(20);
         }
         process.WaitForExit();

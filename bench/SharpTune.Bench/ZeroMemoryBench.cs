@@ -71,7 +71,7 @@ public static class ZeroMemoryBench
             }
             ModelIO.CopyTokenizerFiles(Path.Combine(BenchSupport.RepoRoot(), "examples", "models", "tiny-chat"), modelDir);
             var data = Path.Combine(root, "corpus.jsonl");
-            WriteCorpus(data, seq * steps * nproc * 4);
+            BenchSupport.WriteRandomWordCorpus(data, seq * steps * nproc * 4);
             Console.WriteLine(BenchSupport.LoadLine());
             Console.WriteLine($"{steps} steps, seq {seq}, micro_batch 1, global batch {nproc} sequences; peak = VmHWM polled from /proc/PID/status");
 
@@ -116,20 +116,6 @@ public static class ZeroMemoryBench
 
     private static double MiB(long bytes) => bytes / 1048576.0;
 
-    /// <summary>Documents of random lowercase words (the byte-level tokenizer gives about one token per character).</summary>
-    private static void WriteCorpus(string path, int characters)
-    {
-        var random = new Random(11);
-        using var writer = new StreamWriter(path);
-        for (int written = 0; written < characters;)
-        {
-            var words = Enumerable.Range(0, 400).Select(_ => new string(Enumerable.Range(0, random.Next(2, 9)).Select(_ => (char)('a' + random.Next(26))).ToArray()));
-            var text = string.Join(' ', words);
-            writer.WriteLine(new JsonObject { ["text"] = text }.ToJsonString());
-            written += text.Length;
-        }
-    }
-
     private static Measured? Train(string cli, string root, string modelDir, string data, Launch launch, int steps, int seq)
     {
         var output = Path.Combine(root, "out-" + launch.Name);
@@ -166,8 +152,8 @@ public static class ZeroMemoryBench
             bool lastStepLogged = File.Exists(metrics) && ReadShared(metrics).Contains(lastStep, StringComparison.Ordinal);
             foreach (var (pid, rank) in Ranks(process.Id, launch.Ranks == 1))
             {
-                if (StatusKiB(pid, "VmHWM") is not { } hwm) continue;
-                peak[rank] = Math.Max(peak.GetValueOrDefault(rank), hwm * 1024);
+                if (BenchSupport.ProcessStatusBytes(pid, "VmHWM") is not { } hwm) continue;
+                peak[rank] = Math.Max(peak.GetValueOrDefault(rank), hwm);
                 if (!lastStepLogged) beforeSave[rank] = peak[rank];
             }
             Thread.Sleep(25);
@@ -236,17 +222,5 @@ public static class ZeroMemoryBench
             catch (Exception e) when (e is IOException or UnauthorizedAccessException) { continue; }
             yield return (pid, rank.Value);
         }
-    }
-
-    private static long? StatusKiB(int pid, string key)
-    {
-        try
-        {
-            foreach (var line in File.ReadLines($"/proc/{pid}/status"))
-                if (line.StartsWith(key + ":", StringComparison.Ordinal))
-                    return long.Parse(line[(key.Length + 1)..].Trim().Split(' ')[0], CultureInfo.InvariantCulture);
-        }
-        catch (IOException) { }
-        return null;
     }
 }
