@@ -321,25 +321,21 @@ public static partial class ConfigSchema
     {
         var keys = new List<ConfigKey>();
         void Add(string name, ConfigValueType type, string doc, Type? choice = null, NumberRange? range = null,
-            string? defaultText = null, PathResolution paths = PathResolution.None) =>
+            string? defaultText = null, PathResolution paths = PathResolution.None, string? mappingRefusal = null) =>
             keys.Add(new ConfigKey
             {
                 Name = name, Type = type, Doc = doc, Section = "Dataset entries", EnumType = choice, Range = range,
-                DefaultText = defaultText, Paths = paths,
+                DefaultText = defaultText, Paths = paths, MappingRefusal = mappingRefusal,
             });
 
         Add("path", Text, "Local file or folder (relative to the config file), or a Hugging Face dataset id. Required.",
             paths: PathResolution.IfExists);
-        keys.Add(new ConfigKey
-        {
-            Name = "type", Type = Text, Section = "Dataset entries",
-            Doc = "Row format. Supervised: " + string.Join(", ", SftDatasetTypes) +
-                  ". Paired preference (rl: dpo, orpo, simpo, kto): " + string.Join(", ", PairedPreferenceDatasetTypes) +
-                  ". Unpaired preference (rl: kto): " + string.Join(", ", UnpairedPreferenceDatasetTypes) +
-                  ". Prompts for online RL (rl: grpo): " + string.Join(", ", PromptDatasetTypes) + ". Required.",
-            MappingRefusal = "axolotl's user-defined formats (field_instruction/format/…, field_prompt/prompt_format/…) are not implemented; " +
-                             "name a format instead (alpaca, chat_template with field_messages, chat_template.default with field_chosen/field_rejected, preference)",
-        });
+        Add("type", Text, "Row format. Supervised: " + string.Join(", ", SftDatasetTypes) +
+            ". Paired preference (rl: dpo, orpo, simpo, kto): " + string.Join(", ", PairedPreferenceDatasetTypes) +
+            ". Unpaired preference (rl: kto): " + string.Join(", ", UnpairedPreferenceDatasetTypes) +
+            ". Prompts for online RL (rl: grpo): " + string.Join(", ", PromptDatasetTypes) + ". Required.",
+            mappingRefusal: "axolotl's user-defined formats (field_instruction/format/…, field_prompt/prompt_format/…) are not implemented; " +
+                            "name a format instead (alpaca, chat_template with field_messages, chat_template.default with field_chosen/field_rejected, preference)");
         Add("ds_type", Choice, "File format when the extension does not tell.", choice: typeof(DatasetFileType),
             defaultText: "from the file extension");
         Add("data_files", StringList, "Files inside path (or the hub dataset) to read; a string or a list.", defaultText: "all");
