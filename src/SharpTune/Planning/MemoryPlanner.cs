@@ -53,7 +53,8 @@ public sealed class MemoryPlanner(TrainConfig config, ModelConfig model, PlanDev
                 }
             }
         denseParams += linearDenseParams + biasParams;
-        long trainableParams = full ? denseParams : adapterParams + doraParams;
+        var trainableTensors = (full ? inventory.AllTensors() : inventory.AdapterTensors(adapted, Rank, config.PeftUseDora)).ToList();
+        long trainableParams = trainableTensors.Sum(t => t.Total);
         long weightBytes = denseParams * d + quantizedBytes + (adapterParams + doraParams) * F32;
         long weightShard = zeroStage >= 3 ? weightBytes / worldSize + LargestLayerBytes(d) : weightBytes;
 
@@ -74,7 +75,6 @@ public sealed class MemoryPlanner(TrainConfig config, ModelConfig model, PlanDev
 
         long gradBytes = trainableParams * trainableBytes / (zeroStage >= 2 ? worldSize : 1);
         components.Add(new("gradients", gradBytes, $"{trainableParams:N0} trainable parameters in {DTypeName(trainableBytes)}{(zeroStage >= 2 ? $", sharded over {worldSize}" : "")}"));
-        var trainableTensors = (full ? inventory.AllTensors() : inventory.AdapterTensors(adapted, Rank, config.PeftUseDora)).ToList();
         var (optimizerBytes, optimizerDetail) = OptimizerBytes(trainableTensors, trainableBytes, masters && trainableBytes != F32);
         optimizerBytes /= zeroStage >= 1 ? worldSize : 1;
         components.Add(new("optimizer state", optimizerBytes, optimizerDetail + (zeroStage >= 1 ? $", sharded over {worldSize}" : "")));
