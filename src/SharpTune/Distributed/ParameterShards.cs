@@ -81,7 +81,8 @@ public sealed class ParameterShards
         {
             var p = list[i].Parameter;
             if (!p.requires_grad) continue;
-            taken[i] = p.grad?.detach().clone().DetachFromDisposeScope();
+            // The handle alone moves aside (no copy): with p.grad null the backward writes a fresh local gradient.
+            taken[i] = p.grad?.detach().DetachFromDisposeScope();
             p.grad = null;
         }
         return taken;
@@ -99,6 +100,7 @@ public sealed class ParameterShards
         using var noGrad = no_grad();
         var trainable = Enumerable.Range(0, list.Length).Where(i => list[i].Parameter.requires_grad).ToList();
         if (trainable.Count == 0) return;
+        if (trainable.Count == 1 && ReduceInPlace(list[trainable[0]], taken[trainable[0]])) return;
         long total = trainable.Sum(i => list[i].Parameter.numel());
         var buffer = zeros(total, ScalarType.Float32);
         var counts = new int[comm.WorldSize];
@@ -127,6 +129,22 @@ public sealed class ParameterShards
             else p.grad = null;
             offset += n;
         }
+    }
+
+    /// <summary>
+    /// A group of one trainable parameter (the embedding, lm_head: the largest) whose local gradient is a contiguous
+    /// float32 host tensor is reduced in that gradient itself, so no group buffer and no copy of the sum is made.
+    /// </summary>
+    private bool ReduceInPlace(Member member, Tensor? taken)
+    {
+        var p = member.Parameter;
+        if (p.grad is not { } g || g.dtype != ScalarType.Float32 || g.device_type != DeviceType.CPU || !g.is_contiguous()) return false;
+        var counts = new int[comm.WorldSize];
+        counts[member.Owner] = checked((int)g.numel());
+        TensorMemory.With(g, (address, _) => comm.ReduceScatterSum(address, counts, ElementType.Float32));
+        if (member.Owner != comm.Rank) p.grad = null;
+        else if (taken is not null) { taken.add_(g); p.grad = taken; }
+        return true;
     }
 
     /// <summary>
