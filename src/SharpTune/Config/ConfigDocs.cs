@@ -11,7 +11,8 @@ public static class ConfigDocs
         sb.Append("""
             # Configuration reference
 
-            <!-- Generated from src/SharpTune/Config/ConfigSchema.cs. Do not edit by hand; regenerate with
+            <!-- Generated from the [Key] declarations in src/SharpTune/Config/ (TrainConfig.cs, DatasetConfig.cs, TrlConfig.cs;
+                 axolotl-only keys in ConfigSchema.Axolotl.cs). Do not edit by hand; regenerate with
                  SHARPTUNE_REGEN_DOCS=1 dotnet test tests/SharpTune.Tests --filter FullyQualifiedName~DocsMatchTheKeyTable -->
 
             A run is one YAML file with [axolotl](https://github.com/axolotl-ai-cloud/axolotl)'s key names; most axolotl

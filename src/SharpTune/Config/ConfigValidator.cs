@@ -64,10 +64,11 @@ public static class ConfigValidator
             Error($"warmup_steps: {Num(warmup)} is invalid; expected a whole number of steps, or a fraction below 1 of the total steps");
 
         // ---- optimizer and trainable parameters ----
-        if (c.Optimizer == OptimizerType.AdamwTorch4bit)
-            Error("optimizer: adamw_torch_4bit cannot be honoured: 4-bit optimizer state is not implemented; use adamw_8bit (8-bit state, 2 bytes per parameter) or adamw_torch");
-        if (c.GradientCheckpointing == GradientCheckpointingMode.OffloadDisk)
-            Error("gradient_checkpointing: offload_disk cannot be honoured: activations are not written to disk; use offload (pinned host memory) or true");
+        // Values the enums declare as refused (adamw_torch_4bit, offload_disk): here rather than while binding, so that a
+        // config built in code is refused the same way.
+        foreach (var (key, record, prefix) in ConfigSchema.TrainKeys.Select(k => (k, (object)c, "")).Concat(ConfigSchema.TrlKeys.Select(k => (k, (object)c.Trl, "trl."))))
+            if (key.Type == ConfigValueType.Choice && key.Property!.GetValue(record) is { } value && key.RefusalOf(value) is { } reason)
+                Error($"{prefix}{key.Name}: {ConfigWriter.Scalar(value)} cannot be honoured: {reason}");
         if (c.UnfrozenParameters.Count > 0 && c.Adapter != null)
             Error($"unfrozen_parameters selects parameters of a full fine-tune but adapter is {Name(c.Adapter)}; remove it, or use lora_modules_to_save to train whole modules beside the adapter");
         foreach (var pattern in c.UnfrozenParameters)
