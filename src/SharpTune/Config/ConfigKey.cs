@@ -10,40 +10,6 @@ namespace SharpTune.Config;
 /// </summary>
 public enum ConfigValueType { Bool, Integer, Number, Text, Choice, StringList, StringMap, NumberList, RolesMap, DatasetList, Section, Ignored, Refused }
 
-/// <summary>An inclusive/exclusive interval a number must fall in.</summary>
-public sealed record NumberRange(double? Min, bool MinInclusive, double? Max, bool MaxInclusive)
-{
-    public static NumberRange AtLeast(double min) => new(min, true, null, false);
-    public static NumberRange Above(double min) => new(min, false, null, false);
-    public static NumberRange Unit => new(0, true, 1, false); // [0, 1)
-
-    /// <summary>Reads a declared range: "≥ 1", "> 0", "≤ 5", "&lt; 5", or an interval such as "[0, 1)" or "(0, 1]".</summary>
-    public static NumberRange Parse(string spec)
-    {
-        string s = spec.Trim();
-        double Num(string text) => double.Parse(text.Trim(), NumberStyles.Float, CultureInfo.InvariantCulture);
-        if (s.StartsWith('≥')) return new(Num(s[1..]), true, null, false);
-        if (s.StartsWith('>')) return new(Num(s[1..]), false, null, false);
-        if (s.StartsWith('≤')) return new(null, false, Num(s[1..]), true);
-        if (s.StartsWith('<')) return new(null, false, Num(s[1..]), false);
-        var parts = s.Length > 2 && s[0] is '[' or '(' && s[^1] is ']' or ')' ? s[1..^1].Split(',') : [];
-        if (parts.Length != 2) throw new FormatException($"'{spec}' is not a range; expected ≥ N, > N, ≤ N, < N or an interval like [0, 1)");
-        return new(Num(parts[0]), s[0] == '[', Num(parts[1]), s[^1] == ']');
-    }
-
-    public bool Contains(double x) =>
-        (Min is not { } lo || (MinInclusive ? x >= lo : x > lo)) && (Max is not { } hi || (MaxInclusive ? x <= hi : x < hi));
-
-    public string Describe()
-    {
-        string Num(double v) => v.ToString("R", CultureInfo.InvariantCulture);
-        if (Min is { } lo && Max is { } hi) return $"in {(MinInclusive ? "[" : "(")}{Num(lo)}, {Num(hi)}{(MaxInclusive ? "]" : ")")}";
-        if (Min is { } a) return $"{(MinInclusive ? "≥" : ">")} {Num(a)}";
-        if (Max is { } b) return $"{(MaxInclusive ? "≤" : "<")} {Num(b)}";
-        return "";
-    }
-}
-
 /// <summary>
 /// One row of the config table: a key's name, type, allowed values and meaning, as ConfigSchema reads them from the
 /// key's declaration. Its default is the initializer of the record property.
@@ -284,26 +250,4 @@ internal sealed record ParseContext(string Source, Action<string> Warn, string P
 {
     public string FromSet(ConfigNode node) => node.Override != null ? $" (from --set {node.Override})" : "";
     public ParseContext Nested(string prefix) => this with { Prefix = prefix };
-}
-
-internal static class ConfigNames
-{
-    /// <summary>AdamwTorchFused → adamw_torch_fused, Bnb4bitQuantType → bnb_4bit_quant_type, AdamBeta1 → adam_beta1.</summary>
-    public static string ToSnake(string pascal)
-    {
-        var sb = new System.Text.StringBuilder();
-        for (int i = 0; i < pascal.Length; i++)
-        {
-            char c = pascal[i];
-            // Adamw8bit → adamw_8bit, AdamwTorch4bit → adamw_torch_4bit (bit widths are words of their own; Nf4 stays nf4).
-            bool bitWidth = char.IsDigit(c) && i > 0 && char.IsLetter(pascal[i - 1]) && pascal[i..].TrimStart("0123456789".ToCharArray()).StartsWith("bit");
-            if ((char.IsUpper(c) && i > 0) || bitWidth) sb.Append('_');
-            sb.Append(char.ToLowerInvariant(c));
-        }
-        return sb.ToString();
-    }
-
-    /// <summary>lora_r → LoraR, load_in_4bit → LoadIn4bit, adam_beta1 → AdamBeta1.</summary>
-    public static string ToPascal(string snake) =>
-        string.Concat(snake.Split('_', StringSplitOptions.RemoveEmptyEntries).Select(p => char.ToUpperInvariant(p[0]) + p[1..]));
 }
