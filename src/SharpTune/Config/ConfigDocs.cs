@@ -90,11 +90,6 @@ public static class ConfigDocs
         sb.Append("| key | type | default | allowed | meaning |\n|---|---|---|---|---|\n");
         foreach (var k in keys)
         {
-            string type = k.Type switch
-            {
-                ConfigValueType.Choice => "choice",
-                _ => k.TypeText,
-            };
             string allowed = k.Type switch
             {
                 ConfigValueType.Choice => string.Join(", ", k.Choices) + (k.Nullable ? ", null" : "") +
@@ -106,7 +101,7 @@ public static class ConfigDocs
             string @default = k.Type is ConfigValueType.Ignored or ConfigValueType.Refused ? "" : k.DefaultText ?? DefaultValue(k.Property!.GetValue(defaults));
             string name = "`" + k.Name + "`" + (k.KeyAliases.Count > 0 ? " (also " + string.Join(", ", k.KeyAliases.Select(a => "`" + a + "`")) + ")" : "");
             sb.Append("| ").Append(name)
-              .Append(" | ").Append(Cell(type))
+              .Append(" | ").Append(Cell(k.TypeText))
               .Append(" | ").Append(Cell(@default))
               .Append(" | ").Append(Cell(allowed))
               .Append(" | ").Append(Cell(k.Doc)).Append(" |\n");

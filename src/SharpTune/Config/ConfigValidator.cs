@@ -66,9 +66,7 @@ public static class ConfigValidator
         // ---- optimizer and trainable parameters ----
         // Values the enums declare as refused (adamw_torch_4bit, offload_disk): here rather than while binding, so that a
         // config built in code is refused the same way.
-        foreach (var (key, record, prefix) in ConfigSchema.TrainKeys.Select(k => (k, (object)c, "")).Concat(ConfigSchema.TrlKeys.Select(k => (k, (object)c.Trl, "trl."))))
-            if (key.Type == ConfigValueType.Choice && key.Property!.GetValue(record) is { } value && key.RefusalOf(value) is { } reason)
-                Error($"{prefix}{key.Name}: {ConfigWriter.Scalar(value)} cannot be honoured: {reason}");
+        foreach (var refusal in RefusedValues(c, ConfigSchema.TrainKeys, "")) Error(refusal);
         if (c.UnfrozenParameters.Count > 0 && c.Adapter != null)
             Error($"unfrozen_parameters selects parameters of a full fine-tune but adapter is {Name(c.Adapter)}; remove it, or use lora_modules_to_save to train whole modules beside the adapter");
         foreach (var pattern in c.UnfrozenParameters)
@@ -123,6 +121,22 @@ public static class ConfigValidator
             LoadIn4bit = c.LoadIn4bit || c.Adapter == AdapterType.Qlora,
             LoraAlpha = c.Adapter != null ? c.LoraAlpha ?? c.LoraR : c.LoraAlpha,
         };
+    }
+
+    /// <summary>Every value, at any depth (trl.*, datasets.N.*), whose enum member is a [RefusedValue].</summary>
+    private static IEnumerable<string> RefusedValues(object record, IReadOnlyList<ConfigKey> keys, string prefix)
+    {
+        foreach (var key in keys.Where(k => k.Property != null))
+        {
+            object? value = key.Property!.GetValue(record);
+            if (key.RefusalOf(value) is { } reason)
+                yield return $"{prefix}{key.Name}: {ConfigWriter.Scalar(value)} cannot be honoured: {reason}";
+            else if (key.Type == ConfigValueType.Section && value != null)
+                foreach (var refusal in RefusedValues(value, key.SubKeys!, $"{prefix}{key.Name}.")) yield return refusal;
+            else if (value is IReadOnlyList<DatasetConfig> datasets)
+                for (int i = 0; i < datasets.Count; i++)
+                    foreach (var refusal in RefusedValues(datasets[i], ConfigSchema.DatasetKeys, $"{prefix}{key.Name}.{i}.")) yield return refusal;
+        }
     }
 
     /// <summary>Whether any trl key differs from its default (a written-back config lists the defaults without meaning them).</summary>
