@@ -50,7 +50,7 @@ internal static class ConfigBinder
                 bool off = key.OffValues.Count == 0 ? ConfigKey.IsOff(node)
                     : node is ScalarNode { Text: var text } && (string.IsNullOrWhiteSpace(text) || key.OffValues.Contains(text.Trim().ToLowerInvariant()));
                 if (!off)
-                    (ctx.KeyProblems ?? problems).Add($"{ctx.Source}: {ctx.Prefix}{name}: {ConfigTree.Show(node)} cannot be honoured: {key.RefusedNote}{ctx.FromSet(node)}");
+                    (ctx.KeyProblems ?? problems).Add($"{ctx.Source}: {ctx.Prefix}{name}: {ConfigTree.Show(node)} cannot be honoured: {key.Doc}{ctx.FromSet(node)}");
                 continue;
             }
             object? value;

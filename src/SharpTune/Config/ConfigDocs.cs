@@ -11,7 +11,8 @@ public static class ConfigDocs
         sb.Append("""
             # Configuration reference
 
-            <!-- Generated from src/SharpTune/Config/ConfigSchema.cs. Do not edit by hand; regenerate with
+            <!-- Generated from the [Key] declarations in src/SharpTune/Config/ (TrainConfig.cs, DatasetConfig.cs, TrlConfig.cs;
+                 axolotl-only keys in ConfigSchema.Axolotl.cs). Do not edit by hand; regenerate with
                  SHARPTUNE_REGEN_DOCS=1 dotnet test tests/SharpTune.Tests --filter FullyQualifiedName~DocsMatchTheKeyTable -->
 
             A run is one YAML file with [axolotl](https://github.com/axolotl-ai-cloud/axolotl)'s key names; most axolotl
@@ -89,11 +90,6 @@ public static class ConfigDocs
         sb.Append("| key | type | default | allowed | meaning |\n|---|---|---|---|---|\n");
         foreach (var k in keys)
         {
-            string type = k.Type switch
-            {
-                ConfigValueType.Choice => "choice",
-                _ => k.TypeText,
-            };
             string allowed = k.Type switch
             {
                 ConfigValueType.Choice => string.Join(", ", k.Choices) + (k.Nullable ? ", null" : "") +
@@ -105,7 +101,7 @@ public static class ConfigDocs
             string @default = k.Type is ConfigValueType.Ignored or ConfigValueType.Refused ? "" : k.DefaultText ?? DefaultValue(k.Property!.GetValue(defaults));
             string name = "`" + k.Name + "`" + (k.KeyAliases.Count > 0 ? " (also " + string.Join(", ", k.KeyAliases.Select(a => "`" + a + "`")) + ")" : "");
             sb.Append("| ").Append(name)
-              .Append(" | ").Append(Cell(type))
+              .Append(" | ").Append(Cell(k.TypeText))
               .Append(" | ").Append(Cell(@default))
               .Append(" | ").Append(Cell(allowed))
               .Append(" | ").Append(Cell(k.Doc)).Append(" |\n");

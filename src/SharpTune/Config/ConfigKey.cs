@@ -10,29 +10,9 @@ namespace SharpTune.Config;
 /// </summary>
 public enum ConfigValueType { Bool, Integer, Number, Text, Choice, StringList, StringMap, NumberList, RolesMap, DatasetList, Section, Ignored, Refused }
 
-/// <summary>An inclusive/exclusive interval a number must fall in.</summary>
-public sealed record NumberRange(double? Min, bool MinInclusive, double? Max, bool MaxInclusive)
-{
-    public static NumberRange AtLeast(double min) => new(min, true, null, false);
-    public static NumberRange Above(double min) => new(min, false, null, false);
-    public static NumberRange Unit => new(0, true, 1, false); // [0, 1)
-
-    public bool Contains(double x) =>
-        (Min is not { } lo || (MinInclusive ? x >= lo : x > lo)) && (Max is not { } hi || (MaxInclusive ? x <= hi : x < hi));
-
-    public string Describe()
-    {
-        string Num(double v) => v.ToString("R", CultureInfo.InvariantCulture);
-        if (Min is { } lo && Max is { } hi) return $"in {(MinInclusive ? "[" : "(")}{Num(lo)}, {Num(hi)}{(MaxInclusive ? "]" : ")")}";
-        if (Min is { } a) return $"{(MinInclusive ? "≥" : ">")} {Num(a)}";
-        if (Max is { } b) return $"{(MaxInclusive ? "≤" : "<")} {Num(b)}";
-        return "";
-    }
-}
-
 /// <summary>
-/// One row of the config table: a key's name, type, allowed values and meaning. Its default is the initializer of the
-/// record property with the same name in PascalCase.
+/// One row of the config table: a key's name, type, allowed values and meaning, as ConfigSchema reads them from the
+/// key's declaration. Its default is the initializer of the record property.
 /// </summary>
 public sealed class ConfigKey
 {
@@ -44,9 +24,6 @@ public sealed class ConfigKey
     public NumberRange? Range { get; init; }
     /// <summary>The C# enum behind a Choice key; its members' snake_case names are the allowed values.</summary>
     public Type? EnumType { get; init; }
-    /// <summary>Extra accepted values of a Choice key: alias → (canonical value, note printed as a warning or null).</summary>
-    public IReadOnlyDictionary<string, (string Target, string? Note)> ValueAliases { get; init; } =
-        new Dictionary<string, (string, string?)>();
     /// <summary>Other names this key may be written under.</summary>
     public IReadOnlyList<string> KeyAliases { get; init; } = [];
     /// <summary>For String keys: the accepted shape, and how to describe it.</summary>
@@ -56,10 +33,6 @@ public sealed class ConfigKey
     public bool AcceptsMapping { get; init; }
     /// <summary>For Text keys where axolotl also takes a mapping that SharpTune does not: what that mapping is and what to use instead.</summary>
     public string? MappingRefusal { get; init; }
-    /// <summary>Why an Ignored key has no effect on the result (in the docs; the key itself goes to the "not used here" line).</summary>
-    public string? IgnoredNote { get; init; }
-    /// <summary>For Refused keys: what the key would do and what to do instead (the end of the error).</summary>
-    public string? RefusedNote { get; init; }
     /// <summary>Besides empty/false: values of a Refused key that ask for what SharpTune does anyway (cosine_constant_lr_ratio: 0).</summary>
     public IReadOnlyList<string> OffValues { get; init; } = [];
     /// <summary>Default as shown in the docs when the record's default needs words (e.g. "lora_r").</summary>
@@ -68,8 +41,8 @@ public sealed class ConfigKey
     public PathResolution Paths { get; init; }
     /// <summary>For Section keys: the table of the nested mapping's keys (a key outside it is an error, not a warning).</summary>
     public IReadOnlyList<ConfigKey>? SubKeys { get; init; }
-    /// <summary>The record property the value goes to; null for Ignored keys. Set by ConfigSchema.</summary>
-    public PropertyInfo? Property { get; internal set; }
+    /// <summary>The record property the value goes to; null for Ignored and Refused keys.</summary>
+    public PropertyInfo? Property { get; init; }
 
     public bool Nullable => Property != null &&
         (System.Nullable.GetUnderlyingType(Property.PropertyType) != null ||
@@ -77,6 +50,16 @@ public sealed class ConfigKey
 
     public IReadOnlyList<string> Choices =>
         EnumType == null ? [] : Enum.GetNames(EnumType).Select(ConfigNames.ToSnake).ToArray();
+
+    /// <summary>Other spellings of a Choice key's values (the [Alias] of its enum's members): alias → value.</summary>
+    public IReadOnlyDictionary<string, string> ValueAliases => EnumType == null ? new Dictionary<string, string>() :
+        EnumType.GetFields(BindingFlags.Public | BindingFlags.Static)
+            .SelectMany(f => (f.GetCustomAttribute<AliasAttribute>()?.Names ?? []).Select(alias => (alias, value: ConfigNames.ToSnake(f.Name))))
+            .ToDictionary(a => a.alias, a => a.value);
+
+    /// <summary>Why a Choice key's value cannot be honoured (its enum member's [RefusedValue]), or null.</summary>
+    public string? RefusalOf(object? value) =>
+        EnumType == null || value == null ? null : EnumType.GetField(value.ToString()!)?.GetCustomAttribute<RefusedValueAttribute>()?.Reason;
 
     /// <summary>What a valid value looks like, as the end of "…is invalid; expected …".</summary>
     public string Expected => Type switch
@@ -169,12 +152,7 @@ public sealed class ConfigKey
             case ConfigValueType.Choice:
             {
                 string text = (Scalar(node, ctx) ?? throw Invalid(node, ctx)).Trim().ToLowerInvariant();
-                if (ValueAliases.TryGetValue(text, out var alias))
-                {
-                    if (alias.Note != null) ctx.Warn($"{ctx.Source}: {ctx.Prefix}{Name}: {text} {alias.Note}");
-                    text = alias.Target;
-                }
-                int i = Choices.ToList().IndexOf(text);
+                int i = Choices.ToList().IndexOf(ValueAliases.GetValueOrDefault(text, text));
                 if (i < 0) throw Invalid(node, ctx);
                 return Enum.GetValues(EnumType!).GetValue(i);
             }
@@ -272,26 +250,4 @@ internal sealed record ParseContext(string Source, Action<string> Warn, string P
 {
     public string FromSet(ConfigNode node) => node.Override != null ? $" (from --set {node.Override})" : "";
     public ParseContext Nested(string prefix) => this with { Prefix = prefix };
-}
-
-internal static class ConfigNames
-{
-    /// <summary>AdamwTorchFused → adamw_torch_fused; Bnb4bitQuantType → bnb_4bit_quant_type is not needed (keys are listed).</summary>
-    public static string ToSnake(string pascal)
-    {
-        var sb = new System.Text.StringBuilder();
-        for (int i = 0; i < pascal.Length; i++)
-        {
-            char c = pascal[i];
-            // Adamw8bit → adamw_8bit, AdamwTorch4bit → adamw_torch_4bit (bit widths are words of their own; Nf4 stays nf4).
-            bool bitWidth = char.IsDigit(c) && i > 0 && char.IsLetter(pascal[i - 1]) && pascal[i..].TrimStart("0123456789".ToCharArray()).StartsWith("bit");
-            if ((char.IsUpper(c) && i > 0) || bitWidth) sb.Append('_');
-            sb.Append(char.ToLowerInvariant(c));
-        }
-        return sb.ToString();
-    }
-
-    /// <summary>lora_r → LoraR, load_in_4bit → LoadIn4bit, adam_beta1 → AdamBeta1.</summary>
-    public static string ToPascal(string snake) =>
-        string.Concat(snake.Split('_', StringSplitOptions.RemoveEmptyEntries).Select(p => char.ToUpperInvariant(p[0]) + p[1..]));
 }

@@ -60,7 +60,7 @@ public static class ConfigLoader
         if (job != null) notUsed.AddRange(new[] { ("input.user_id", job.UserId), ("input.model_id", job.ModelId) }.Where(f => !string.IsNullOrEmpty(f.Item2)).Select(f => f.Item1));
         // One short line for everything accepted that does not change the result (logging backends, kernels, hub settings).
         if (notUsed.Count > 0) warn($"{source}: not used here: {string.Join(", ", notUsed)}");
-        config = ResolvePaths(config, baseDirectory) with { HubToken = job?.HfToken };
+        config = ResolvePaths(config, ConfigSchema.TrainKeys, baseDirectory) with { HubToken = job?.HfToken };
         try
         {
             config = ConfigValidator.Validate(config, present, source, warn);
@@ -264,24 +264,20 @@ public static class ConfigLoader
     private static string UnknownKey(string name, string prefix, IReadOnlyList<ConfigKey> keys) =>
         ConfigBinder.UnknownKeyMessage("", prefix, name, keys)[2..];
 
-    private static TrainConfig ResolvePaths(TrainConfig config, string baseDir)
+    /// <summary>Every path key's value (ConfigSchema: Paths), defaults included, made absolute against the config file's folder.</summary>
+    private static T ResolvePaths<T>(T record, IReadOnlyList<ConfigKey> keys, string baseDir) where T : class
     {
-        foreach (var key in ConfigSchema.TrainKeys.Where(k => k.Paths != PathResolution.None))
-            if (key.Property!.GetValue(config) is string value)
-                key.Property.SetValue(config, Resolve(value, baseDir, key.Paths));
-        return config with
+        // The records are the binder's fresh instances; nobody else holds them yet.
+        foreach (var key in keys.Where(k => k.Property != null))
         {
-            Datasets = config.Datasets.Select(d => ResolveDataset(d, baseDir)).ToArray(),
-            TestDatasets = config.TestDatasets.Select(d => ResolveDataset(d, baseDir)).ToArray(),
-            PretrainingDataset = config.PretrainingDataset.Select(d => ResolveDataset(d, baseDir)).ToArray(),
-        };
+            object? value = key.Property!.GetValue(record);
+            if (key.Paths != PathResolution.None && value is string path)
+                key.Property.SetValue(record, Resolve(path, baseDir, key.Paths));
+            else if (value is IReadOnlyList<DatasetConfig> datasets)
+                key.Property.SetValue(record, datasets.Select(d => ResolvePaths(d with { }, ConfigSchema.DatasetKeys, baseDir)).ToArray());
+        }
+        return record;
     }
-
-    private static DatasetConfig ResolveDataset(DatasetConfig d, string baseDir) => d with
-    {
-        Path = d.Path == null ? null : Resolve(d.Path, baseDir, PathResolution.IfExists),
-        ChatTemplateJinja = d.ChatTemplateJinja == null ? null : Resolve(d.ChatTemplateJinja, baseDir, PathResolution.IfExists),
-    };
 
     /// <summary>Relative paths mean "next to the config file", so a config runs the same from any working directory.</summary>
     public static string Resolve(string value, string baseDir, PathResolution how)

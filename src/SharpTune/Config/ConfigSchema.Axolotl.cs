@@ -10,12 +10,13 @@ namespace SharpTune.Config;
 /// </summary>
 public static partial class ConfigSchema
 {
-    private static void AddAxolotlKeys(List<ConfigKey> keys)
+    private static List<ConfigKey> AxolotlKeys()
     {
+        var keys = new List<ConfigKey>();
         void Ignored(string why, params string[] names)
         {
             foreach (var name in names)
-                keys.Add(new ConfigKey { Name = name, Type = ConfigValueType.Ignored, Doc = why, Section = "Accepted, not used here", IgnoredNote = why });
+                keys.Add(new ConfigKey { Name = name, Type = ConfigValueType.Ignored, Doc = why, Section = "Accepted, not used here" });
         }
         void Refused(string note, params string[] names) => RefusedUnless(note, [], names);
         void RefusedUnless(string note, string[] offValues, params string[] names)
@@ -23,8 +24,7 @@ public static partial class ConfigSchema
             foreach (var name in names)
                 keys.Add(new ConfigKey
                 {
-                    Name = name, Type = ConfigValueType.Refused, Doc = note, Section = "Refused (changes training, not supported)",
-                    RefusedNote = note, OffValues = offValues,
+                    Name = name, Type = ConfigValueType.Refused, Doc = note, Section = "Refused (changes training, not supported)", OffValues = offValues,
                 });
         }
 
@@ -128,5 +128,6 @@ public static partial class ConfigSchema
         Refused("pushing to a hub branch other than main is not supported; remove it", "hub_revision");
         Refused("overriding config.json values is not supported (only model_config.output_router_logits is read); edit the model's config.json", "model_config");
         Refused("a default system message is not inserted here; put the system turn in the data or the chat template", "default_system_message");
+        return keys;
     }
 }

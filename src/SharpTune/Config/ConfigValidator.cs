@@ -64,10 +64,9 @@ public static class ConfigValidator
             Error($"warmup_steps: {Num(warmup)} is invalid; expected a whole number of steps, or a fraction below 1 of the total steps");
 
         // ---- optimizer and trainable parameters ----
-        if (c.Optimizer == OptimizerType.AdamwTorch4bit)
-            Error("optimizer: adamw_torch_4bit cannot be honoured: 4-bit optimizer state is not implemented; use adamw_8bit (8-bit state, 2 bytes per parameter) or adamw_torch");
-        if (c.GradientCheckpointing == GradientCheckpointingMode.OffloadDisk)
-            Error("gradient_checkpointing: offload_disk cannot be honoured: activations are not written to disk; use offload (pinned host memory) or true");
+        // Values the enums declare as refused (adamw_torch_4bit, offload_disk): here rather than while binding, so that a
+        // config built in code is refused the same way.
+        foreach (var refusal in RefusedValues(c, ConfigSchema.TrainKeys, "")) Error(refusal);
         if (c.UnfrozenParameters.Count > 0 && c.Adapter != null)
             Error($"unfrozen_parameters selects parameters of a full fine-tune but adapter is {Name(c.Adapter)}; remove it, or use lora_modules_to_save to train whole modules beside the adapter");
         foreach (var pattern in c.UnfrozenParameters)
@@ -122,6 +121,22 @@ public static class ConfigValidator
             LoadIn4bit = c.LoadIn4bit || c.Adapter == AdapterType.Qlora,
             LoraAlpha = c.Adapter != null ? c.LoraAlpha ?? c.LoraR : c.LoraAlpha,
         };
+    }
+
+    /// <summary>Every value, at any depth (trl.*, datasets.N.*), whose enum member is a [RefusedValue].</summary>
+    private static IEnumerable<string> RefusedValues(object record, IReadOnlyList<ConfigKey> keys, string prefix)
+    {
+        foreach (var key in keys.Where(k => k.Property != null))
+        {
+            object? value = key.Property!.GetValue(record);
+            if (key.RefusalOf(value) is { } reason)
+                yield return $"{prefix}{key.Name}: {ConfigWriter.Scalar(value)} cannot be honoured: {reason}";
+            else if (key.Type == ConfigValueType.Section && value != null)
+                foreach (var refusal in RefusedValues(value, key.SubKeys!, $"{prefix}{key.Name}.")) yield return refusal;
+            else if (value is IReadOnlyList<DatasetConfig> datasets)
+                for (int i = 0; i < datasets.Count; i++)
+                    foreach (var refusal in RefusedValues(datasets[i], ConfigSchema.DatasetKeys, $"{prefix}{key.Name}.{i}.")) yield return refusal;
+        }
     }
 
     /// <summary>Whether any trl key differs from its default (a written-back config lists the defaults without meaning them).</summary>

@@ -1,3 +1,4 @@
+using System.Reflection;
 using SharpTune.Config;
 
 namespace SharpTune.Tests.ConfigTests;
@@ -61,4 +62,65 @@ public sealed class ConfigSchemaTests
             Assert.Contains(key.Type is ConfigValueType.Ignored or ConfigValueType.Refused && key.Section != "Evaluation, checkpoints and logging"
                 ? $"`{key.Name}`" : $"| `{key.Name}`", generated);
     }
+
+    [Theory]
+    [InlineData(typeof(TrainConfig))]
+    [InlineData(typeof(DatasetConfig))]
+    [InlineData(typeof(TrlConfig))]
+    public void EveryPropertyIsDeclaredOnceAsAKeyOrNot(Type record)
+    {
+        var properties = record.GetProperties(BindingFlags.Public | BindingFlags.Instance).Where(p => p.CanWrite).ToList();
+        var undeclared = properties.Where(p => p.IsDefined(typeof(KeyAttribute), false) == p.IsDefined(typeof(NotAConfigKeyAttribute), false))
+            .Select(p => p.Name).ToArray();
+        Assert.Equal(Array.Empty<string>(), undeclared); // neither [Key] nor [NotAConfigKey], or both
+        var table = record == typeof(TrainConfig) ? ConfigSchema.TrainKeys : record == typeof(DatasetConfig) ? ConfigSchema.DatasetKeys : ConfigSchema.TrlKeys;
+        var keyed = properties.Where(p => p.IsDefined(typeof(KeyAttribute), false)).ToList();
+        // Each declared property is exactly one row of its table, named by its snake_case form, in declaration order.
+        Assert.Equal(keyed.OrderBy(p => p.MetadataToken).Select(p => p.Name).ToArray(), table.Where(k => k.Property != null).Select(k => k.Property!.Name).ToArray());
+        Assert.All(table.Where(k => k.Property != null), k => Assert.Equal(k.Property!.Name, string.Concat(k.Name.Split('_').Select(w => char.ToUpperInvariant(w[0]) + w[1..]))));
+    }
+
+    [Fact]
+    public void KeysTakeTypeDefaultAndValuesFromTheirProperty()
+    {
+        var r = ConfigSchema.FindTrainKey("lora_r")!;
+        Assert.Equal((ConfigValueType.Integer, true, "an integer ≥ 1"), (r.Type, r.Nullable, r.Expected));
+        var optimizer = ConfigSchema.FindTrainKey("optimizer")!;
+        Assert.Equal(Enum.GetNames<OptimizerType>().Length, optimizer.Choices.Count);
+        Assert.Equal("adamw_8bit", optimizer.ValueAliases["paged_adamw_8bit"]); // from the enum member's [Alias]
+        Assert.Equal("group", ConfigSchema.TrlKeys.Single(k => k.Name == "scale_rewards").ValueAliases["true"]);
+        Assert.Equal("trl entries", ConfigSchema.TrlKeys[0].Section);
+        Assert.Equal(PathResolution.IfExists, ConfigSchema.FindDatasetKey("chat_template_jinja")!.Paths);
+        Assert.Contains("| `sequence_len` | int | 512 | ≥ 1 |", ConfigDocs.Generate());
+        Assert.DoesNotContain("{=", ConfigDocs.Generate()); // every doc list written out
+        Assert.Contains("Supervised: alpaca, alpaca_chat, sharegpt,", ConfigSchema.FindDatasetKey("type")!.Doc);
+    }
+
+    [Fact]
+    public void RefusedEnumValuesAreRefusedInCodeBuiltConfigsToo()
+    {
+        var config = new TrainConfig { BaseModel = "org/model", Datasets = [new DatasetConfig { Path = "d.jsonl", Type = "alpaca" }], Optimizer = OptimizerType.AdamwTorch4bit };
+        var e = Assert.Throws<ConfigProblemsException>(() => ConfigValidator.Validate(config, "code", _ => { }));
+        Assert.Equal(["code: optimizer: adamw_torch_4bit cannot be honoured: 4-bit optimizer state is not implemented; use adamw_8bit (8-bit state, 2 bytes per parameter) or adamw_torch"], e.Problems);
+    }
+
+    [Theory]
+    [InlineData("≥ 1", 1, 0.5, "≥ 1")]
+    [InlineData("> 0", 1e-9, 0, "> 0")]
+    [InlineData("[0, 1)", 0, 1, "in [0, 1)")]
+    [InlineData("(0, 1]", 1, 0, "in (0, 1]")]
+    [InlineData("≥ -1", -1, -2, "≥ -1")]
+    [InlineData("[0, 100000]", 100000, 100000.5, "in [0, 100000]")]
+    public void DeclaredRangesReadAsWritten(string spec, double inside, double outside, string described)
+    {
+        var range = NumberRange.Parse(spec);
+        Assert.True(range.Contains(inside));
+        Assert.False(range.Contains(outside));
+        Assert.Equal(described, range.Describe());
+    }
+
+    [Fact]
+    public void AMalformedRangeIsAProgrammingError() =>
+        Assert.Equal("'1..2' is not a range; expected ≥ N, > N, ≤ N, < N or an interval like [0, 1)",
+            Assert.Throws<FormatException>(() => NumberRange.Parse("1..2")).Message);
 }
