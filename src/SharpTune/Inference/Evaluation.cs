@@ -178,7 +178,7 @@ public sealed class Evaluator(CausalLM model, HfTokenizer tokenizer, GenerationD
         int drop = Math.Max(0, whole.Length - limit);
         if (drop >= contextLength) throw new InvalidInputException($"multiple-choice continuation of {whole.Length - contextLength} tokens does not fit the context of {limit}");
         var ids = whole[drop..];
-        var labels = ids.Select((id, i) => i + drop < contextLength ? CausalLmLoss.IgnoreIndex : id).ToArray();
+        var labels = ids.Select((id, i) => i + drop < contextLength ? TokenLabels.IgnoreIndex : id).ToArray();
         return (ids, labels);
     }
 

@@ -5,6 +5,7 @@ using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
 using Microsoft.Extensions.Hosting;
 using SharpTune.Serving;
+using SharpTune.Config;
 
 namespace SharpTune.Jobs;
 
@@ -251,7 +252,7 @@ public sealed class JobServer : IAsyncDisposable
         byte[] body;
         try { body = await HttpHost.ReadBody(context, new HttpLimits { MaxRequestBodyBytes = options.MaxRequestBodyBytes }); }
         catch (HttpBodyException e) { throw new JobRequestException(e.Status, [$"body: {e.Message}"]); }
-        if (SharpTune.Data.StrictJson.FirstInvalidUtf8(body) is { } bad)
+        if (StrictJson.FirstInvalidUtf8(body) is { } bad)
             throw new JobRequestException(400, [$"body: invalid UTF-8 at byte {bad.Offset}: {bad.Problem}; the text must be UTF-8"]);
         return Encoding.UTF8.GetString(body);
     }

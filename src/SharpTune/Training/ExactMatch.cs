@@ -21,10 +21,10 @@ public static class ExactMatch
         ExactMatchSample? sample = null;
         foreach (var example in examples)
         {
-            int start = Array.FindIndex(example.Labels, l => l != TokenizedExample.IgnoreIndex);
+            int start = Array.FindIndex(example.Labels, l => l != TokenLabels.IgnoreIndex);
             if (start <= 0) continue;
             int end = start;
-            while (end < example.Labels.Length && example.Labels[end] != TokenizedExample.IgnoreIndex) end++;
+            while (end < example.Labels.Length && example.Labels[end] != TokenLabels.IgnoreIndex) end++;
             var prompt = example.InputIds[..start].Select(i => (long)i).ToArray();
             var expected = example.InputIds[start..end].Select(i => (long)i).ToArray();
             var generated = TokenGenerator.Generate(model, prompt, new GenerationOptions { MaxNewTokens = expected.Length, EosTokenIds = eos });
