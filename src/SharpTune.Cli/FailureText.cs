@@ -101,8 +101,8 @@ public static partial class FailureText
     private static partial Regex OctalEscape();
     [GeneratedRegex(@"'(/[^']+)'")]
     private static partial Regex QuotedPath();
-    [GeneratedRegex(@"^(.*)/\.checkpoint-(\d+)\.(?:tmp|old)-\d+(?:/.*)?$")]
+    [GeneratedRegex(@"^(.*)/\.checkpoint-(\d+)\.(?:tmp|old)-(?:[0-9a-f]{32}-)?\d+(?:/.*)?$")]
     private static partial Regex TempCheckpoint();
-    [GeneratedRegex(@"^(.*)/\.?([^/]+?)(?:\.[0-9a-f]{32}\.tmp|\.tmp-\d+)$")]
+    [GeneratedRegex(@"^(.*)/\.?([^/]+?)(?:\.[0-9a-f]{32}\.tmp|\.tmp-(?:[0-9a-f]{32}-)?\d+)$")]
     private static partial Regex TempFile();
 }

@@ -41,10 +41,7 @@ public static class EnvCommand
     /// <summary>The folder libtorch_cpu.so was loaded from (this process's memory map) and its version where it says.</summary>
     private static (string? Dir, string? Version) Libtorch()
     {
-        const string maps = "/proc/self/maps";
-        if (!File.Exists(maps)) return (null, null);
-        var path = File.ReadLines(maps).Select(l => l.Split(' ', StringSplitOptions.RemoveEmptyEntries).LastOrDefault())
-            .FirstOrDefault(p => p is not null && p.EndsWith("/libtorch_cpu.so", StringComparison.Ordinal));
+        var path = LoadedLibraries.PathOf("libtorch_cpu.so");
         if (path is null) return (null, null);
         string dir = Path.GetDirectoryName(path)!;
         // A PyTorch install: torch/lib/../version.py says `__version__ = '2.11.0+cu130'`.

@@ -2,6 +2,7 @@ using System.CommandLine;
 using SharpTune.Config;
 using SharpTune.Inference;
 using SharpTune.Serving;
+using SharpTune.Files;
 
 namespace SharpTune.Cli.Commands;
 
@@ -42,10 +43,7 @@ public static class EvalCommand
             var report = new EvalReport(cfg.BaseModel, adapterDir, validation, results);
 
             var outPath = parse.GetValue(output) ?? Path.Combine(cfg.OutputDir, "eval_results.json");
-            Directory.CreateDirectory(Path.GetDirectoryName(Path.GetFullPath(outPath))!);
-            var temp = outPath + ".tmp";
-            File.WriteAllText(temp, report.ToJson());
-            File.Move(temp, outPath, overwrite: true);
+            AtomicFile.WriteText(outPath, report.ToJson());
             console.Out.Write(report.ToTable());
             console.Out.WriteLine($"results written to {outPath}");
             return 0;

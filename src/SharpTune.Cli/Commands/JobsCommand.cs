@@ -64,30 +64,10 @@ public static class JobsCommand
                 CancelGrace = TimeSpan.FromSeconds(Math.Max(0, parse.GetValue(grace))),
                 MaxRequestBodyBytes = parse.GetValue(maxBody),
             }.Validated();
-            var server = new JobServer(options, console.Error);
-            try
-            {
-                try
-                {
-                    server.StartAsync().GetAwaiter().GetResult();
-                }
-                catch (ListenException e)
-                {
-                    // Not the input's fault but the machine's (another program holds the port): exit 1, in one line.
-                    console.Error.WriteLine($"error: {e.Message}");
-                    return 1;
-                }
-                string auth = options.Keys is not null ? $", {options.Keys.Count} keys" : options.ApiKey is not null ? ", API key required" : ", no API key";
-                console.Out.WriteLine($"jobs: serving on {server.Address} (jobs in {Path.GetFullPath(options.JobsDir)}, {options.MaxRunning} at a time{auth}); dashboard at {server.Address}; Ctrl+C or SIGTERM stops");
-                console.Out.Flush();
-                server.WaitForShutdownAsync().GetAwaiter().GetResult();
-                console.Out.WriteLine("jobs: server stopped");
-            }
-            finally
-            {
-                server.DisposeAsync().AsTask().GetAwaiter().GetResult();
-            }
-            return 0;
+            string auth = options.Keys is not null ? $", {options.Keys.Count} keys" : options.ApiKey is not null ? ", API key required" : ", no API key";
+            return ServiceRun.Serve(new JobServer(options, console.Error), console,
+                address => $"jobs: serving on {address} (jobs in {Path.GetFullPath(options.JobsDir)}, {options.MaxRunning} at a time{auth}); dashboard at {address}; Ctrl+C or SIGTERM stops",
+                "jobs: server stopped");
         });
         return command;
     }

@@ -7,6 +7,7 @@ using SharpTune.Config;
 using SharpTune.Data;
 using SharpTune.Hub;
 using SharpTune.Tokenization;
+using SharpTune.Files;
 
 namespace SharpTune.Cli.Commands;
 
@@ -81,9 +82,8 @@ public static class PrepareCommand
     private static void Export(string path, PreparedData data, BatchPlan? plan, HfTokenizer tokenizer, CliConsole console)
     {
         string full = Path.GetFullPath(path);
-        string temp = full + $".tmp-{Guid.NewGuid():N}";
         int written = 0;
-        using (var writer = new StreamWriter(temp, false, new UTF8Encoding(false)))
+        AtomicFile.WriteLines(full, writer =>
         {
             if (plan != null)
                 for (int unit = 0; unit < plan.RowsPerEpoch; unit++, written++)
@@ -118,8 +118,7 @@ public static class PrepareCommand
                     }));
                     written++;
                 }
-        }
-        File.Move(temp, full, overwrite: true);
+        });
         console.Out.WriteLine($"exported {written} rows to {full}");
     }
 }

@@ -39,29 +39,9 @@ public static class ServeCommand
             }.Validated();
             var generator = ServedModel.Load(modelArg, parse.GetValue(adapter), parse.GetValue(tokenizer), parse.GetValue(device), parse.GetValue(dtype));
             using var weights = generator.Model;
-            var server = new OpenAiServer(generator, options, console.Error);
-            try
-            {
-                try
-                {
-                    server.StartAsync().GetAwaiter().GetResult();
-                }
-                catch (ListenException e)
-                {
-                    // Not the input's fault but the machine's (another program holds the port): exit 1, in one line.
-                    console.Error.WriteLine($"error: {e.Message}");
-                    return 1;
-                }
-                console.Out.WriteLine($"serving '{options.ModelId}' on {server.Address} (OpenAI API at {server.Address}v1{(options.ApiKey is null ? "" : ", API key required")}); Ctrl+C or SIGTERM stops");
-                console.Out.Flush();
-                server.WaitForShutdownAsync().GetAwaiter().GetResult();
-                console.Out.WriteLine("server stopped");
-            }
-            finally
-            {
-                server.DisposeAsync().AsTask().GetAwaiter().GetResult();
-            }
-            return 0;
+            return ServiceRun.Serve(new OpenAiServer(generator, options, console.Error), console,
+                address => $"serving '{options.ModelId}' on {address} (OpenAI API at {address}v1{(options.ApiKey is null ? "" : ", API key required")}); Ctrl+C or SIGTERM stops",
+                "server stopped");
         });
         return command;
     }

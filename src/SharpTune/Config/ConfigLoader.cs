@@ -78,22 +78,22 @@ public static class ConfigLoader
         root.Get("input") is MapNode && root.Get("base_model") == null && root.Entries.All(e => e.Key is "input" or "id" or "webhook" or "policy");
 
     /// <summary>
-    /// The request read by the job service's own rules (<see cref="Jobs.JobRequest"/>): input.run_id names the output
+    /// The request read by the job service's own rules (<see cref="JobRequest"/>): input.run_id names the output
     /// folder when args has no output_dir, input.credentials.hf_token becomes <see cref="TrainConfig.HubToken"/>, and every
     /// malformed or unknown field is a problem. A saved request's job "id" is RunPod's, not ours, and is left out.
     /// </summary>
-    private static Jobs.JobRequest ReadJobRequest(string text, bool isJson, string source)
+    private static JobRequest ReadJobRequest(string text, bool isJson, string source)
     {
         if (!isJson) throw new InvalidInputException($"{source}: looks like a job request ({{\"input\": {{\"args\": ...}}}}) but is not JSON; save it as .json");
         var body = System.Text.Json.Nodes.JsonNode.Parse(text, documentOptions: new System.Text.Json.JsonDocumentOptions { AllowTrailingCommas = true, CommentHandling = System.Text.Json.JsonCommentHandling.Skip })!.AsObject();
         body.Remove("id");
         try
         {
-            var request = Jobs.JobRequest.Parse(body.ToJsonString());
+            var request = JobRequest.Parse(body.ToJsonString());
             if (request.Problems.Count > 0) throw new ConfigProblemsException(request.Problems.Select(p => $"{source}: {p}").ToList());
             return request;
         }
-        catch (Jobs.JobRequestException e)
+        catch (JobRequestException e)
         {
             throw new ConfigProblemsException(e.Problems.Select(p => $"{source}: {p}").ToList());
         }

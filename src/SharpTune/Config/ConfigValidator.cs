@@ -71,7 +71,7 @@ public static class ConfigValidator
             Error($"unfrozen_parameters selects parameters of a full fine-tune but adapter is {Name(c.Adapter)}; remove it, or use lora_modules_to_save to train whole modules beside the adapter");
         foreach (var pattern in c.UnfrozenParameters)
         {
-            if (Training.UnfrozenParameters.RowRange.IsMatch(pattern))
+            if (UnfrozenRowRange.IsMatch(pattern))
                 Error($"unfrozen_parameters: '{pattern}' cannot be honoured: row ranges of a parameter ([start:end]) are not supported; unfreeze whole parameters");
             else try { _ = new System.Text.RegularExpressions.Regex(pattern); }
             catch (ArgumentException e) { Error($"unfrozen_parameters: '{pattern}' is not a valid regular expression ({e.Message})"); }
@@ -249,6 +249,9 @@ public static class ConfigValidator
     }
 
     /// <summary>axolotl plugins that change kernels, loggers or device placement only: the trained weights do not depend on them.</summary>
+    /// <summary>A trailing [start:end] in an unfrozen_parameters pattern selects embedding rows in axolotl; SharpTune trains whole parameters only.</summary>
+    private static readonly System.Text.RegularExpressions.Regex UnfrozenRowRange = new(@"\[\s*-?\d*\s*:\s*-?\d*\s*\]$");
+
     private static readonly string[] NotUsedPlugins = ["LigerPlugin", "CutCrossEntropyPlugin", "KernelsPlugin", "SwanLabPlugin", "ExpertParallelPlugin"];
 
     private static string Name<T>(T? value) where T : struct, Enum => value == null ? "null" : ConfigNames.ToSnake(value.Value.ToString());

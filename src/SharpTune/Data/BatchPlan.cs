@@ -1,5 +1,6 @@
 using TorchSharp;
 using static TorchSharp.torch;
+using SharpTune.Tokenization;
 
 namespace SharpTune.Data;
 
@@ -96,7 +97,7 @@ public sealed class BatchPlan
             e.InputIds.CopyTo(ids, at);
             e.Labels.CopyTo(labels, at);
             // The loss predicts labels[t] from position t-1: a document's first token must not be predicted from the previous document.
-            labels[at] = TokenizedExample.IgnoreIndex;
+            labels[at] = TokenLabels.IgnoreIndex;
             for (int t = 0; t < e.InputIds.Length; t++)
             {
                 positions[at + t] = t;
@@ -121,7 +122,7 @@ public sealed class BatchPlan
         var positions = new long[b * t];
         var segments = new long[b * t];
         Array.Fill(ids, _padTokenId);
-        Array.Fill(labels, TokenizedExample.IgnoreIndex);
+        Array.Fill(labels, TokenLabels.IgnoreIndex);
         for (int r = 0; r < b; r++)
         {
             var row = rows[r];

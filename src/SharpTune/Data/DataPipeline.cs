@@ -392,7 +392,7 @@ public static class DataPipeline
         for (int i = 0; i < n; i++)
         {
             ids[i] = encoding.Ids[i];
-            labels[i] = TokenizedExample.IgnoreIndex;
+            labels[i] = TokenLabels.IgnoreIndex;
             var (start, end) = encoding.Offsets[i];
             if (end <= start) continue; // tokens the post-processor added (BOS/EOS) cover no text
             int inside = 0;
@@ -403,7 +403,7 @@ public static class DataPipeline
         {
             int last = ids.Length - 1;
             if (appendEos) ids[last] = tokenizer.EosTokenId!.Value;
-            if (last >= 0) labels[last] = labeled.TrainEos ? ids[last] : TokenizedExample.IgnoreIndex;
+            if (last >= 0) labels[last] = labeled.TrainEos ? ids[last] : TokenLabels.IgnoreIndex;
         }
         return new TokenizedExample(ids, labels);
     }

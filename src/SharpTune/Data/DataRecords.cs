@@ -1,17 +1,17 @@
+using SharpTune.Tokenization;
+
 namespace SharpTune.Data;
 
 /// <summary>One supervised training row: token ids and labels of the same length; label -100 where no loss is taken.</summary>
 public sealed record TokenizedExample(int[] InputIds, int[] Labels)
 {
-    public const int IgnoreIndex = -100;
-
     /// <summary>Tokens that carry a label (are predicted by the loss).</summary>
     public int TrainableTokens
     {
         get
         {
             int n = 0;
-            foreach (var l in Labels) if (l != IgnoreIndex) n++;
+            foreach (var l in Labels) if (l != TokenLabels.IgnoreIndex) n++;
             return n;
         }
     }

@@ -1,4 +1,5 @@
 using System.Text.Json;
+using SharpTune.Config;
 
 namespace SharpTune.Data;
 

@@ -2,6 +2,7 @@ using System.Runtime.InteropServices;
 using System.Security.Cryptography;
 using System.Text;
 using System.Text.Json;
+using SharpTune.Files;
 
 namespace SharpTune.Data;
 
@@ -70,11 +71,8 @@ public static class PreparedCache
     public static void Save(string root, string key, PreparedData prepared)
     {
         string dir = Path.Combine(root, key);
-        if (Directory.Exists(dir)) return;
-        Directory.CreateDirectory(root);
-        string temp = Path.Combine(root, $".{key}.tmp-{Guid.NewGuid():N}");
-        Directory.CreateDirectory(temp);
-        try
+        // Another run that wrote the same key first (before or during this write) wins: its folder is kept.
+        AtomicFolder.Create(dir, temp =>
         {
             using (var stream = new BufferedStream(File.Create(Path.Combine(temp, "data.bin")), 1 << 20))
             using (var writer = new BinaryWriter(stream))
@@ -106,14 +104,7 @@ public static class PreparedCache
                 }
             }
             File.WriteAllText(Path.Combine(temp, "stats.json"), JsonSerializer.Serialize(prepared.Stats with { FromCache = false }));
-            try { Directory.Move(temp, dir); }
-            catch (IOException) when (Directory.Exists(dir)) { Directory.Delete(temp, true); } // another run wrote the same key first
-        }
-        catch
-        {
-            if (Directory.Exists(temp)) Directory.Delete(temp, true);
-            throw;
-        }
+        });
     }
 
     private static void WriteExamples(BinaryWriter w, IReadOnlyList<TokenizedExample> rows)

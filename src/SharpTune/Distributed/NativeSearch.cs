@@ -1,4 +1,5 @@
 using System.Runtime.InteropServices;
+using SharpTune.Native;
 
 namespace SharpTune.Distributed;
 
@@ -33,14 +34,8 @@ internal static class NativeSearch
     }
 
     /// <summary>The folder libtorch was loaded from (this process's memory map), or null before libtorch is loaded.</summary>
-    public static string? LoadedLibtorchDir()
-    {
-        const string maps = "/proc/self/maps";
-        if (!File.Exists(maps)) return null;
-        var path = File.ReadLines(maps).Select(l => l.Split(' ', StringSplitOptions.RemoveEmptyEntries).LastOrDefault())
-            .FirstOrDefault(p => p is not null && (p.EndsWith("/libtorch_cuda.so", StringComparison.Ordinal) || p.EndsWith("/libtorch_cpu.so", StringComparison.Ordinal)));
-        return path is null ? null : Path.GetDirectoryName(path);
-    }
+    public static string? LoadedLibtorchDir() =>
+        LoadedLibraries.PathOf("libtorch_cuda.so", "libtorch_cpu.so") is { } path ? Path.GetDirectoryName(path) : null;
 
     /// <summary>The first candidate that loads, or null; bare names go through the loader, paths only when the file exists.</summary>
     public static (string Path, nint Handle)? LoadFirst(IReadOnlyList<string> candidates)

@@ -1,5 +1,6 @@
 using System.Text;
 using SharpTune.SafeTensors;
+using SharpTune.Files;
 
 namespace SharpTune.Export;
 
@@ -48,7 +49,7 @@ public static class GgufFile
     /// <summary>Writes the file atomically (temp file + rename); the metadata must contain general.alignment when it is not 32.</summary>
     public static void Write(string path, IReadOnlyList<KeyValuePair<string, GgufValue>> metadata, IReadOnlyList<GgufTensor> tensors, int alignment = DefaultAlignment)
     {
-        SafeTensorsWriter.WriteAtomically(path, stream =>
+        AtomicFile.Write(path, stream =>
         {
             using var w = new BinaryWriter(stream, Encoding.UTF8, leaveOpen: true);
             w.Write(Magic);

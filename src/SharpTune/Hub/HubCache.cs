@@ -1,4 +1,5 @@
 using System.Text.RegularExpressions;
+using SharpTune.Files;
 
 namespace SharpTune.Hub;
 
@@ -30,10 +31,7 @@ public sealed partial class HubCache(string root, HubRepo repo)
         if (revision == commit) return;
         string path = RefPath(revision);
         if (File.Exists(path) && File.ReadAllText(path) == commit) return;
-        Directory.CreateDirectory(Path.GetDirectoryName(path)!);
-        string temp = path + ".tmp" + Environment.ProcessId;
-        File.WriteAllText(temp, commit);
-        File.Move(temp, path, overwrite: true);
+        AtomicFile.WriteText(path, commit);
     }
 
     /// <summary>The commit a revision names in the cache: itself when it is a commit hash, else refs/REVISION.</summary>

@@ -1,5 +1,6 @@
 using System.Globalization;
 using System.Security.Cryptography;
+using SharpTune.Files;
 
 namespace SharpTune.Hub;
 
@@ -134,8 +135,7 @@ public sealed class SnapshotDownloader(HubSettings settings, IDownloadProgress? 
                 return;
             }
             FetchInto(client, request.Repo, commit, t);
-            Directory.CreateDirectory(Path.GetDirectoryName(t.Final)!);
-            File.Move(t.Incomplete, t.Final, overwrite: true);
+            AtomicFile.Publish(t.Incomplete, t.Final);
             if (request.LocalDir is { } localDir) WriteLocalMetadata(LocalMetadataPath(localDir, t.File), commit, t.Meta.Etag);
             else cache.Link(commit, t.File, t.Meta.Etag);
         }

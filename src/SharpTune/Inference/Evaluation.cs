@@ -2,6 +2,7 @@ using System.Text;
 using System.Text.Json;
 using SharpTune.Modeling;
 using SharpTune.Tokenization;
+using SharpTune.Data;
 
 namespace SharpTune.Inference;
 
@@ -13,6 +14,12 @@ public sealed record MultipleChoiceItem(string Context, IReadOnlyList<string> Ch
 
 /// <summary>Generation row: greedy output (cut at the stop strings) must equal the answer after trimming whitespace.</summary>
 public sealed record GenerationItem(string Prompt, string Answer, IReadOnlyList<string>? Stop);
+
+/// <summary>A held-out row's prompt, what greedy decoding produced and the labelled answer, decoded.</summary>
+public sealed record ExactMatchSample(string Prompt, string Generated, string Expected);
+
+/// <summary>How many held-out rows greedy decoding answered token for token, and the first row as a sample.</summary>
+public sealed record ExactMatchResult(int Correct, int Total, ExactMatchSample? Sample);
 
 /// <summary>One task's scores (acc, acc_norm or exact_match) and the number of rows.</summary>
 public sealed record TaskResult(string Name, string Kind, int Examples, IReadOnlyDictionary<string, double> Metrics);
@@ -73,9 +80,15 @@ public sealed record EvalTask(string Name, string Path, IReadOnlyList<MultipleCh
         row.TryGetProperty(key, out var v) && v.ValueKind == JsonValueKind.String ? v.GetString() : null;
 }
 
-/// <summary>Perplexity, multiple-choice log-likelihood and exact-match generation scoring over one model.</summary>
+/// <summary>
+/// Perplexity, multiple-choice log-likelihood and exact-match generation scoring over one model. Generation stops at
+/// <paramref name="defaults"/>' EOS ids (from the model folder: pass <see cref="GenerationDefaults.Load"/>) and the
+/// tokenizer's eos token; without defaults, at config.json's EOS ids and the tokenizer's.
+/// </summary>
 public sealed class Evaluator(CausalLM model, HfTokenizer tokenizer, GenerationDefaults? defaults = null, int batchSize = 8)
 {
+    private readonly TextGenerator generator = new(model, tokenizer, defaults ?? new GenerationDefaults(model.Config.EosTokenIds.Select(e => (long)e).ToArray()));
+
     /// <summary>Texts are tokenized with special tokens and cut into windows of at most <paramref name="maxLength"/> tokens, each scored on its own.</summary>
     public PerplexityResult Perplexity(IReadOnlyList<string> texts, int maxLength)
     {
@@ -142,7 +155,6 @@ public sealed class Evaluator(CausalLM model, HfTokenizer tokenizer, GenerationD
     /// <summary>Greedy generation of each prompt (batched), cut at its stop strings (default "\n"), compared with the answer after trimming.</summary>
     public TaskResult ExactMatch(string name, IReadOnlyList<GenerationItem> items, int maxNewTokens = 32)
     {
-        var generator = new TextGenerator(model, tokenizer, defaults ?? new GenerationDefaults(model.Config.EosTokenIds.Select(e => (long)e).ToArray()));
         int matches = 0;
         // Rows with the same stop strings share a batch.
         foreach (var group in items.GroupBy(i => string.Join("\u0000", i.Stop ?? ["\n"])))
@@ -157,6 +169,33 @@ public sealed class Evaluator(CausalLM model, HfTokenizer tokenizer, GenerationD
             }
         }
         return new TaskResult(name, "generation", items.Count, new Dictionary<string, double> { ["exact_match"] = (double)matches / items.Count });
+    }
+
+    /// <summary>
+    /// Held-out accuracy for supervised rows: the prompt is every token before the first labelled one, the answer is
+    /// the first labelled span; a row counts when greedy decoding reproduces that span token for token.
+    /// </summary>
+    public ExactMatchResult ExactMatch(IReadOnlyList<TokenizedExample> examples)
+    {
+        int correct = 0, total = 0;
+        ExactMatchSample? sample = null;
+        foreach (var example in examples)
+        {
+            int start = Array.FindIndex(example.Labels, l => l != TokenLabels.IgnoreIndex);
+            if (start <= 0) continue;
+            int end = start;
+            while (end < example.Labels.Length && example.Labels[end] != TokenLabels.IgnoreIndex) end++;
+            var prompt = example.InputIds[..start].Select(i => (long)i).ToArray();
+            var expected = example.InputIds[start..end].Select(i => (long)i).ToArray();
+            var generated = TokenGenerator.Generate(model, prompt, new GenerationOptions { MaxNewTokens = expected.Length, EosTokenIds = generator.EosTokenIds });
+            total++;
+            if (generated.SequenceEqual(expected)) correct++;
+            sample ??= new ExactMatchSample(
+                tokenizer.Decode(prompt.Select(i => (int)i), skipSpecialTokens: true),
+                tokenizer.Decode(generated.Select(i => (int)i), skipSpecialTokens: true),
+                tokenizer.Decode(expected.Select(i => (int)i), skipSpecialTokens: true));
+        }
+        return new ExactMatchResult(correct, total, sample);
     }
 
     public TaskResult Run(EvalTask task) =>
@@ -178,7 +217,7 @@ public sealed class Evaluator(CausalLM model, HfTokenizer tokenizer, GenerationD
         int drop = Math.Max(0, whole.Length - limit);
         if (drop >= contextLength) throw new InvalidInputException($"multiple-choice continuation of {whole.Length - contextLength} tokens does not fit the context of {limit}");
         var ids = whole[drop..];
-        var labels = ids.Select((id, i) => i + drop < contextLength ? CausalLmLoss.IgnoreIndex : id).ToArray();
+        var labels = ids.Select((id, i) => i + drop < contextLength ? TokenLabels.IgnoreIndex : id).ToArray();
         return (ids, labels);
     }
 

@@ -1,5 +1,6 @@
 using System.Text.Json;
 using SharpTune.Modeling;
+using SharpTune.Tokenization;
 
 namespace SharpTune.Inference;
 
@@ -31,4 +32,8 @@ public sealed record GenerationDefaults(IReadOnlyList<long> EosTokenIds)
         }
         return new GenerationDefaults(ids.Distinct().ToArray());
     }
+
+    /// <summary>The ids that end a generation: the model folder's EOS ids and the tokenizer's eos token.</summary>
+    public IReadOnlyList<long> StopTokenIds(HfTokenizer tokenizer) =>
+        EosTokenIds.Concat(tokenizer.EosTokenId is { } eos ? [(long)eos] : []).Distinct().ToArray();
 }

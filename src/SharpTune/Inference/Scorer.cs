@@ -1,5 +1,6 @@
 using SharpTune.Modeling;
 using static TorchSharp.torch;
+using SharpTune.Tokenization;
 
 namespace SharpTune.Inference;
 
@@ -22,7 +23,7 @@ public static class Scorer
         double loss = count == 0 ? double.NaN : sum.item<float>() / (double)count;
         var tokenLogProbs = CausalLmLoss.TokenLogProbs(logits, labels, ScalarType.Float64);
         var perRow = tokenLogProbs.sum(1).cpu().data<double>().ToArray();
-        var counts = hostLabels[.., 1..].ne(CausalLmLoss.IgnoreIndex).sum(1).data<long>().ToArray();
+        var counts = hostLabels[.., 1..].ne(TokenLabels.IgnoreIndex).sum(1).data<long>().ToArray();
         // The last real (unpadded) position of each row.
         var lastIndex = mask.sum(1) - 1;
         var last = logits.gather(1, lastIndex.view(-1, 1, 1).expand(-1, 1, logits.shape[2])).squeeze(1);
@@ -52,7 +53,7 @@ public static class Scorer
                 ids[i] = real ? rows[r][t] : 0;
                 if (real && (ids[i] < 0 || ids[i] >= vocabSize)) throw new InvalidInputException($"input_ids row {r} position {t}: token id {ids[i]} is outside the vocabulary [0, {vocabSize})");
                 mask[i] = real ? rowMask?[t] ?? 1 : 0;
-                labels[i] = real && mask[i] == 1 ? rowLabels[t] : CausalLmLoss.IgnoreIndex;
+                labels[i] = real && mask[i] == 1 ? rowLabels[t] : TokenLabels.IgnoreIndex;
             }
         }
         if (request.Labels is not null && request.Labels.Length != rows.Length) throw new InvalidInputException($"labels: {request.Labels.Length} rows, input_ids has {rows.Length}");

@@ -33,8 +33,7 @@ public sealed class TextGenerator(CausalLM model, HfTokenizer tokenizer, Generat
     public HfTokenizer Tokenizer { get; } = tokenizer;
 
     /// <summary>EOS ids used when the options name none: the model folder's plus the tokenizer's eos token.</summary>
-    public IReadOnlyList<long> EosTokenIds { get; } =
-        defaults.EosTokenIds.Concat(tokenizer.EosTokenId is { } e ? [(long)e] : []).Distinct().ToArray();
+    public IReadOnlyList<long> EosTokenIds { get; } = defaults.StopTokenIds(tokenizer);
 
     public int ContextLength => Model.Config.MaxPositionEmbeddings;
 

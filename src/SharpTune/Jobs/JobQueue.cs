@@ -2,6 +2,7 @@ using System.Collections.Concurrent;
 using System.Text.Json.Nodes;
 using SharpTune.Config;
 using SharpTune.Training;
+using SharpTune.Files;
 
 namespace SharpTune.Jobs;
 
@@ -69,19 +70,8 @@ public sealed class JobQueue : IAsyncDisposable
             throw new JobRequestException(409, [$"input.run_id: {runId} already exists for user {userId}; choose another run_id or POST /retry/{{id}} the existing job"]);
 
         // The folder appears whole (config.yaml inside) or not at all.
-        Directory.CreateDirectory(userDir);
-        string temp = Path.Combine(userDir, $".{runId}.tmp-{Guid.NewGuid():N}");
-        Directory.CreateDirectory(temp);
-        File.WriteAllText(Path.Combine(temp, "config.yaml"), ConfigWriter.ToYaml(config));
-        try
-        {
-            Directory.Move(temp, jobDir);
-        }
-        catch (IOException)
-        {
-            Directory.Delete(temp, recursive: true);
+        if (!AtomicFolder.Create(jobDir, temp => File.WriteAllText(Path.Combine(temp, "config.yaml"), ConfigWriter.ToYaml(config))))
             throw new JobRequestException(409, [$"input.run_id: {runId} already exists for user {userId}; choose another run_id"]);
-        }
         var job = new JobRecord
         {
             Id = id, UserId = userId, RunId = runId, ModelId = request.ModelId, JobDir = jobDir, CreatedAt = Now,

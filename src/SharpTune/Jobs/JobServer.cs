@@ -5,6 +5,7 @@ using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
 using Microsoft.Extensions.Hosting;
 using SharpTune.Serving;
+using SharpTune.Config;
 
 namespace SharpTune.Jobs;
 
@@ -12,38 +13,37 @@ namespace SharpTune.Jobs;
 /// The job service over HTTP: RunPod's queue API (/run, /runsync, /status, /stream, /cancel, /retry, /health), job
 /// listing, metrics, log and artifact routes for scripts and the dashboard, and the dashboard itself at /.
 /// </summary>
-public sealed class JobServer : IAsyncDisposable
+public sealed class JobServer : HttpService
 {
     private const string CallerKey = "sharptune.caller";
     private readonly JobServiceOptions options;
-    private readonly WebApplication app;
     private readonly TextWriter? log;
 
     public JobQueue Queue { get; }
 
     public JobServer(JobServiceOptions options, TextWriter? log = null)
+        : base(options.Validated().Host, options.Port, new HttpLimits { MaxRequestBodyBytes = options.MaxRequestBodyBytes }, TimeSpan.FromSeconds(10))
     {
         this.options = options.Validated();
         Queue = new JobQueue(options, log);
         this.log = log is null ? null : TextWriter.Synchronized(log);
-        app = HttpHost.Build(options.Host, options.Port, new HttpLimits { MaxRequestBodyBytes = options.MaxRequestBodyBytes }, TimeSpan.FromSeconds(10));
-        app.Use(Authorize);
-        app.MapGet("/health", Health);
-        app.MapPost("/run", context => Run(context, sync: false));
-        app.MapPost("/runsync", context => Run(context, sync: true));
-        app.MapGet("/status/{id}", (HttpContext context, string id) => Guarded(context, () => Visible(context, id) is { } job ? Json(context, 200, Status(job)) : NotFound(context, id)));
-        app.MapGet("/stream/{id}", (HttpContext context, string id) => Guarded(context, () => Visible(context, id) is { } job ? JobStream.Serve(context, Queue.Store, job) : NotFound(context, id)));
-        app.MapPost("/cancel/{id}", (HttpContext context, string id) => Guarded(context, () => Cancel(context, id)));
-        app.MapPost("/retry/{id}", (HttpContext context, string id) => Guarded(context, () => Retry(context, id)));
-        app.MapGet("/jobs", (HttpContext context) => Guarded(context, () => Json(context, 200, new JsonObject
+        App.Use(Authorize);
+        App.MapGet("/health", Health);
+        App.MapPost("/run", context => Run(context, sync: false));
+        App.MapPost("/runsync", context => Run(context, sync: true));
+        App.MapGet("/status/{id}", (HttpContext context, string id) => Guarded(context, () => Visible(context, id) is { } job ? Json(context, 200, Status(job)) : NotFound(context, id)));
+        App.MapGet("/stream/{id}", (HttpContext context, string id) => Guarded(context, () => Visible(context, id) is { } job ? JobStream.Serve(context, Queue.Store, job) : NotFound(context, id)));
+        App.MapPost("/cancel/{id}", (HttpContext context, string id) => Guarded(context, () => Cancel(context, id)));
+        App.MapPost("/retry/{id}", (HttpContext context, string id) => Guarded(context, () => Retry(context, id)));
+        App.MapGet("/jobs", (HttpContext context) => Guarded(context, () => Json(context, 200, new JsonObject
         {
             ["jobs"] = new JsonArray(Queue.Store.List(Caller(context)).Select(j => (JsonNode)Status(j, withOutput: false)).ToArray()),
         })));
-        app.MapGet("/jobs/{id}/metrics", (HttpContext context, string id) => Guarded(context, () => Visible(context, id) is { } job
+        App.MapGet("/jobs/{id}/metrics", (HttpContext context, string id) => Guarded(context, () => Visible(context, id) is { } job
             ? Json(context, 200, new JsonObject { ["id"] = id, ["metrics"] = new JsonArray(JobOutput.Metrics(job.JobDir).Select(m => (JsonNode)m).ToArray()) })
             : NotFound(context, id)));
-        app.MapGet("/jobs/{id}/log", (HttpContext context, string id) => Guarded(context, () => Visible(context, id) is { } job ? Log(context, job) : NotFound(context, id)));
-        app.MapGet("/jobs/{id}/artifacts", (HttpContext context, string id) => Guarded(context, () => Visible(context, id) is { } job
+        App.MapGet("/jobs/{id}/log", (HttpContext context, string id) => Guarded(context, () => Visible(context, id) is { } job ? Log(context, job) : NotFound(context, id)));
+        App.MapGet("/jobs/{id}/artifacts", (HttpContext context, string id) => Guarded(context, () => Visible(context, id) is { } job
             ? Json(context, 200, new JsonObject
             {
                 ["id"] = id,
@@ -53,27 +53,12 @@ public sealed class JobServer : IAsyncDisposable
                 }).ToArray()),
             })
             : NotFound(context, id)));
-        app.MapGet("/jobs/{id}/artifacts/{**path}", (HttpContext context, string id, string path) => Guarded(context, () => Download(context, id, path)));
+        App.MapGet("/jobs/{id}/artifacts/{**path}", (HttpContext context, string id, string path) => Guarded(context, () => Download(context, id, path)));
         foreach (var asset in Dashboard.Assets)
-            app.MapGet(asset.Route, (HttpContext context) => Dashboard.Serve(context, asset));
+            App.MapGet(asset.Route, (HttpContext context) => Dashboard.Serve(context, asset));
     }
 
-    /// <summary>The bound address, e.g. http://127.0.0.1:8001 (the real port when 0 was asked).</summary>
-    public Uri Address => HttpHost.Address(app);
-
-    /// <summary>Starts listening; a port in use is a <see cref="ListenException"/>.</summary>
-    public Task StartAsync(CancellationToken cancellation = default) => HttpHost.StartAsync(app, options.Host, options.Port, cancellation);
-
-    /// <summary>After <see cref="StartAsync"/>: serves until SIGTERM / Ctrl+C (or the token).</summary>
-    public Task WaitForShutdownAsync(CancellationToken cancellation = default) => app.WaitForShutdownAsync(cancellation);
-
-    public Task StopAsync(CancellationToken cancellation = default) => app.StopAsync(cancellation);
-
-    public async ValueTask DisposeAsync()
-    {
-        await app.DisposeAsync();
-        await Queue.DisposeAsync();
-    }
+    protected override ValueTask DisposeServiceAsync() => Queue.DisposeAsync();
 
     // ---- auth ----
 
@@ -251,7 +236,7 @@ public sealed class JobServer : IAsyncDisposable
         byte[] body;
         try { body = await HttpHost.ReadBody(context, new HttpLimits { MaxRequestBodyBytes = options.MaxRequestBodyBytes }); }
         catch (HttpBodyException e) { throw new JobRequestException(e.Status, [$"body: {e.Message}"]); }
-        if (SharpTune.Data.StrictJson.FirstInvalidUtf8(body) is { } bad)
+        if (StrictJson.FirstInvalidUtf8(body) is { } bad)
             throw new JobRequestException(400, [$"body: invalid UTF-8 at byte {bad.Offset}: {bad.Problem}; the text must be UTF-8"]);
         return Encoding.UTF8.GetString(body);
     }

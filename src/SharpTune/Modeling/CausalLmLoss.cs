@@ -1,4 +1,5 @@
 using static TorchSharp.torch;
+using SharpTune.Tokenization;
 
 namespace SharpTune.Modeling;
 
@@ -8,15 +9,13 @@ namespace SharpTune.Modeling;
 /// </summary>
 public static class CausalLmLoss
 {
-    public const long IgnoreIndex = -100;
-
     /// <summary>Sum of token NLL over the shifted, non-ignored labels, and how many tokens that is.</summary>
     public static (Tensor Sum, long Count) SumAndCount(Tensor logits, Tensor labels)
     {
         using var scope = NewDisposeScope();
         var (flatLogits, flatLabels) = Shift(logits, labels);
-        var sum = nn.functional.cross_entropy(flatLogits, flatLabels, ignore_index: IgnoreIndex, reduction: nn.Reduction.Sum);
-        long count = flatLabels.ne(IgnoreIndex).sum().item<long>();
+        var sum = nn.functional.cross_entropy(flatLogits, flatLabels, ignore_index: TokenLabels.IgnoreIndex, reduction: nn.Reduction.Sum);
+        long count = flatLabels.ne(TokenLabels.IgnoreIndex).sum().item<long>();
         return (sum.MoveToOuterDisposeScope(), count);
     }
 
@@ -32,7 +31,7 @@ public static class CausalLmLoss
         using var scope = NewDisposeScope();
         var shiftedLogits = logits[.., ..^1, ..].to(dtype);
         var shiftedLabels = labels[.., 1..];
-        var valid = shiftedLabels.ne(IgnoreIndex);
+        var valid = shiftedLabels.ne(TokenLabels.IgnoreIndex);
         var safeLabels = shiftedLabels.masked_fill(valid.logical_not(), 0);
         var logProbs = shiftedLogits.log_softmax(-1).gather(-1, safeLabels.unsqueeze(-1)).squeeze(-1);
         return logProbs.masked_fill(valid.logical_not(), 0).MoveToOuterDisposeScope();

@@ -8,7 +8,11 @@ namespace SharpTune.Modeling;
 /// </summary>
 public sealed class Gemma2 : IModelFamily
 {
-    private static readonly FamilyDefaults Defaults = new(256000, 3072, 24576, 28, 16, 16, 256, 8192, 1e-6, 10000, true, "gelu_pytorch_tanh");
+    private static readonly FamilyDefaults Defaults = new()
+    {
+        VocabSize = 256000, HiddenSize = 3072, IntermediateSize = 24576, Layers = 28, Heads = 16, KvHeads = 16,
+        HeadDim = 256, MaxPositions = 8192, RmsNormEps = 1e-6, RopeTheta = 10000, Tie = true, HiddenAct = "gelu_pytorch_tanh",
+    };
 
     public string ModelType => "gemma2";
     public string Architecture => "Gemma2ForCausalLM";

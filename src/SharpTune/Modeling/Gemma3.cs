@@ -10,7 +10,11 @@ namespace SharpTune.Modeling;
 /// </summary>
 public sealed class Gemma3 : IModelFamily
 {
-    private static readonly FamilyDefaults Defaults = new(262208, 2304, 9216, 26, 8, 4, 256, 131072, 1e-6, 1_000_000, true, "gelu_pytorch_tanh");
+    private static readonly FamilyDefaults Defaults = new()
+    {
+        VocabSize = 262208, HiddenSize = 2304, IntermediateSize = 9216, Layers = 26, Heads = 8, KvHeads = 4,
+        HeadDim = 256, MaxPositions = 131072, RmsNormEps = 1e-6, RopeTheta = 1_000_000, Tie = true, HiddenAct = "gelu_pytorch_tanh",
+    };
 
     public string ModelType => "gemma3_text";
     public string Architecture => "Gemma3ForCausalLM";

@@ -5,7 +5,11 @@ namespace SharpTune.Modeling;
 /// <summary>Llama 2 / 3 / 3.1 / 3.2: the reference decoder. attention_bias covers q, k, v and o; rope_scaling llama3 for 3.1+.</summary>
 public sealed class Llama : IModelFamily
 {
-    private static readonly FamilyDefaults Defaults = new(32000, 4096, 11008, 32, 32, null, null, 2048, 1e-6, 10000, false, "silu");
+    private static readonly FamilyDefaults Defaults = new()
+    {
+        VocabSize = 32000, HiddenSize = 4096, IntermediateSize = 11008, Layers = 32, Heads = 32, MaxPositions = 2048,
+        RmsNormEps = 1e-6, RopeTheta = 10000, Tie = false, HiddenAct = "silu",
+    };
 
     public string ModelType => "llama";
     public string Architecture => "LlamaForCausalLM";

@@ -5,7 +5,11 @@ namespace SharpTune.Modeling;
 /// <summary>Mistral: Llama's block with a sliding attention window on every layer (sliding_window, null = off).</summary>
 public sealed class Mistral : IModelFamily
 {
-    private static readonly FamilyDefaults Defaults = new(32000, 4096, 14336, 32, 32, 8, null, 4096 * 32, 1e-6, 10000, false, "silu");
+    private static readonly FamilyDefaults Defaults = new()
+    {
+        VocabSize = 32000, HiddenSize = 4096, IntermediateSize = 14336, Layers = 32, Heads = 32, KvHeads = 8,
+        MaxPositions = 4096 * 32, RmsNormEps = 1e-6, RopeTheta = 10000, Tie = false, HiddenAct = "silu",
+    };
 
     public string ModelType => "mistral";
     public string Architecture => "MistralForCausalLM";

@@ -8,7 +8,11 @@ namespace SharpTune.Modeling;
 /// </summary>
 public sealed class Mixtral : IModelFamily
 {
-    private static readonly FamilyDefaults Defaults = new(32000, 4096, 14336, 32, 32, 8, null, 4096 * 32, 1e-5, 1e6, false, "silu");
+    private static readonly FamilyDefaults Defaults = new()
+    {
+        VocabSize = 32000, HiddenSize = 4096, IntermediateSize = 14336, Layers = 32, Heads = 32, KvHeads = 8,
+        MaxPositions = 4096 * 32, RmsNormEps = 1e-5, RopeTheta = 1e6, Tie = false, HiddenAct = "silu",
+    };
 
     public string ModelType => "mixtral";
     public string Architecture => "MixtralForCausalLM";

@@ -67,9 +67,24 @@ public static class ModelFamilies
 }
 
 /// <summary>Field defaults of one family's transformers Config class, used where config.json omits a key.</summary>
-public sealed record FamilyDefaults(
-    int VocabSize, int HiddenSize, int IntermediateSize, int Layers, int Heads, int? KvHeads, int? HeadDim,
-    int MaxPositions, double RmsNormEps, double RopeTheta, bool Tie, string HiddenAct);
+public sealed record FamilyDefaults
+{
+    public required int VocabSize { get; init; }
+    public required int HiddenSize { get; init; }
+    public required int IntermediateSize { get; init; }
+    public required int Layers { get; init; }
+    public required int Heads { get; init; }
+    /// <summary>null: as many KV heads as attention heads (no grouped-query attention).</summary>
+    public int? KvHeads { get; init; }
+    /// <summary>null: hidden_size / num_attention_heads.</summary>
+    public int? HeadDim { get; init; }
+    public required int MaxPositions { get; init; }
+    public required double RmsNormEps { get; init; }
+    public required double RopeTheta { get; init; }
+    /// <summary>tie_word_embeddings: lm_head shares the embedding matrix.</summary>
+    public required bool Tie { get; init; }
+    public required string HiddenAct { get; init; }
+}
 
 /// <summary>Parsing shared by all families: the keys every transformers decoder config has.</summary>
 public static class CommonConfig

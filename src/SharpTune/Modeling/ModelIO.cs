@@ -2,6 +2,7 @@ using System.Text.Json;
 using System.Text.Json.Nodes;
 using SharpTune.SafeTensors;
 using TorchSharp;
+using SharpTune.Files;
 using static TorchSharp.torch;
 
 namespace SharpTune.Modeling;
@@ -132,10 +133,6 @@ public static class ModelIO
         }
     }
 
-    public static void WriteJsonAtomic(string path, JsonNode json)
-    {
-        var temp = path + ".tmp-" + Environment.ProcessId;
-        File.WriteAllText(temp, json.ToJsonString(new JsonSerializerOptions { WriteIndented = true }) + "\n");
-        File.Move(temp, path, overwrite: true);
-    }
+    public static void WriteJsonAtomic(string path, JsonNode json) =>
+        AtomicFile.WriteText(path, json.ToJsonString(new JsonSerializerOptions { WriteIndented = true }) + "\n");
 }

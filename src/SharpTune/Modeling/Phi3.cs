@@ -7,7 +7,11 @@ namespace SharpTune.Modeling;
 /// <summary>Phi-3: fused qkv_proj and gate_up_proj, longrope scaling for the 128k variants, optional sliding window.</summary>
 public sealed class Phi3 : IModelFamily
 {
-    private static readonly FamilyDefaults Defaults = new(32064, 3072, 8192, 32, 32, null, null, 4096, 1e-5, 10000, false, "silu");
+    private static readonly FamilyDefaults Defaults = new()
+    {
+        VocabSize = 32064, HiddenSize = 3072, IntermediateSize = 8192, Layers = 32, Heads = 32, MaxPositions = 4096,
+        RmsNormEps = 1e-5, RopeTheta = 10000, Tie = false, HiddenAct = "silu",
+    };
 
     public string ModelType => "phi3";
     public string Architecture => "Phi3ForCausalLM";

@@ -5,7 +5,11 @@ namespace SharpTune.Modeling;
 /// <summary>Qwen2 / Qwen2.5: biased q/k/v projections (o_proj unbiased); sliding window only when use_sliding_window, on layers ≥ max_window_layers.</summary>
 public sealed class Qwen2 : IModelFamily
 {
-    private static readonly FamilyDefaults Defaults = new(151936, 4096, 22016, 32, 32, 32, null, 32768, 1e-6, 10000, false, "silu");
+    private static readonly FamilyDefaults Defaults = new()
+    {
+        VocabSize = 151936, HiddenSize = 4096, IntermediateSize = 22016, Layers = 32, Heads = 32, KvHeads = 32,
+        MaxPositions = 32768, RmsNormEps = 1e-6, RopeTheta = 10000, Tie = false, HiddenAct = "silu",
+    };
 
     public string ModelType => "qwen2";
     public string Architecture => "Qwen2ForCausalLM";

@@ -8,7 +8,11 @@ namespace SharpTune.Modeling;
 /// </summary>
 public sealed class Qwen3 : IModelFamily
 {
-    private static readonly FamilyDefaults Defaults = new(151936, 4096, 22016, 32, 32, 32, 128, 32768, 1e-6, 10000, false, "silu");
+    private static readonly FamilyDefaults Defaults = new()
+    {
+        VocabSize = 151936, HiddenSize = 4096, IntermediateSize = 22016, Layers = 32, Heads = 32, KvHeads = 32,
+        HeadDim = 128, MaxPositions = 32768, RmsNormEps = 1e-6, RopeTheta = 10000, Tie = false, HiddenAct = "silu",
+    };
 
     public string ModelType => "qwen3";
     public string Architecture => "Qwen3ForCausalLM";

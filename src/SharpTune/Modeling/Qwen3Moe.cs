@@ -10,7 +10,11 @@ namespace SharpTune.Modeling;
 /// </summary>
 public sealed class Qwen3Moe : IModelFamily
 {
-    private static readonly FamilyDefaults Defaults = new(151936, 2048, 6144, 24, 32, 4, null, 32768, 1e-6, 10000, false, "silu");
+    private static readonly FamilyDefaults Defaults = new()
+    {
+        VocabSize = 151936, HiddenSize = 2048, IntermediateSize = 6144, Layers = 24, Heads = 32, KvHeads = 4,
+        MaxPositions = 32768, RmsNormEps = 1e-6, RopeTheta = 10000, Tie = false, HiddenAct = "silu",
+    };
 
     public string ModelType => "qwen3_moe";
     public string Architecture => "Qwen3MoeForCausalLM";

@@ -3,6 +3,7 @@ using System.Globalization;
 using System.Text;
 using System.Text.RegularExpressions;
 using TorchSharp;
+using SharpTune.Files;
 using static TorchSharp.torch;
 
 namespace SharpTune.SafeTensors;
@@ -25,7 +26,7 @@ public static partial class SafeTensorsWriter
     {
         var items = tensors.ToList();
         var described = Describe(path, items);
-        WriteAtomically(path, stream => WriteFile(stream, described, metadata));
+        AtomicFile.Write(path, stream => WriteFile(stream, described, metadata));
     }
 
     /// <summary>
@@ -55,7 +56,7 @@ public static partial class SafeTensorsWriter
 
         if (shards.Count <= 1)
         {
-            WriteAtomically(Path.Combine(directory, singleName), stream => WriteFile(stream, described, fileMetadata));
+            AtomicFile.Write(Path.Combine(directory, singleName), stream => WriteFile(stream, described, fileMetadata));
             RemoveStale(directory, baseName, keep: [singleName], removeSingle: false, removeIndex: true);
             return;
         }
@@ -67,12 +68,12 @@ public static partial class SafeTensorsWriter
             var fileName = string.Create(CultureInfo.InvariantCulture, $"{baseName}-{i + 1:D5}-of-{shards.Count:D5}.safetensors");
             fileNames.Add(fileName);
             var shard = shards[i];
-            WriteAtomically(Path.Combine(directory, fileName), stream => WriteFile(stream, shard, fileMetadata));
+            AtomicFile.Write(Path.Combine(directory, fileName), stream => WriteFile(stream, shard, fileMetadata));
             weightMap.AddRange(shard.Select(t => new KeyValuePair<string, string>(t.Name, fileName)));
         }
         var totalSize = described.Sum(t => t.ByteLength);
         var indexJson = IndexJson(totalSize, weightMap);
-        WriteAtomically(Path.Combine(directory, indexName), stream => stream.Write(Encoding.UTF8.GetBytes(indexJson)));
+        AtomicFile.Write(Path.Combine(directory, indexName), stream => stream.Write(Encoding.UTF8.GetBytes(indexJson)));
         RemoveStale(directory, baseName, keep: fileNames, removeSingle: true, removeIndex: false);
     }
 
@@ -293,29 +294,6 @@ public static partial class SafeTensorsWriter
         {
             using var slice = flat.narrow(0, first, Math.Min(windowElements, count - first));
             stream.Write(slice.bytes);
-        }
-    }
-
-    /// <summary>Writes a file through a temp file in the same folder and a rename, so a reader never sees it half-written.</summary>
-    public static void WriteAtomically(string path, Action<Stream> write)
-    {
-        var fullPath = Path.GetFullPath(path);
-        var folder = Path.GetDirectoryName(fullPath)!;
-        Directory.CreateDirectory(folder);
-        var temp = Path.Combine(folder, $".{Path.GetFileName(fullPath)}.{Guid.NewGuid():N}.tmp");
-        try
-        {
-            using (var stream = new FileStream(temp, FileMode.CreateNew, FileAccess.Write, FileShare.None, bufferSize: 1 << 20))
-            {
-                write(stream);
-                stream.Flush(flushToDisk: true);
-            }
-            File.Move(temp, fullPath, overwrite: true);
-        }
-        catch
-        {
-            try { File.Delete(temp); } catch (IOException) { /* the original error matters more */ }
-            throw;
         }
     }
 

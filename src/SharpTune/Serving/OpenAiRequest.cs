@@ -2,6 +2,7 @@ using System.Text.Json;
 using System.Text.Json.Nodes;
 using SharpTune.Data;
 using SharpTune.Inference;
+using SharpTune.Config;
 
 namespace SharpTune.Serving;
 

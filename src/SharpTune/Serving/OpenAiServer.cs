@@ -14,7 +14,7 @@ namespace SharpTune.Serving;
 /// streaming), /health. Requests wait in a <see cref="GenerationQueue{TJob}"/>; those waiting together are decoded as one
 /// batch (each row with its own sampling settings, budget, stop strings and cancellation).
 /// </summary>
-public sealed class OpenAiServer : IAsyncDisposable
+public sealed class OpenAiServer : HttpService
 {
     private readonly TextGenerator generator;
     private readonly ServerOptions options;
@@ -23,39 +23,27 @@ public sealed class OpenAiServer : IAsyncDisposable
     /// <summary>A request on its way through the queue: where its first answer (prompt lengths or an error), its streamed pieces and its results go.</summary>
     private sealed record PendingRequest(OpenAiRequest Request, TaskCompletionSource<int[]> Started, ChannelWriter<(int Row, string Text)> Pieces,
         CancellationToken Aborted, TaskCompletionSource<IReadOnlyList<TextCompletion>> Done);
-    private readonly WebApplication app;
     private readonly TextWriter? log;
     private readonly long created = DateTimeOffset.UtcNow.ToUnixTimeSeconds();
 
     public OpenAiServer(TextGenerator generator, ServerOptions options, TextWriter? log = null)
+        : base(options.Validated().Host, options.Port, options.Limits, TimeSpan.FromSeconds(30))
     {
         this.generator = generator;
         this.options = options.Validated();
         this.log = log is null ? null : TextWriter.Synchronized(log);
         queue = new GenerationQueue<PendingRequest>(options.MaxQueuedRequests, options.MaxBatchSize, GenerateBatch);
-        app = HttpHost.Build(options.Host, options.Port, options.Limits, TimeSpan.FromSeconds(30));
-        app.Use(Authorize);
-        app.MapGet("/health", () => Results.Json(new { status = "ok", queued = queue.Pending, batches = queue.BatchesRun, largest_batch = queue.LargestBatch }));
-        app.MapGet("/v1/models", () => Results.Text(Models().ToJsonString(), "application/json"));
-        app.MapPost("/v1/completions", context => Handle(context, isChat: false));
-        app.MapPost("/v1/chat/completions", context => Handle(context, isChat: true));
+        App.Use(Authorize);
+        App.MapGet("/health", () => Results.Json(new { status = "ok", queued = queue.Pending, batches = queue.BatchesRun, largest_batch = queue.LargestBatch }));
+        App.MapGet("/v1/models", () => Results.Text(Models().ToJsonString(), "application/json"));
+        App.MapPost("/v1/completions", context => Handle(context, isChat: false));
+        App.MapPost("/v1/chat/completions", context => Handle(context, isChat: true));
     }
 
-    /// <summary>The bound address, e.g. http://127.0.0.1:8000 (the real port when 0 was asked).</summary>
-    public Uri Address => HttpHost.Address(app);
-
-    /// <summary>Starts listening; a port in use is a <see cref="ListenException"/>.</summary>
-    public Task StartAsync(CancellationToken cancellation = default) => HttpHost.StartAsync(app, options.Host, options.Port, cancellation);
-
-    /// <summary>After <see cref="StartAsync"/>: serves until SIGTERM / Ctrl+C (or the token), then lets running requests finish.</summary>
-    public Task WaitForShutdownAsync(CancellationToken cancellation = default) => app.WaitForShutdownAsync(cancellation);
-
-    public Task StopAsync(CancellationToken cancellation = default) => app.StopAsync(cancellation);
-
-    public async ValueTask DisposeAsync()
+    protected override ValueTask DisposeServiceAsync()
     {
-        await app.DisposeAsync();
         queue.Dispose();
+        return ValueTask.CompletedTask;
     }
 
     private JsonObject Models() => new()

@@ -1,5 +1,6 @@
 using System.Text;
 using System.Text.Json;
+using SharpTune.Files;
 
 namespace SharpTune.Tokenization;
 
@@ -114,21 +115,9 @@ public static class TokenizeFile
         return raw.Length > 80 ? raw[..77] + "..." : raw;
     }
 
-    private static void WriteAtomically(string path, Action<Utf8JsonWriter> write)
+    private static void WriteAtomically(string path, Action<Utf8JsonWriter> write) => AtomicFile.Write(path, stream =>
     {
-        var full = Path.GetFullPath(path);
-        Directory.CreateDirectory(Path.GetDirectoryName(full)!);
-        var temp = full + $".tmp-{Guid.NewGuid():N}";
-        try
-        {
-            using (var stream = File.Create(temp))
-            using (var writer = new Utf8JsonWriter(stream, new JsonWriterOptions { Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping }))
-                write(writer);
-            File.Move(temp, full, overwrite: true);
-        }
-        finally
-        {
-            if (File.Exists(temp)) File.Delete(temp);
-        }
-    }
+        using var writer = new Utf8JsonWriter(stream, new JsonWriterOptions { Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping });
+        write(writer);
+    });
 }

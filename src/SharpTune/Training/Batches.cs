@@ -1,5 +1,6 @@
 using SharpTune.Modeling;
 using static TorchSharp.torch;
+using SharpTune.Tokenization;
 
 namespace SharpTune.Training;
 
@@ -10,7 +11,7 @@ namespace SharpTune.Training;
 public sealed record LabeledBatch(ForwardBatch Inputs, Tensor Labels, Tensor? Reference = null, Tensor? Desirable = null, RolloutData? Rollout = null) : IDisposable
 {
     /// <summary>Tokens that carry a loss after the causal shift.</summary>
-    public long TrainedTokens => Labels[.., 1..].ne(CausalLmLoss.IgnoreIndex).sum().item<long>();
+    public long TrainedTokens => Labels[.., 1..].ne(TokenLabels.IgnoreIndex).sum().item<long>();
 
     /// <summary>This batch on <paramref name="device"/> (itself when already there or null); the host copy is disposed.</summary>
     public LabeledBatch MoveTo(Device? device)

@@ -1,4 +1,5 @@
 using System.Text.Json.Nodes;
+using SharpTune.Files;
 using SharpTune.Modeling;
 using SharpTune.SafeTensors;
 using static TorchSharp.torch;
@@ -18,11 +19,15 @@ public sealed class Checkpointer(string outputDir, int? saveTotalLimit)
     /// <param name="writeState">writes state of the batch source (GRPO's kept rollouts) into the folder, when it has any.</param>
     public string Save(TrainState state, Optimizer optimizer, LrSchedule schedule, Action<string> writeWeights, string? configText, Action<string>? writeState = null)
     {
-        Directory.CreateDirectory(outputDir);
+        // A checkpoint folder is complete or absent; an older save of the same step stays whole until the new one replaces it.
         var final = Path.Combine(outputDir, Prefix + state.Step);
-        var temp = Path.Combine(outputDir, $".{Prefix}{state.Step}{TempMarker}{Environment.ProcessId}");
-        if (Directory.Exists(temp)) Directory.Delete(temp, recursive: true);
-        Directory.CreateDirectory(temp);
+        AtomicFolder.Replace(final, temp => Write(temp, state, optimizer, schedule, writeWeights, configText, writeState));
+        RotateOld(state.BestEvalStep);
+        return final;
+    }
+
+    private void Write(string temp, TrainState state, Optimizer optimizer, LrSchedule schedule, Action<string> writeWeights, string? configText, Action<string>? writeState)
+    {
         writeWeights(temp);
         SafeTensorsWriter.Save(Path.Combine(temp, "optimizer.safetensors"), optimizer.StateTensors.OrderBy(kv => kv.Key, StringComparer.Ordinal));
         ModelIO.WriteJsonAtomic(Path.Combine(temp, "optimizer.json"), new JsonObject { ["type"] = optimizer.GetType().Name, ["step_count"] = optimizer.StepCount });
@@ -45,64 +50,14 @@ public sealed class Checkpointer(string outputDir, int? saveTotalLimit)
         using (var rng = get_rng_state()) SafeTensorsWriter.Save(Path.Combine(temp, "rng_state.safetensors"), [KeyValuePair.Create("cpu", rng)]);
         if (configText is not null) File.WriteAllText(Path.Combine(temp, "config.yaml"), configText);
         writeState?.Invoke(temp);
-        // A checkpoint folder is complete or absent: an older save of the same step is moved aside (one rename) before
-        // the new one is renamed into place, and deleted only then.
-        string? aside = Directory.Exists(final) ? MoveAside(final) : null;
-        Directory.Move(temp, final);
-        if (aside is not null) Directory.Delete(aside, recursive: true);
-        RotateOld(state.BestEvalStep);
-        return final;
-    }
-
-    /// <summary>Hidden folders of a save in progress (.checkpoint-N.tmp-PID) and of a deletion in progress (.checkpoint-N.old-PID).</summary>
-    private const string TempMarker = ".tmp-";
-    private const string AsideMarker = ".old-";
-
-    /// <summary>Renames a checkpoint to a hidden name first, so that a kill during the deletion leaves no half-deleted checkpoint-N.</summary>
-    private static string MoveAside(string checkpointDir)
-    {
-        string aside = Path.Combine(Path.GetDirectoryName(checkpointDir)!, $".{Path.GetFileName(checkpointDir)}{AsideMarker}{Environment.ProcessId}");
-        if (Directory.Exists(aside)) Directory.Delete(aside, recursive: true);
-        Directory.Move(checkpointDir, aside);
-        return aside;
     }
 
     /// <summary>
-    /// Removes the hidden save and deletion folders that killed processes left in <paramref name="outputDir"/> (a live
-    /// process's, e.g. another run saving into the same folder, are left alone). Returns how many were removed.
+    /// Removes the hidden save and deletion folders (.checkpoint-N.tmp-…-PID, .checkpoint-N.old-…-PID) that killed
+    /// processes left in <paramref name="outputDir"/> (a live process's, e.g. another run saving into the same folder,
+    /// are left alone). Returns how many were removed.
     /// </summary>
-    public static int RemoveStale(string outputDir)
-    {
-        if (!Directory.Exists(outputDir)) return 0;
-        int removed = 0;
-        foreach (var dir in Directory.GetDirectories(outputDir, "." + Prefix + "*"))
-        {
-            string name = Path.GetFileName(dir);
-            int marker = Math.Max(name.LastIndexOf(TempMarker, StringComparison.Ordinal), name.LastIndexOf(AsideMarker, StringComparison.Ordinal));
-            if (marker < 0 || !int.TryParse(name[(marker + TempMarker.Length)..], out int pid)) continue;
-            if (pid != Environment.ProcessId && IsAlive(pid)) continue;
-            Directory.Delete(dir, recursive: true);
-            removed++;
-        }
-        return removed;
-    }
-
-    private static bool IsAlive(int pid)
-    {
-        try
-        {
-            using var process = System.Diagnostics.Process.GetProcessById(pid);
-            return !process.HasExited;
-        }
-        catch (ArgumentException)
-        {
-            return false;
-        }
-        catch (InvalidOperationException)
-        {
-            return false;
-        }
-    }
+    public static int RemoveStale(string outputDir) => AtomicFolder.RemoveStale(outputDir, Prefix);
 
     /// <summary>
     /// What is wrong with a checkpoint folder (a missing or unreadable file, named), or null when every file a resume
@@ -226,6 +181,6 @@ public sealed class Checkpointer(string outputDir, int? saveTotalLimit)
         if (saveTotalLimit is not { } limit || limit < 1) return;
         var old = Numbered(outputDir).OrderByDescending(c => c.Step).Skip(limit).Where(c => c.Step != bestStep).ToList();
         // Renamed aside first: a kill during the recursive delete leaves a hidden folder (removed at the next start), never a checkpoint with files missing.
-        foreach (var (dir, _) in old) Directory.Delete(MoveAside(dir), recursive: true);
+        foreach (var (dir, _) in old) AtomicFolder.Delete(dir);
     }
 }

@@ -1,5 +1,6 @@
 using SharpTune.Modeling;
 using static TorchSharp.torch;
+using SharpTune.Tokenization;
 
 namespace SharpTune.Training;
 
@@ -17,7 +18,7 @@ public static class ChunkedCrossEntropy
         using var scope = NewDisposeScope();
         long h = hidden.shape[^1];
         var shiftedLabels = labels[.., 1..].reshape(-1);
-        var selected = shiftedLabels.ne(CausalLmLoss.IgnoreIndex).nonzero().squeeze(1);
+        var selected = shiftedLabels.ne(TokenLabels.IgnoreIndex).nonzero().squeeze(1);
         var rows = hidden[.., ..^1, ..].reshape(-1, h).index_select(0, selected);        // (N, H)
         var targets = shiftedLabels.index_select(0, selected);                            // (N)
         double softcap = model.Config.FinalLogitSoftcapping ?? 0;

@@ -231,7 +231,7 @@ public sealed class GrpoRolloutSource : IBatchSource, ICheckpointedSource
                 int i = r * width + t, c = t - promptIds[r].Length;
                 bool inPrompt = c < 0, inCompletion = c >= 0 && c < completions[r].Count;
                 ids[i] = inPrompt ? promptIds[r][t] : inCompletion ? completions[r][c] : padId;
-                labels[i] = inCompletion && trained ? ids[i] : CausalLmLoss.IgnoreIndex;
+                labels[i] = inCompletion && trained ? ids[i] : TokenLabels.IgnoreIndex;
                 mask[i] = inPrompt || inCompletion ? 1 : 0;
             }
         }
@@ -333,7 +333,7 @@ public sealed class GrpoObjective(GrpoSettings settings) : ITrainingObjective
         var rollout = batch.Rollout ?? throw new InvalidOperationException("GRPO batches carry their rollout");
         var logits = model.Forward(batch.Inputs);
         var logProbs = TokenLogProbs(logits, batch.Labels, settings.Temperature);
-        var mask = batch.Labels[.., 1..].ne(CausalLmLoss.IgnoreIndex).to(ScalarType.Float32);
+        var mask = batch.Labels[.., 1..].ne(TokenLabels.IgnoreIndex).to(ScalarType.Float32);
         var output = GrpoLoss.Compute(logProbs, settings.NumIterations > 1 ? rollout.OldLogProbs : null, rollout.RefLogProbs, rollout.Advantages, mask, settings);
         var metrics = output.Metrics.ToDictionary(m => m.Key, m => m.Value.MoveToOuterDisposeScope());
         foreach (var (name, value) in rollout.Figures) metrics[name] = tensor((float)value).MoveToOuterDisposeScope();

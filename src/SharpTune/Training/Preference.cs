@@ -2,6 +2,7 @@ using SharpTune.Config;
 using SharpTune.Data;
 using SharpTune.Modeling;
 using static TorchSharp.torch;
+using SharpTune.Tokenization;
 
 namespace SharpTune.Training;
 
@@ -128,7 +129,7 @@ public sealed class PreferenceObjective(PreferenceSettings settings) : ITraining
         var logits = model.Forward(batch.Inputs);
         var tokenLogProbs = CausalLmLoss.TokenLogProbs(logits, batch.Labels);
         var sums = tokenLogProbs.sum(1);
-        var counts = batch.Labels[.., 1..].ne(CausalLmLoss.IgnoreIndex).sum(1).to(ScalarType.Float32).clamp_min(1);
+        var counts = batch.Labels[.., 1..].ne(TokenLabels.IgnoreIndex).sum(1).to(ScalarType.Float32).clamp_min(1);
         long pairs = sums.shape[0] / 2;
         return (sums, counts, -sums[..(int)pairs].sum());
     }
@@ -197,7 +198,7 @@ public abstract class TwoRowBatchSource(int count, int microBatchSize, int padTo
                 int i = r * width + t;
                 bool inPrompt = t < prompt.Length, inCompletion = !inPrompt && t < prompt.Length + completion.Length;
                 ids[i] = inPrompt ? prompt[t] : inCompletion ? completion[t - prompt.Length] : padTokenId;
-                labels[i] = inCompletion ? ids[i] : CausalLmLoss.IgnoreIndex;
+                labels[i] = inCompletion ? ids[i] : TokenLabels.IgnoreIndex;
                 mask[i] = inPrompt || inCompletion ? 1 : 0;
             }
         }

@@ -48,7 +48,7 @@ public static class Preflight
     /// <summary>Leaf names of the decoder's linear layers, in module order (what lora_target_modules can name).</summary>
     private static List<string> LinearNames(ModelConfig model)
     {
-        var names = Planning.ModelInventory.From(model).Layers.SelectMany(l => l).Select(l => l.Name).Distinct().ToList();
+        var names = ModelInventory.From(model).Layers.SelectMany(l => l).Select(l => l.Name).Distinct().ToList();
         if (!model.TieWordEmbeddings) names.Add("lm_head");
         return names;
     }

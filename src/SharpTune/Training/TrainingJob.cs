@@ -127,8 +127,7 @@ public static class TrainingJob
                     foreach (var p in frozenReference.parameters()) p.requires_grad = false;
                     frozenReference.eval();
                 }
-                var eos = Inference.GenerationDefaults.Load(modelDir, model.Config).EosTokenIds
-                    .Concat(tokenizer.EosTokenId is { } e ? [(long)e] : []).Distinct().ToArray();
+                var eos = Inference.GenerationDefaults.Load(modelDir, model.Config).StopTokenIds(tokenizer);
                 grpoTrain.Attach(model, frozenReference, eos);
                 grpoEval?.Attach(model, frozenReference, eos);
             };
@@ -140,8 +139,8 @@ public static class TrainingJob
             }
         }
         var examples = config.Rl is null && config.EvalExactMatchSamples > 0 ? data.Eval.Take(config.EvalExactMatchSamples).ToList() : [];
-        if (examples.Count > 0) run.BeforeTraining = model => ReportExactMatch("before training", model, tokenizer, examples, console);
-        if (examples.Count > 0) run.AfterTraining = model => ReportExactMatch("after training", model, tokenizer, examples, console);
+        if (examples.Count > 0) run.BeforeTraining = model => ReportExactMatch("before training", model, modelDir, tokenizer, examples, console);
+        if (examples.Count > 0) run.AfterTraining = model => ReportExactMatch("after training", model, modelDir, tokenizer, examples, console);
         run.Hub = push;
         try
         {
@@ -196,9 +195,9 @@ public static class TrainingJob
     internal static string OneLine(string text) => string.Join(" | ", text.Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries));
 
     /// <summary>Greedy completions of held-out rows' prompts (tokens before the first label) against their labelled answer.</summary>
-    private static void ReportExactMatch(string when, CausalLM model, HfTokenizer tokenizer, IReadOnlyList<TokenizedExample> examples, TextWriter console)
+    private static void ReportExactMatch(string when, CausalLM model, string modelDir, HfTokenizer tokenizer, IReadOnlyList<TokenizedExample> examples, TextWriter console)
     {
-        var result = ExactMatch.Evaluate(model, tokenizer, examples);
+        var result = new Inference.Evaluator(model, tokenizer, Inference.GenerationDefaults.Load(modelDir, model.Config)).ExactMatch(examples);
         console.WriteLine($"held-out exact match {when}: {result.Correct}/{result.Total} ({100.0 * result.Correct / Math.Max(1, result.Total):F1}%)");
         if (result.Sample is { } sample)
             console.WriteLine($"  sample: {OneLine(sample.Prompt)} → {OneLine(sample.Generated)} (expected {OneLine(sample.Expected)})");

@@ -9,9 +9,6 @@ namespace SharpTune.Training;
 /// </summary>
 public static class UnfrozenParameters
 {
-    /// <summary>A trailing [start:end] selects embedding rows in axolotl; this build trains whole parameters only.</summary>
-    public static readonly Regex RowRange = new(@"\[\s*-?\d*\s*:\s*-?\d*\s*\]$");
-
     public static bool Matches(IReadOnlyList<string> patterns, string name) =>
         patterns.Any(p => Regex.IsMatch(name, "^(?:" + p + ")"));
 

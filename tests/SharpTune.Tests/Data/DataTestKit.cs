@@ -48,7 +48,7 @@ internal static class DataTestKit
         var current = new List<int>();
         for (int i = 0; i <= e.Labels.Length; i++)
         {
-            if (i < e.Labels.Length && e.Labels[i] != TokenizedExample.IgnoreIndex)
+            if (i < e.Labels.Length && e.Labels[i] != TokenLabels.IgnoreIndex)
             {
                 Assert.Equal(e.InputIds[i], e.Labels[i]);
                 current.Add(e.Labels[i]);

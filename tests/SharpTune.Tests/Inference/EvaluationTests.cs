@@ -122,4 +122,29 @@ public sealed class EvaluationTests(TextModelFixture fixture) : IClassFixture<Te
         Assert.Equal(0.75, json["tasks"]!["animals_mc"]!["acc_norm"]!.GetValue<double>());
         Assert.Equal(100, json["validation"]!["tokens"]!.GetValue<long>());
     }
+
+    [Fact]
+    public void HeldOutExactMatchStopsAtTheModelFoldersEosIds()
+    {
+        var model = fixture.Generator.Model;
+        var tokenizer = fixture.Generator.Tokenizer;
+        long[] prompt = tokenizer.Encode("The cat").Select(i => (long)i).ToArray();
+        IReadOnlyList<long> greedy;
+        lock (fixture.Gate) greedy = TokenGenerator.Generate(model, prompt, new GenerationOptions { MaxNewTokens = 3 });
+        // A held-out row whose labelled answer is exactly the model's greedy continuation.
+        int[] ids = prompt.Concat(greedy).Select(i => (int)i).ToArray();
+        int[] labels = ids.Select((id, i) => i < prompt.Length ? SharpTune.Tokenization.TokenLabels.IgnoreIndex : id).ToArray();
+        var rows = new[] { new SharpTune.Data.TokenizedExample(ids, labels) };
+
+        ExactMatchResult plain, stopped;
+        lock (fixture.Gate)
+        {
+            plain = new Evaluator(model, tokenizer).ExactMatch(rows);
+            // generation_config.json naming the first answer token as an EOS id ends the generation there.
+            stopped = new Evaluator(model, tokenizer, new GenerationDefaults([greedy[0]])).ExactMatch(rows);
+        }
+        Assert.Equal((1, 1), (plain.Correct, plain.Total));
+        Assert.Equal((0, 1), (stopped.Correct, stopped.Total));
+        Assert.Equal(tokenizer.Decode(greedy.Take(1).Select(i => (int)i), skipSpecialTokens: true), stopped.Sample!.Generated);
+    }
 }

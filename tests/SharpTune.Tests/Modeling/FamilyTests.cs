@@ -3,6 +3,7 @@ using SharpTune.Inference;
 using SharpTune.Modeling;
 using static TorchSharp.torch;
 using static SharpTune.Tests.Modeling.TinyModels;
+using SharpTune.Tokenization;
 
 namespace SharpTune.Tests.Modeling;
 
@@ -317,7 +318,7 @@ public sealed class FamilyTests
 
         var packed = docA.Concat(docB).ToArray();
         var labels = packed.ToArray();
-        labels[docA.Length] = CausalLmLoss.IgnoreIndex;   // the last token of A must not predict the first of B
+        labels[docA.Length] = TokenLabels.IgnoreIndex;   // the last token of A must not predict the first of B
         using var ids = Ids(packed);
         using var labelTensor = Ids(labels);
         using var segments = tensor(Enumerable.Repeat(0L, docA.Length).Concat(Enumerable.Repeat(1L, docB.Length)).ToArray(), [1, packed.Length]);

@@ -129,10 +129,10 @@ public sealed class GrpoDirectionTests
             // The training stream shuffles the prompts: the row starts with one of them, and its G rows with the same one.
             var prompt = prompts.Select(p => p.PromptIds).Single(p => p.Select((id, t) => id == idData[r * width + t]).All(x => x));
             Assert.Equal(prompt, Enumerable.Range(0, prompt.Length).Select(t => (int)idData[(r / settings.NumGenerations * settings.NumGenerations) * width + t]));
-            for (int t = 0; t < prompt.Length; t++) Assert.Equal(CausalLmLoss.IgnoreIndex, labels[r * width + t]);
+            for (int t = 0; t < prompt.Length; t++) Assert.Equal(TokenLabels.IgnoreIndex, labels[r * width + t]);
             var completion = new List<long>();
             int end = prompt.Length;
-            while (end < width && labels[r * width + end] != CausalLmLoss.IgnoreIndex)
+            while (end < width && labels[r * width + end] != TokenLabels.IgnoreIndex)
             {
                 Assert.Equal(idData[r * width + end], labels[r * width + end]);
                 completion.Add(labels[r * width + end]);
@@ -147,7 +147,7 @@ public sealed class GrpoDirectionTests
             sawLong |= completion.Count > 1;
             for (int t = end; t < width; t++)
             {
-                Assert.Equal(CausalLmLoss.IgnoreIndex, labels[r * width + t]);
+                Assert.Equal(TokenLabels.IgnoreIndex, labels[r * width + t]);
                 if (mask is not null) Assert.Equal(0, mask[r * width + t]);
             }
         }

@@ -1,5 +1,6 @@
 using System.Text.Json.Nodes;
 using ScottPlot;
+using SharpTune.Files;
 
 namespace SharpTune.Training.Logging;
 
@@ -70,10 +71,7 @@ public sealed class LossPlot(string outputDir, int width = 900, int height = 540
         plot.YLabel("loss");
         plot.ShowLegend(Alignment.UpperRight);
 
-        Directory.CreateDirectory(Path.GetDirectoryName(PlotPath)!);
-        var temp = PlotPath + ".tmp.png";
-        plot.SavePng(temp, width, height);
-        File.Move(temp, PlotPath, overwrite: true);
+        AtomicFile.Write(PlotPath, stream => stream.Write(plot.GetImageBytes(width, height, ImageFormat.Png)));
         lastRendered = plot;
         return PlotPath;
     }

@@ -1,7 +1,7 @@
 using System.CommandLine;
 using SharpTune.Cli;
 
-namespace SharpTune.Tests.Native;
+namespace SharpTune.Tests.Cli;
 
 /// <summary>
 /// Failures reach the user as one line in words with the exit code of the contract: 2 for bad input, 1 for the machine
@@ -19,6 +19,10 @@ public sealed class ErrorReportingTests
             "read-only file system writing /mnt/ro/run/checkpoint-1: point output_dir at a writable folder" },
         { new UnauthorizedAccessException("Access to the path '/srv/run/config.json.tmp-99' is denied."),
             "permission denied writing /srv/run/config.json: make the folder writable for this user or point output_dir at another one" },
+        { new IOException("No space left on device : '/data/run/.checkpoint-5.tmp-0123456789abcdef0123456789abcdef-4242/optimizer.safetensors'"),
+            "disk full writing /data/run/checkpoint-5: free space on that disk or point output_dir at another one; checkpoints already saved are intact" },
+        { new IOException("No space left on device : '/data/run/merged/.model.safetensors.tmp-0123456789abcdef0123456789abcdef-4242'"),
+            "disk full writing /data/run/merged/model.safetensors: free space on that disk or point output_dir at another one; checkpoints already saved are intact" },
         { new OutOfMemoryException(),
             "out of memory: lower micro_batch_size or sequence_len, turn on gradient_checkpointing, or use an adapter (adapter: lora); sharptune plan CONFIG forecasts the peak" },
         { new System.Runtime.InteropServices.ExternalException("[enforce fail at alloc_cpu.cpp:117] DefaultCPUAllocator: can't allocate memory: you tried to allocate 81604378624 bytes."),
@@ -79,7 +83,7 @@ public sealed class ErrorReportingTests
         var lines = debugErr.Split('\n');
         Assert.Equal("error: disk full writing /d/run/x.safetensors: free space on that disk or point output_dir at another one; checkpoints already saved are intact", lines[0]);
         Assert.StartsWith("System.IO.IOException: No space left on device", lines[1]);
-        Assert.Contains("at SharpTune.Tests.Native.ErrorReportingTests", debugErr);
+        Assert.Contains("at SharpTune.Tests.Cli.ErrorReportingTests", debugErr);
     }
 
     [Fact]

@@ -1,6 +1,4 @@
-using SharpTune.Modeling;
-
-namespace SharpTune.Planning;
+namespace SharpTune.Modeling;
 
 /// <summary>One linear layer of the decoder as SharpTune builds it (Modeling/Blocks.cs, Attention.cs, SparseMoe.cs).</summary>
 /// <param name="Name">The leaf name LoRA targets match (q_proj, w1, gate, ...).</param>

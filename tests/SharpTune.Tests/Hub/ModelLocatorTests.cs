@@ -1,6 +1,6 @@
 using SharpTune.Hub;
 
-namespace SharpTune.Tests.Modeling;
+namespace SharpTune.Tests.Hub;
 
 public sealed class ModelLocatorTests
 {

@@ -1,10 +1,9 @@
 using System.Text;
 using System.Text.Json;
-using SharpTune.Data;
 using System.Text.Json.Nodes;
 using System.Text.RegularExpressions;
 
-namespace SharpTune.Jobs;
+namespace SharpTune.Config;
 
 /// <summary>
 /// A RunPod-worker job request, <c>{"input": {"user_id", "model_id", "run_id", "credentials": {"hf_token", "wandb_api_key"},

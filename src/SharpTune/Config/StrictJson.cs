@@ -2,7 +2,7 @@ using System.Text.Json;
 using System.Text.Json.Nodes;
 using System.Text.Unicode;
 
-namespace SharpTune.Data;
+namespace SharpTune.Config;
 
 /// <summary>
 /// JSON text refused by <see cref="StrictJson"/>. <see cref="Offset"/> is the byte offset (0-based) in the parsed text for
@@ -62,7 +62,7 @@ public static class StrictJson
                     try { name = Text(property.Name, path, isKey: true); }
                     catch (InvalidOperationException) { throw LoneSurrogate($"a key of {Where(path)}"); }
                     if (obj.ContainsKey(name))
-                        throw new StrictJsonException($"duplicate key \"{DatasetSources.Shorten(name, 60)}\" in {Where(path)}; each key may appear once per object", null);
+                        throw new StrictJsonException($"duplicate key \"{Shorten(name, 60)}\" in {Where(path)}; each key may appear once per object", null);
                     obj.Add(name, ToNode(property.Value, Child(path, name)));
                 }
                 return obj;
@@ -125,7 +125,9 @@ public static class StrictJson
         new($"lone surrogate escape in the string at {Where(path)}; a \\uD800-\\uDFFF escape must be a high-low pair", null);
 
     private static string Child(string path, string name) =>
-        name.Length > 0 && name.All(c => char.IsAsciiLetterOrDigit(c) || c == '_') ? (path.Length == 0 ? name : $"{path}.{name}") : $"{path}[\"{DatasetSources.Shorten(name, 40)}\"]";
+        name.Length > 0 && name.All(c => char.IsAsciiLetterOrDigit(c) || c == '_') ? (path.Length == 0 ? name : $"{path}.{name}") : $"{path}[\"{Shorten(name, 40)}\"]";
+
+    private static string Shorten(string text, int max) => (text.Length <= max ? text : text[..max] + "…").Replace("\n", "\\n");
 
     private static string Where(string path) => path.Length == 0 ? "the top-level object" : path;
 

@@ -1,5 +1,5 @@
 using static SharpTune.Tests.CliRunner;
-namespace SharpTune.Tests.Native;
+namespace SharpTune.Tests.Cli;
 
 public sealed class CliUsageTests
 {
