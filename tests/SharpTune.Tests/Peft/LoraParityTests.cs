@@ -54,4 +54,22 @@ public sealed class LoraParityTests
         using var reloaded = ModelLoader.Load(Path.Combine(fixture.Dir, "base"), new ModelLoadOptions { Adapter = SavedLoraAdapter.Open(outDir) });
         Assert.Equal(fixture.Loss, Scorer.Score(reloaded, new ScoreRequest(fixture.InputIds, fixture.Labels)).Loss, 1e-4);
     }
+
+    [Fact]
+    public void AdapterLoadedThroughTheLoaderRunsWithoutDropout()
+    {
+        // The adapter is attached after the base is read; the loader puts the whole model in eval mode last, so a
+        // saved lora_dropout (0.5 here) does not perturb inference.
+        var adapterDir = TestPaths.TempDir();
+        foreach (var file in Directory.GetFiles(Path.Combine(fixture.Dir, "adapter"))) File.Copy(file, Path.Combine(adapterDir, Path.GetFileName(file)));
+        var configPath = Path.Combine(adapterDir, "adapter_config.json");
+        var config = System.Text.Json.Nodes.JsonNode.Parse(File.ReadAllText(configPath))!.AsObject();
+        config["lora_dropout"] = 0.5;
+        File.WriteAllText(configPath, config.ToJsonString());
+        using var model = ModelLoader.Load(Path.Combine(fixture.Dir, "base"), new ModelLoadOptions { Adapter = SavedLoraAdapter.Open(adapterDir) });
+        var first = Scorer.Score(model, new ScoreRequest(fixture.InputIds, fixture.Labels)).Loss;
+        var second = Scorer.Score(model, new ScoreRequest(fixture.InputIds, fixture.Labels)).Loss;
+        Assert.Equal(first, second);
+        Assert.Equal(fixture.Loss, first, 1e-4);
+    }
 }
