@@ -45,7 +45,7 @@ public static class GenerateBench
         // The tiny preset's 256 positions would not hold prompt + 256 new tokens; the weights are random anyway.
         json["max_position_embeddings"] = Math.Max(json["max_position_embeddings"]!.GetValue<int>(), promptLength + newTokens);
         using var model = new CausalLM(ModelFamilies.ParseConfig(json, $"llama {preset} preset"), ScalarType.Float32);
-        ModelIO.InitializeRandom(model, 1);
+        RandomWeights.Initialize(model, 1);
         model.eval();
         long parameters = model.parameters().Sum(p => p.numel());
         int vocab = model.Config.VocabSize;
@@ -81,7 +81,7 @@ public static class GenerateBench
     {
         const int maxTokens = 16;
         var modelDir = Path.Combine(BenchSupport.RepoRoot(), "examples", "models", "tiny-chat");
-        var generator = ServedModel.Load(modelDir);
+        var generator = TextGenerator.Load(modelDir);
         await using var server = new OpenAiServer(generator, new ServerOptions { Port = 0, ModelId = "bench" });
         await server.StartAsync();
         using var http = new HttpClient { BaseAddress = server.Address, Timeout = TimeSpan.FromMinutes(2) };

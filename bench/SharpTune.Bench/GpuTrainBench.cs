@@ -41,7 +41,7 @@ public static class GpuTrainBench
             var config = ModelFamilies.ParseConfig(new Llama().Presets[preset], $"llama {preset} preset");
             using (var model = new CausalLM(config, ScalarType.BFloat16))
             {
-                ModelIO.InitializeRandom(model, 1);
+                RandomWeights.Initialize(model, 1);
                 ModelIO.Save(model, modelDir);
                 parameters = model.parameters().Sum(p => p.numel());
             }

@@ -47,11 +47,11 @@ public static class MemoryBench
             json["vocab_size"] = 32000; json["max_position_embeddings"] = 4096; json["tie_word_embeddings"] = false;
             using (var model = new CausalLM(ModelFamilies.ParseConfig(json, "memory bench shape"), ScalarType.Float32))
             {
-                ModelIO.InitializeRandom(model, 1);
+                RandomWeights.Initialize(model, 1);
                 ModelIO.Save(model, modelDir);
                 Console.WriteLine($"model: llama hidden {hidden}, {layers} layers, intermediate {json["intermediate_size"]}, vocab 32000, {model.parameters().Sum(p => p.numel()) / 1e6:F1}M parameters, fp32, random");
             }
-            ModelIO.CopyTokenizerFiles(Path.Combine(BenchSupport.RepoRoot(), "examples", "models", "tiny-chat"), modelDir);
+            CompanionFiles.CopyMissing(Path.Combine(BenchSupport.RepoRoot(), "examples", "models", "tiny-chat"), modelDir);
             var data = Path.Combine(root, "corpus.jsonl");
             BenchSupport.WriteRandomWordCorpus(data, 60_000);
             Console.WriteLine(BenchSupport.LoadLine());
@@ -61,7 +61,7 @@ public static class MemoryBench
             {
                 var configPath = WriteConfig(root, run, modelDir, data);
                 var config = ConfigLoader.Load(configPath, [], _ => { });
-                var forecast = new MemoryPlanner(config, ModelFamilies.LoadConfig(modelDir), PlanDevice.Parse("cpu", Native.ComputeDevice.PrefersBf16(CPU))).Forecast();
+                var forecast = new MemoryPlanner(config, ModelFamilies.LoadConfig(modelDir), PlanDevice.Parse("cpu", Modeling.PrecisionPolicy.PrefersBf16(CPU))).Forecast();
                 var (code, peak) = PeakRssOfTrain(configPath);
                 if (code != 0) { Console.WriteLine($"{run.Name,-14} train failed (exit {code})"); allWithin = false; continue; }
                 double ratio = (double)forecast.PeakBytes / peak;

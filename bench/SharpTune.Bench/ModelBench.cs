@@ -33,7 +33,7 @@ public static class ModelBench
             ["rope_theta"] = 10000.0, ["tie_word_embeddings"] = false,
         };
         using var model = new CausalLM(ModelFamilies.ParseConfig(json, "bench config"), ScalarType.Float32);
-        ModelIO.InitializeRandom(model, 1);
+        RandomWeights.Initialize(model, 1);
         long parameters = model.parameters().Sum(p => p.numel());
         Console.WriteLine($"model: llama hidden 512, 8 layers, intermediate 1536, vocab 32000, heads 8/4 kv: {parameters / 1e6:F1}M parameters, float32, {get_num_threads()} torch threads");
         Console.WriteLine($"rss after build: {BenchSupport.ResidentMiB("VmRSS"):F0} MiB");

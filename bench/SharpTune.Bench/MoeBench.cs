@@ -48,7 +48,7 @@ public static class MoeBench
                 long total, active;
                 using (var model = new CausalLM(config, ScalarType.Float32))
                 {
-                    ModelIO.InitializeRandom(model, 1);
+                    RandomWeights.Initialize(model, 1);
                     ModelIO.Save(model, dir);
                     total = model.parameters().Sum(p => p.numel());
                     // Per token only top_k of the experts run: count the others out.

@@ -77,7 +77,7 @@ public static class NcclCheckBench
     {
         var config = ModelFamilies.ParseConfig(new Llama().Presets["tiny"], "llama tiny preset");
         using var model = new CausalLM(config, ScalarType.Float32);
-        ModelIO.InitializeRandom(model, 1);
+        RandomWeights.Initialize(model, 1);
         model.to(device);
         var trainable = model.named_parameters().Select(p => new TrainableParameter(p.name, p.parameter, TrainableParameter.DecayApplies(p.name))).ToList();
         var parallel = nccl is null ? null : new DataParallel(new SingleProcess(), trainable.Select(p => (p.Name, p.Parameter)).ToList(), stage, 0.01, new BucketCollectives(new SingleProcess(), nccl));

@@ -2,7 +2,7 @@ using System.Diagnostics;
 using System.Globalization;
 using System.Text.Json.Nodes;
 using SharpTune.Modeling;
-using SharpTune.Peft.Quantization;
+using SharpTune.Modeling.Quantization;
 using static TorchSharp.torch;
 
 namespace SharpTune.Bench;
@@ -66,7 +66,7 @@ public static class QuantizationBench
         json["torch_dtype"] = "float32";
         var config = ModelFamilies.ParseConfig(json, "preset llama-3.2-1b");
         using var model = new CausalLM(config, ScalarType.Float32);
-        ModelIO.InitializeRandom(model, seed: 0);
+        RandomWeights.Initialize(model, seed: 0);
         ModelIO.Save(model, dir);
         long count = model.parameters().Sum(p => p.numel());
         Console.WriteLine($"wrote llama-3.2-1b shape: {count:N0} parameters, fp32, to {dir} in {clock.Elapsed.TotalSeconds:F0} s");
@@ -142,7 +142,7 @@ public static class QuantizationBench
         BenchSupport.ResetPeakRss();
         var before = BenchSupport.StatusBytes("VmRSS");
         var clock = Stopwatch.StartNew();
-        using var model = settings is null ? ModelIO.Load(dir, ScalarType.Float32) : QuantizedModelLoader.Load(dir, ScalarType.Float32, settings);
+        using var model = ModelLoader.Load(dir, new ModelLoadOptions { Quantization = settings });
         var seconds = clock.Elapsed.TotalSeconds;
         var peak = BenchSupport.StatusBytes("VmHWM");
         var after = BenchSupport.StatusBytes("VmRSS");
@@ -154,7 +154,7 @@ public static class QuantizationBench
             linearFp32 += layer.OutFeatures * layer.InFeatures * 4;
             linear += layer.FrozenWeight is QuantizedLinearWeight q ? q.ResidentBytes : layer.Weight.numel() * layer.Weight.element_size();
         }
-        var modelBytes = QuantizedModelLoader.ResidentBytes(model);
+        var modelBytes = QuantizedLoading.ResidentBytes(model);
         Console.WriteLine($"loaded in {seconds:F1} s; RSS after load {after / 1048576.0:F1} MiB");
         Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"RESULT {before} {peak} {after} {linear} {linearFp32} {modelBytes} {seconds}"));
         return 0;

@@ -67,7 +67,7 @@ public static class TrainBench
         {
             using (var model = new CausalLM(ModelFamilies.ParseConfig(BenchShapes.Resolve(shape), $"shape {shape}"), ScalarType.Float32))
             {
-                ModelIO.InitializeRandom(model, 1);
+                RandomWeights.Initialize(model, 1);
                 ModelIO.Save(model, modelDir);
                 string what = BenchShapes.Known.TryGetValue(shape, out var d) ? d : shape;
                 Console.WriteLine($"model: {what}; {model.parameters().Sum(p => p.numel()) / 1e6:F1}M parameters, float32, CPU, {get_num_threads()} torch threads");
@@ -198,7 +198,7 @@ public static class TrainBench
                 return 0;
             }
             // The same model again, for the in-process profile (the run above disposed its own).
-            using var model = ModelIO.Load(modelDir);
+            using var model = ModelLoader.Load(modelDir);
             if (lora)
                 Lora.Inject(model, new LoraSettings { R = 16, Alpha = 32, Dropout = 0, TargetModules = Lora.AllLinearNames(model) }, 7);
             else

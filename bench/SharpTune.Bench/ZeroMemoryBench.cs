@@ -64,12 +64,12 @@ public static class ZeroMemoryBench
             var modelDir = Path.Combine(root, "model");
             using (var model = new CausalLM(ModelFamilies.ParseConfig(BenchShapes.Resolve(shape), $"shape {shape}"), ScalarType.Float32))
             {
-                ModelIO.InitializeRandom(model, 1);
+                RandomWeights.Initialize(model, 1);
                 ModelIO.Save(model, modelDir);
                 string what = BenchShapes.Known.TryGetValue(shape, out var d) ? d : shape;
                 Console.WriteLine($"model: {what}; {model.parameters().Sum(p => p.numel()) / 1e6:F1}M parameters, float32, random weights, full fine-tune, AdamW");
             }
-            ModelIO.CopyTokenizerFiles(Path.Combine(BenchSupport.RepoRoot(), "examples", "models", "tiny-chat"), modelDir);
+            CompanionFiles.CopyMissing(Path.Combine(BenchSupport.RepoRoot(), "examples", "models", "tiny-chat"), modelDir);
             var data = Path.Combine(root, "corpus.jsonl");
             BenchSupport.WriteRandomWordCorpus(data, seq * steps * nproc * 4);
             Console.WriteLine(BenchSupport.LoadLine());

@@ -1,6 +1,5 @@
 using System.CommandLine;
 using SharpTune.Inference;
-using SharpTune.Serving;
 
 namespace SharpTune.Cli.Commands;
 
@@ -24,7 +23,7 @@ public static class ChatCommand
         console.Bind(command, parse =>
         {
             var options = sampling.Text(parse);
-            var generator = ServedModel.Load(parse.GetValue(model)!, parse.GetValue(adapter), parse.GetValue(tokenizer), parse.GetValue(device), parse.GetValue(dtype));
+            var generator = ModelLoading.Generator(parse.GetValue(model)!, parse.GetValue(adapter), parse.GetValue(tokenizer), parse.GetValue(device), parse.GetValue(dtype));
             using var weights = generator.Model;
             if (generator.Tokenizer.ChatTemplate is null)
                 throw new InvalidInputException($"{parse.GetValue(model)}: the tokenizer has no chat_template; use `sharptune generate --prompt` for plain text");

@@ -1,4 +1,5 @@
 using System.CommandLine;
+using SharpTune.Modeling;
 using SharpTune.Native;
 using static TorchSharp.torch;
 
@@ -29,7 +30,7 @@ public static class EnvCommand
                                       (memory is { } m ? $", {m.Total / (double)(1L << 30):F1} GiB ({m.Used / (double)(1L << 30):F1} GiB in use)" : ""));
             }
             string bf16Units = hasCuda ? "cuda" : CpuFeatures.HasAmxBf16() ? "cpu has AMX-BF16" : CpuFeatures.HasBf16Units() ? "cpu has AVX512-BF16 but no AMX" : "cpu lacks bf16 units";
-            console.Out.WriteLine($"bf16           {bf16Units}: bf16: auto trains in {(ComputeDevice.PrefersBf16(auto) ? "bf16" : "fp32")}");
+            console.Out.WriteLine($"bf16           {bf16Units}: bf16: auto trains in {(PrecisionPolicy.PrefersBf16(auto) ? "bf16" : "fp32")}");
             console.Out.WriteLine($"threads        {get_num_threads()}");
             var flags = CpuFeatures.Flags();
             console.Out.WriteLine($"cpu            {CpuFeatures.ModelName() ?? "unknown"}; {string.Join(" ", InterestingCpuFlags.Select(f => flags.Contains(f) ? f : "-" + f))}");

@@ -1,7 +1,6 @@
 using System.CommandLine;
 using SharpTune.Config;
 using SharpTune.Inference;
-using SharpTune.Serving;
 using SharpTune.Files;
 
 namespace SharpTune.Cli.Commands;
@@ -35,7 +34,7 @@ public static class EvalCommand
             if (texts.Length == 0 && taskFiles.Length == 0)
                 throw new InvalidInputException($"{path}: nothing to evaluate; give --data FILE.jsonl (rows with \"text\") or --task FILE.jsonl, or set test_datasets to a local .jsonl text file");
 
-            var generator = ServedModel.Load(cfg.BaseModel, adapterDir, cfg.TokenizerConfig, cfg.Device);
+            var generator = ModelLoading.Generator(cfg.BaseModel, adapterDir, cfg.TokenizerConfig, cfg.Device);
             using var weights = generator.Model;
             var evaluator = new Evaluator(generator.Model, generator.Tokenizer, new GenerationDefaults(generator.EosTokenIds), parse.GetValue(batch));
             var validation = texts.Length > 0 ? evaluator.Perplexity(texts, cfg.SequenceLen) : null;

@@ -1,7 +1,6 @@
 using System.CommandLine;
 using SharpTune.Hub;
 using SharpTune.Inference;
-using SharpTune.Serving;
 
 namespace SharpTune.Cli.Commands;
 
@@ -37,13 +36,13 @@ public static class GenerateCommand
             if (idsText is not null)
             {
                 var ids = TokenIds.Parse(idsText, "--prompt-ids");
-                using var lm = ModelLoading.Load(parse.GetValue(model)!, parse.GetValue(adapter), parse.GetValue(device), parse.GetValue(dtype));
+                using var lm = ModelLoading.Model(parse.GetValue(model)!, parse.GetValue(adapter), parse.GetValue(device), parse.GetValue(dtype));
                 var eos = GenerationDefaults.Load(ModelLocator.Resolve(parse.GetValue(model)!), lm.Config).EosTokenIds;
                 var produced = TokenGenerator.Generate(lm, ids, sampling with { EosTokenIds = eos.Concat(sampling.EosTokenIds).Distinct().ToArray() });
                 console.Out.WriteLine(parse.GetValue(outputIds) ? "[" + string.Join(",", produced) + "]" : string.Join(" ", produced));
                 return 0;
             }
-            var generator = ServedModel.Load(parse.GetValue(model)!, parse.GetValue(adapter), parse.GetValue(tokenizer), parse.GetValue(device), parse.GetValue(dtype));
+            var generator = ModelLoading.Generator(parse.GetValue(model)!, parse.GetValue(adapter), parse.GetValue(tokenizer), parse.GetValue(device), parse.GetValue(dtype));
             using var weights = generator.Model;
             var systemText = parse.GetValue(system);
             var prompts = texts.Length > 0

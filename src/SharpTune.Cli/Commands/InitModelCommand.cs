@@ -18,16 +18,16 @@ public static class InitModelCommand
         var command = new Command("init-model", "Write a randomly initialised model folder that transformers can load.") { arch, configFile, preset, output, seed, dtype };
         console.Bind(command, parse =>
         {
-            var scalar = ModelIO.ParseDType(parse.GetValue(dtype)!, "--dtype");
+            var scalar = PrecisionPolicy.ParseDType(parse.GetValue(dtype)!, "--dtype");
             var (json, presetName) = parse.GetValue(configFile) is { } file ? (ReadConfig(file), Path.GetFileName(file)) : Preset(parse.GetValue(arch), parse.GetValue(preset)!);
-            json["torch_dtype"] = ModelIO.DTypeName(scalar);
+            json["torch_dtype"] = PrecisionPolicy.DTypeName(scalar);
             var config = ModelFamilies.ParseConfig(json, $"preset {presetName}");
             var outDir = parse.GetValue(output)!;
             using var model = new CausalLM(config, scalar);
-            ModelIO.InitializeRandom(model, parse.GetValue(seed));
+            RandomWeights.Initialize(model, parse.GetValue(seed));
             ModelIO.Save(model, outDir);
             long count = model.parameters().Sum(p => p.numel());
-            console.Out.WriteLine($"wrote {config.ModelType} '{presetName}' ({count:N0} parameters, {ModelIO.DTypeName(scalar)}) to {outDir}");
+            console.Out.WriteLine($"wrote {config.ModelType} '{presetName}' ({count:N0} parameters, {PrecisionPolicy.DTypeName(scalar)}) to {outDir}");
             return 0;
         });
         return command;

@@ -18,15 +18,14 @@ public static class MergeCommand
         console.Bind(command, parse =>
         {
             var modelDir = ModelLocator.Resolve(parse.GetValue(model)!);
-            var scalar = ModelIO.ParseDType(parse.GetValue(dtype)!, "--dtype");
+            var scalar = PrecisionPolicy.ParseDType(parse.GetValue(dtype)!, "--dtype");
             var outDir = parse.GetValue(output)!;
             if (Path.GetFullPath(outDir) == Path.GetFullPath(modelDir))
                 throw new InvalidInputException($"--out: {outDir} is the base model folder; choose another folder so the base stays intact");
-            using var lm = ModelIO.Load(modelDir);
-            Lora.Apply(lm, parse.GetValue(adapter)!);
-            ModelIO.SaveTensors(lm.Config, Lora.MergedTensors(lm, scalar), scalar, outDir);
-            ModelIO.CopyTokenizerFiles(modelDir, outDir);
-            console.Out.WriteLine($"merged {parse.GetValue(adapter)} into {modelDir} → {outDir} ({ModelIO.DTypeName(scalar)})");
+            using var lm = ModelLoader.Load(modelDir, new ModelLoadOptions { Adapter = SavedLoraAdapter.Open(parse.GetValue(adapter)!) });
+            ModelIO.SaveTensors(lm.Config, LoraMerge.MergedTensors(lm, scalar), scalar, outDir);
+            CompanionFiles.CopyMissing(modelDir, outDir);
+            console.Out.WriteLine($"merged {parse.GetValue(adapter)} into {modelDir} → {outDir} ({PrecisionPolicy.DTypeName(scalar)})");
             return 0;
         });
         return command;

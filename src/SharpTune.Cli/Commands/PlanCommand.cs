@@ -26,10 +26,10 @@ public static class PlanCommand
             int stage = parse.GetValue(zero) ?? 0;
             if (stage is < 0 or > 3) throw new InvalidInputException($"--zero-stage: {stage} is not allowed; use 0, 1, 2 or 3");
             var forecast = parse.GetValue(gpu) is { } name
-                ? new MemoryPlanner(cfg, model, PlanDevice.Parse(name, Native.ComputeDevice.PrefersBf16(TorchSharp.torch.CPU)), processes, stage).Forecast()
+                ? new MemoryPlanner(cfg, model, PlanDevice.Parse(name, Modeling.PrecisionPolicy.PrefersBf16(TorchSharp.torch.CPU)), processes, stage).Forecast()
                 : processes == 1 && stage == 0
-                    ? ForecastReport.ForConfigDevice(cfg, model, Native.ComputeDevice.PrefersBf16(TorchSharp.torch.CPU))
-                    : new MemoryPlanner(cfg, model, PlanDevice.Parse("cpu", Native.ComputeDevice.PrefersBf16(TorchSharp.torch.CPU)), processes, stage).Forecast();
+                    ? ForecastReport.ForConfigDevice(cfg, model, Modeling.PrecisionPolicy.PrefersBf16(TorchSharp.torch.CPU))
+                    : new MemoryPlanner(cfg, model, PlanDevice.Parse("cpu", Modeling.PrecisionPolicy.PrefersBf16(TorchSharp.torch.CPU)), processes, stage).Forecast();
             foreach (var line in ForecastReport.Lines(forecast)) console.Out.WriteLine(line);
             return 0;
         });

@@ -21,7 +21,7 @@ public static class ScoreCommand
         {
             var inputPath = parse.GetValue(input)!;
             var request = ReadRequest(inputPath);
-            using var lm = ModelLoading.Load(parse.GetValue(model)!, parse.GetValue(adapter), parse.GetValue(device));
+            using var lm = ModelLoading.Model(parse.GetValue(model)!, parse.GetValue(adapter), parse.GetValue(device));
             var result = Scorer.Score(lm, request);
             var json = new JsonObject
             {

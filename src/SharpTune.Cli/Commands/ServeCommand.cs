@@ -37,7 +37,7 @@ public static class ServeCommand
                 MaxRequestBodyBytes = parse.GetValue(maxBody),
                 MaxBatchSize = parse.GetValue(maxBatch),
             }.Validated();
-            var generator = ServedModel.Load(modelArg, parse.GetValue(adapter), parse.GetValue(tokenizer), parse.GetValue(device), parse.GetValue(dtype));
+            var generator = ModelLoading.Generator(modelArg, parse.GetValue(adapter), parse.GetValue(tokenizer), parse.GetValue(device), parse.GetValue(dtype));
             using var weights = generator.Model;
             return ServiceRun.Serve(new OpenAiServer(generator, options, console.Error), console,
                 address => $"serving '{options.ModelId}' on {address} (OpenAI API at {address}v1{(options.ApiKey is null ? "" : ", API key required")}); Ctrl+C or SIGTERM stops",

@@ -37,7 +37,7 @@ public static class ValidateCommand
             if ((ModelFamilies.CheckLocal(path, "base_model_config", cfg.BaseModelConfig) ?? model) is { } planned)
             {
                 // The same forecast as `sharptune plan`, for the device the config names.
-                var forecast = Planning.ForecastReport.ForConfigDevice(cfg, planned, Native.ComputeDevice.PrefersBf16(TorchSharp.torch.CPU));
+                var forecast = Planning.ForecastReport.ForConfigDevice(cfg, planned, Modeling.PrecisionPolicy.PrefersBf16(TorchSharp.torch.CPU));
                 foreach (var line in Planning.ForecastReport.Lines(forecast)) console.Out.WriteLine(line);
                 if (!forecast.Fits)
                     console.Error.WriteLine($"warning: predicted peak {Planning.PlanDevice.Format(forecast.PeakBytes)} exceeds {forecast.Device.Name}'s {Planning.PlanDevice.Format(forecast.Device.CapacityBytes)}" +

@@ -30,10 +30,9 @@ public static class GgufExporter
         var tokenizerMetadata = GgufTokenizer.Metadata(tokenizerDir ?? modelDir, config, Warn);
 
         using var scope = NewDisposeScope();
-        using var lm = ModelIO.Load(modelDir);
-        if (adapterDir is not null) Lora.Apply(lm, adapterDir);
+        using var lm = ModelLoader.Load(modelDir, new ModelLoadOptions { Adapter = adapterDir is null ? null : SavedLoraAdapter.Open(adapterDir) });
         // The one merge SharpTune has (W + s·BA, or DoRA's renormalised direction), in float32.
-        var weights = Lora.MergedTensors(lm, ScalarType.Float32).ToList();
+        var weights = LoraMerge.MergedTensors(lm, ScalarType.Float32).ToList();
         var tensors = new List<GgufTensor>();
         tensors.AddRange(ExtraTensors(arch, config));
         bool hasOutput = weights.Any(w => w.Key == "lm_head.weight");

@@ -37,6 +37,23 @@ public sealed class TextGenerator(CausalLM model, HfTokenizer tokenizer, Generat
 
     public int ContextLength => Model.Config.MaxPositionEmbeddings;
 
+    /// <summary>What generating from a model folder needs: its weights (through <see cref="ModelLoader"/>), tokenizer and generation defaults.</summary>
+    /// <param name="tokenizerDir">where tokenizer.json lives; default the model folder.</param>
+    public static TextGenerator Load(string modelDir, ModelLoadOptions? options = null, string? tokenizerDir = null)
+    {
+        var tokenizer = HfTokenizer.FromDirectory(tokenizerDir ?? modelDir);
+        var model = ModelLoader.Load(modelDir, options);
+        try
+        {
+            return new TextGenerator(model, tokenizer, GenerationDefaults.Load(modelDir, model.Config));
+        }
+        catch
+        {
+            model.Dispose();
+            throw;
+        }
+    }
+
     /// <summary>Plain text prompt, with the tokenizer's special tokens (BOS) as transformers adds them.</summary>
     public IReadOnlyList<long> EncodePrompt(string prompt)
     {

@@ -74,9 +74,6 @@ public sealed class LinearLayer : nn.Module<Tensor, Tensor>
     /// <summary>false runs the frozen base alone (DPO's reference model is the same network with adapters off).</summary>
     public bool AdapterEnabled { get; set; } = true;
 
-    /// <summary>Optional replacement for the frozen base product x Wᵀ (+ b), e.g. dequantize-on-the-fly 4-bit weights.</summary>
-    public Func<Tensor, Tensor>? BaseForward { get; set; }
-
     public void Attach(ILinearAdapter adapter)
     {
         if (Adapter is not null) throw new InvalidOperationException("layer already has an adapter");
@@ -88,7 +85,6 @@ public sealed class LinearLayer : nn.Module<Tensor, Tensor>
     /// <summary>x Wᵀ + b without the adapter.</summary>
     public Tensor ForwardBase(Tensor input)
     {
-        if (BaseForward is not null) return BaseForward(input);
         if (FrozenWeight is null) return nn.functional.linear(input, weight!, bias);
         if (bias is null) return FrozenWeight.Linear(input);
         using var product = FrozenWeight.Linear(input);

@@ -27,17 +27,5 @@ public static class ComputeDevice
         throw new InvalidInputException($"{key}: '{spec}' is not a device; allowed: auto, cpu, cuda, cuda:N (N = 0, 1, ...)");
     }
 
-    /// <summary>
-    /// What `auto` precision means, for training (`bf16: auto`) and inference (`--dtype auto`) alike: bf16 on CUDA and on
-    /// CPUs with AMX-BF16 (measured ≈5× faster there; elsewhere bf16 matmul ranged down to ~100× slower than fp32).
-    /// </summary>
-    public static bool PrefersBf16(Device device) => device.type == DeviceType.CUDA || CpuFeatures.HasAmxBf16();
-
-    /// <summary>The dtype to run inference in: `auto` (<see cref="PrefersBf16"/>, else float32), or float32 / bfloat16 / float16 by name.</summary>
-    public static ScalarType InferenceDType(string? spec, Device device, string key = "--dtype") =>
-        (spec ?? "auto").Trim().ToLowerInvariant() is "auto" or ""
-            ? PrefersBf16(device) ? ScalarType.BFloat16 : ScalarType.Float32
-            : Modeling.ModelIO.ParseDType(spec!.Trim().ToLowerInvariant(), key);
-
     public static string Describe(Device device) => device.type == DeviceType.CUDA ? $"cuda:{device.index}" : "cpu";
 }

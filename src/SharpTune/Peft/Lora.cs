@@ -1,12 +1,14 @@
 using SharpTune.Modeling;
 using SharpTune.SafeTensors;
-using System.Text.Json.Nodes;
 using TorchSharp;
 using static TorchSharp.torch;
 
 namespace SharpTune.Peft;
 
-/// <summary>Injects, loads, saves and merges LoRA / DoRA adapters on a <see cref="CausalLM"/> with PEFT's file layout.</summary>
+/// <summary>
+/// Injects, loads and saves LoRA / DoRA adapters on a <see cref="CausalLM"/> with PEFT's file layout (a saved folder is
+/// applied through <see cref="SavedLoraAdapter"/>, merged through <see cref="LoraMerge"/>).
+/// </summary>
 public static class Lora
 {
     /// <summary>PEFT's prefix for adapter keys in adapter_model.safetensors.</summary>
@@ -60,22 +62,6 @@ public static class Lora
     private static bool IsModuleToSave(string name, LoraSettings settings) =>
         settings.ModulesToSave.Any(m => name.StartsWith(m + ".", StringComparison.Ordinal) || name.Contains("." + m + ".", StringComparison.Ordinal));
 
-    /// <summary>Reads adapter_config.json + adapter_model.safetensors and applies them to the model (base frozen).</summary>
-    public static LoraSettings Apply(CausalLM model, string adapterDir)
-    {
-        var settings = ReadSettings(adapterDir);
-        Inject(model, settings, seed: 0);
-        LoadWeights(model, adapterDir);
-        return settings;
-    }
-
-    public static LoraSettings ReadSettings(string adapterDir)
-    {
-        var configPath = Path.Combine(adapterDir, "adapter_config.json");
-        if (!File.Exists(configPath)) throw new InvalidInputException($"{adapterDir}: no adapter_config.json in this adapter folder");
-        return LoraSettings.FromAdapterConfig(JsonNode.Parse(File.ReadAllText(configPath))!.AsObject(), configPath);
-    }
-
     /// <summary>Copies adapter (and modules_to_save) tensors of a saved adapter into a model that already has the adapters injected.</summary>
     public static void LoadWeights(CausalLM model, string adapterDir)
     {
@@ -103,29 +89,5 @@ public static class Lora
             .ToList();
         SafeTensorsWriter.Save(Path.Combine(outDir, SafeTensorsCheckpoint.AdapterFileName), tensors, new Dictionary<string, string> { ["format"] = "pt" });
         ModelIO.WriteJsonAtomic(Path.Combine(outDir, "adapter_config.json"), settings.ToAdapterConfig());
-    }
-
-    /// <summary>
-    /// The base model's tensors with every adapter folded in (W + s·BA, or DoRA's renormalised weight), under the
-    /// plain checkpoint names: what merge_and_unload would save.
-    /// </summary>
-    public static IEnumerable<KeyValuePair<string, Tensor>> MergedTensors(CausalLM model, ScalarType dtype)
-    {
-        var adapters = model.named_modules()
-            .Where(m => m.module is LinearLayer { Adapter: LoraAdapter })
-            .ToDictionary(m => m.name + ".weight", m => (LinearLayer)m.module);
-        foreach (var (name, parameter) in model.named_parameters())
-        {
-            if (IsAdapterParameter(name)) continue;
-            if (adapters.TryGetValue(name, out var layer))
-            {
-                using var merged = ((LoraAdapter)layer.Adapter!).MergedWeight(layer);
-                yield return KeyValuePair.Create(name, merged.to(dtype));
-            }
-            else
-            {
-                yield return KeyValuePair.Create(name, parameter.detach().to(dtype));
-            }
-        }
     }
 }

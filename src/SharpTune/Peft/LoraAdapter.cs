@@ -65,8 +65,7 @@ public sealed class LoraAdapter : ILinearAdapter
     public Tensor WeightNorm(LinearLayer layer)
     {
         using var scope = NewDisposeScope();
-        var combined = layer.DenseWeight(ScalarType.Float32) + loraB.Weight.matmul(loraA.Weight) * Scaling;
-        return combined.norm(1).MoveToOuterDisposeScope();
+        return LoraMerge.Combined(layer.DenseWeight(ScalarType.Float32), loraA.Weight, loraB.Weight, Scaling).norm(1).MoveToOuterDisposeScope();
     }
 
     /// <summary>The merged weight W' = W + s·BA (LoRA) or m · (W + s·BA)/‖W + s·BA‖ (DoRA), float32.</summary>
@@ -74,8 +73,6 @@ public sealed class LoraAdapter : ILinearAdapter
     {
         using var scope = NewDisposeScope();
         using var noGrad = no_grad();
-        var combined = layer.DenseWeight(ScalarType.Float32) + loraB.Weight.matmul(loraA.Weight) * Scaling;
-        if (magnitude is not null) combined = combined * (magnitude / combined.norm(1)).view(-1, 1);
-        return combined.MoveToOuterDisposeScope();
+        return LoraMerge.Merge(layer.DenseWeight(ScalarType.Float32), loraA.Weight, loraB.Weight, Scaling, magnitude).MoveToOuterDisposeScope();
     }
 }

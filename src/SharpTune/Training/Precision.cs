@@ -1,5 +1,5 @@
 using SharpTune.Config;
-using SharpTune.Native;
+using SharpTune.Modeling;
 using TorchSharp;
 using static TorchSharp.torch;
 
@@ -15,7 +15,7 @@ public sealed record TrainingPrecision(ScalarType ComputeDType, bool MasterWeigh
 
     /// <summary>
     /// bf16: true → bf16 compute, float32 master weights and optimizer state; full → bf16 weights updated in place;
-    /// auto → bf16 compute with float32 masters where <see cref="ComputeDevice.PrefersBf16"/> says so, else fp32.
+    /// auto → bf16 compute with float32 masters where <see cref="PrecisionPolicy.PrefersBf16"/> says so, else fp32.
     /// fp16: true → fp16 compute with dynamic loss scaling and float32 master weights.
     /// </summary>
     public static TrainingPrecision Resolve(TrainConfig config, Device device)
@@ -27,7 +27,7 @@ public sealed record TrainingPrecision(ScalarType ComputeDType, bool MasterWeigh
         {
             Bf16Mode.True => new(ScalarType.BFloat16, true, false),
             Bf16Mode.Full => new(ScalarType.BFloat16, false, false),
-            Bf16Mode.Auto when ComputeDevice.PrefersBf16(device) => new(ScalarType.BFloat16, true, false),
+            Bf16Mode.Auto when PrecisionPolicy.PrefersBf16(device) => new(ScalarType.BFloat16, true, false),
             _ => Float32,
         };
     }

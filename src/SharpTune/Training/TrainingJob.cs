@@ -123,7 +123,7 @@ public static class TrainingJob
                 // Full fine-tuning has no adapters to switch off: the KL reference is a frozen copy of the starting model.
                 if (config.Trl.Beta != 0 && config.Adapter is null)
                 {
-                    frozenReference = ModelIO.Load(modelDir, model.parameters().First().dtype, model.Device);
+                    frozenReference = ModelLoader.Load(modelDir, new ModelLoadOptions { DType = model.parameters().First().dtype, Device = model.Device });
                     foreach (var p in frozenReference.parameters()) p.requires_grad = false;
                     frozenReference.eval();
                 }

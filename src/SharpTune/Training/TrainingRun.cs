@@ -137,7 +137,7 @@ public sealed class TrainingRun(TrainConfig config, string modelDir, TextWriter 
                 else
                 {
                     using var checkpoint = SafeTensors.SafeTensorsCheckpoint.Open(dir);
-                    ModelIO.LoadParameters(model, checkpoint, dir, strict: true);
+                    ModelLoader.LoadParameters(model, checkpoint, dir);
                 }
             }, sourceState is null ? null : sourceState.RestoreState,
                 // A ZeRO checkpoint's optimizer state is spread over one file per rank that wrote it.
@@ -181,17 +181,17 @@ public sealed class TrainingRun(TrainConfig config, string modelDir, TextWriter 
             {
                 mergedDir = Path.Combine(outputDir, "merged");
                 if (config.MergeIntoOriginal is { } original)
-                    ModelIO.SaveTensors(model.Config, Peft.Quantization.QLoraMerge.MergeIntoOriginal(original, AdapterTensors(model), lora, ScalarType.Float32), ScalarType.Float32, mergedDir);
+                    ModelIO.SaveTensors(model.Config, LoraMerge.MergeIntoOriginal(original, AdapterTensors(model), lora, ScalarType.Float32), ScalarType.Float32, mergedDir);
                 else
-                    ModelIO.SaveTensors(model.Config, Peft.Quantization.QLoraMerge.MergedTensors(model, ScalarType.Float32, warning => console.WriteLine($"warning: {warning}")), ScalarType.Float32, mergedDir);
+                    ModelIO.SaveTensors(model.Config, LoraMerge.MergedTensors(model, ScalarType.Float32, warning => console.WriteLine($"warning: {warning}")), ScalarType.Float32, mergedDir);
             }
         }
         else
         {
             ModelIO.Save(model, outputDir);
         }
-        ModelIO.CopyTokenizerFiles(modelDir, outputDir);
-        if (mergedDir is not null) ModelIO.CopyTokenizerFiles(modelDir, mergedDir);
+        CompanionFiles.CopyMissing(modelDir, outputDir);
+        if (mergedDir is not null) CompanionFiles.CopyMissing(modelDir, mergedDir);
         var outcome = new TrainOutcome(trainer.State.Step, LastLoss(), lastEval, outputDir, adapterDir, mergedDir, logs);
         Hub?.AtEnd(outcome);
         if (parallel is not null) Communicator.Barrier();
@@ -305,22 +305,21 @@ public sealed class TrainingRun(TrainConfig config, string modelDir, TextWriter 
     /// </summary>
     private CausalLM LoadModel(ScalarType computeDType, Device device, out LoraSettings? lora)
     {
-        var quantization = Peft.Quantization.QuantizationSettings.FromConfig(config);
-        if (quantization is not null && device.type != DeviceType.CPU)
-            throw new InvalidInputException($"load_in_4bit / load_in_8bit: the quantized kernels of this build run on the CPU only; use device: cpu, or LoRA on the bf16 model (adapter: lora) on {Native.ComputeDevice.Describe(device)}");
-        var model = quantization is null ? ModelIO.Load(modelDir, computeDType, device) : Peft.Quantization.QuantizedModelLoader.Load(modelDir, computeDType, quantization);
-        lora = null;
+        var saved = config.Adapter is not null && config.LoraModelDir is { } existing ? SavedLoraAdapter.Open(existing) : null;
+        var model = ModelLoader.Load(modelDir, new ModelLoadOptions
+        {
+            DType = computeDType,
+            Device = device,
+            Quantization = Modeling.Quantization.QuantizationSettings.FromConfig(config),
+            Adapter = saved,
+        });
+        lora = saved?.Settings;
         if (config.Adapter is null)
         {
             UnfrozenParameters.Apply(model, config.UnfrozenParameters);
             return model;
         }
-        if (config.LoraModelDir is { } existing)
-        {
-            lora = Lora.Apply(model, existing);
-            model.to(device);
-            return model;
-        }
+        if (saved is not null) return model;
         lora = new LoraSettings
         {
             R = config.LoraR ?? 8,

@@ -26,10 +26,7 @@ public sealed partial class LayeringTests
     /// list empty once they have landed.
     /// </summary>
     private static readonly (string File, string Target)[] TemporaryExemptions =
-    [
-        // Slice `loader` of issue #16 moves ParseDType (precision policy) from Native's ComputeDevice into Modeling.
-        ("Native/ComputeDevice.cs", "Modeling"),
-    ];
+    [];
 
     private static readonly string Source = Path.Combine(TestPaths.RepoRoot, "src", "SharpTune");
 

@@ -74,7 +74,7 @@ public sealed class GgufLlamaCppTests
 
     private static double Perplexity(string model, long[] ids)
     {
-        using var lm = ModelIO.Load(model);
+        using var lm = ModelLoader.Load(model);
         return Math.Exp(Scorer.Score(lm, new ScoreRequest([ids])).Loss);
     }
 
@@ -249,7 +249,7 @@ public sealed class GgufLlamaCppTests
             Assert.Contains(contents.Tensors, t => t.Type == (outType == "q4_0" ? GgmlType.Q4_0 : outType == "q8_0" ? GgmlType.Q8_0 : GgmlType.Q4_K));
             if (outType != "q8_0") Assert.Contains(contents.Tensors, t => t.Type == GgmlType.Q6_K);
             // The same weights as SharpTune decodes the blocks, back in the HF layout (qwen2 needs no transforms).
-            using var lm = ModelIO.Load(dir);
+            using var lm = ModelLoader.Load(dir);
             var hfNames = lm.named_parameters().Select(p => p.name).ToDictionary(n => arch.TensorName(n)!);
             var tensors = contents.Tensors.Select(t =>
             {

@@ -13,7 +13,7 @@ public sealed class GenerationTests
     [Fact]
     public void BatchOfOneReproducesGoldenGreedyTokens()
     {
-        using var model = ModelIO.Load(fixture.Dir);
+        using var model = ModelLoader.Load(fixture.Dir);
         var options = new GenerationOptions { MaxNewTokens = fixture.GreedyMaxNewTokens };
         var result = BatchGenerator.Generate(model, [fixture.GreedyPrompt], options);
         Assert.Equal(fixture.Greedy, result[0].Ids);
@@ -23,7 +23,7 @@ public sealed class GenerationTests
     [Fact]
     public void LeftPaddedBatchEqualsEachRowAlone()
     {
-        using var model = ModelIO.Load(fixture.Dir);
+        using var model = ModelLoader.Load(fixture.Dir);
         var rows = new[] { fixture.GreedyPrompt, fixture.InputIds[1][..5], fixture.InputIds[0][3..20] };
         var options = new GenerationOptions { MaxNewTokens = 12 };
         var batched = BatchGenerator.Generate(model, rows, options);
@@ -40,7 +40,7 @@ public sealed class GenerationTests
     {
         // What the server does with separate requests: one greedy row with a budget of 4, one sampled row with a seed,
         // and one row whose client went away.
-        using var model = ModelIO.Load(fixture.Dir);
+        using var model = ModelLoader.Load(fixture.Dir);
         var greedy = new GenerationOptions { MaxNewTokens = 4 };
         var sampled = new GenerationOptions { MaxNewTokens = 10, Temperature = 0.8, TopK = 20, Seed = 5 };
         using var gone = new CancellationTokenSource();
@@ -58,7 +58,7 @@ public sealed class GenerationTests
     [Fact]
     public void RowNearTheContextEndsEarlyWhileTheOthersContinue()
     {
-        using var model = ModelIO.Load(fixture.Dir);
+        using var model = ModelLoader.Load(fixture.Dir);
         var nearFull = Enumerable.Range(0, 250).Select(i => (long)(3 + i % 250)).ToArray();
         var options = new GenerationOptions { MaxNewTokens = 20 };
         var result = BatchGenerator.Generate(model, [nearFull, fixture.GreedyPrompt], options);
@@ -72,7 +72,7 @@ public sealed class GenerationTests
     [Fact]
     public void SeededSamplingOfOneRowMatchesTheSingleRowGenerator()
     {
-        using var model = ModelIO.Load(fixture.Dir);
+        using var model = ModelLoader.Load(fixture.Dir);
         var options = new GenerationOptions { MaxNewTokens = 10, Temperature = 1.3, TopK = 50, TopP = 0.9, Seed = 42 };
         var single = TokenGenerator.Generate(model, fixture.GreedyPrompt, options);
         Assert.Equal(single, BatchGenerator.Generate(model, [fixture.GreedyPrompt], options)[0].Ids);
@@ -82,7 +82,7 @@ public sealed class GenerationTests
     [Fact]
     public void EachRowStopsAtItsOwnEosAndCallbackStops()
     {
-        using var model = ModelIO.Load(fixture.Dir);
+        using var model = ModelLoader.Load(fixture.Dir);
         // The golden continuation's third token acts as EOS: row 0 stops there, the other row runs to the budget.
         long eos = fixture.Greedy[2];
         var other = fixture.InputIds[1][..6];
@@ -99,7 +99,7 @@ public sealed class GenerationTests
     [Fact]
     public void ClearErrorsForBadPromptsAndSettings()
     {
-        using var model = ModelIO.Load(fixture.Dir);
+        using var model = ModelLoader.Load(fixture.Dir);
         var options = new GenerationOptions { MaxNewTokens = 4 };
         var empty = Assert.Throws<InvalidInputException>(() => BatchGenerator.Generate(model, [fixture.GreedyPrompt, []], options));
         Assert.Equal("prompt 1: empty; give at least one token", empty.Message);
@@ -147,7 +147,7 @@ public sealed class GenerationTests
             ["decoder"] = new JsonObject { ["type"] = "Fuse" },
         };
         File.WriteAllText(Path.Combine(dir, "tokenizer.json"), tokenizerJson.ToJsonString());
-        var generator = SharpTune.Serving.ServedModel.Load(dir);
+        var generator = TextGenerator.Load(dir);
         using var weights = generator.Model;
         string Text(IEnumerable<long> ids) => string.Concat(ids.Select(i => (char)(0x4E00 + i)));
         var promptIds = generator.EncodePrompt(Text(fixture.GreedyPrompt));

@@ -26,7 +26,7 @@ public sealed class TextModelFixture : IDisposable
         json["initializer_range"] = 0.5;   // large weights: a peaked next-token distribution, so greedy text varies with the prompt
         using (var model = new CausalLM(ModelFamilies.ParseConfig(json, "text fixture"), TorchSharp.torch.ScalarType.Float32))
         {
-            ModelIO.InitializeRandom(model, 11);
+            RandomWeights.Initialize(model, 11);
             ModelIO.Save(model, Dir);
         }
         // generation_config.json lists a second EOS id, as Llama 3 instruct models do.
@@ -34,7 +34,7 @@ public sealed class TextModelFixture : IDisposable
         var tokenizerDir = Path.Combine(TestPaths.RepoRoot, "tests", "SharpTune.Tests", "Tokenization", "data", "tokenizers", "llama3");
         foreach (var file in new[] { "tokenizer.json.gz", "tokenizer_config.json.gz" })
             File.Copy(Path.Combine(tokenizerDir, file), Path.Combine(Dir, file));
-        Generator = ServedModel.Load(Dir);
+        Generator = TextGenerator.Load(Dir);
     }
 
     public string Dir { get; }

@@ -190,7 +190,7 @@ public sealed class FamilyTests
         Assert.False(checkpoint.Contains("lm_head.weight"));
         Assert.True(checkpoint.Contains("model.layers.0.self_attn.q_proj.bias"));
         Assert.Equal(names.OrderBy(n => n, StringComparer.Ordinal), checkpoint.Names.OrderBy(n => n, StringComparer.Ordinal));
-        using var reloaded = ModelIO.Load(dir);
+        using var reloaded = ModelLoader.Load(dir);
         var ids = Sequence(9, 64, 7);
         using var a = LastLogits(model, ids);
         using var b = LastLogits(reloaded, ids);

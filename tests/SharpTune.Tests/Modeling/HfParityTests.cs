@@ -26,9 +26,8 @@ public sealed class HfParityTests
 
     private static CausalLM Load(HfFixture fixture)
     {
-        var model = ModelIO.Load(fixture.ModelDir);
-        if (fixture.IsAdapter) Lora.Apply(model, Path.Combine(fixture.Dir, "adapter"));
-        return model;
+        var adapter = fixture.IsAdapter ? SavedLoraAdapter.Open(Path.Combine(fixture.Dir, "adapter")) : null;
+        return ModelLoader.Load(fixture.ModelDir, new ModelLoadOptions { Adapter = adapter });
     }
 
     private static Tensor Batch(long[][] rows) => tensor(rows.SelectMany(r => r).ToArray(), [rows.Length, rows[0].Length]);

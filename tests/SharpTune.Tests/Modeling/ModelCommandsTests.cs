@@ -84,7 +84,7 @@ public sealed class ModelCommandsTests
 
         using var checkpoint = SafeTensorsCheckpoint.Open(dir);
         Assert.Equal(tensorCount, checkpoint.Names.Count);
-        using var model = ModelIO.Load(dir);
+        using var model = ModelLoader.Load(dir);
         Assert.Equal(parameterCount, model.parameters().Sum(p => p.numel()));
         Assert.Equal(checkpoint.Names.OrderBy(n => n, StringComparer.Ordinal), model.named_parameters().Select(p => p.name).OrderBy(n => n, StringComparer.Ordinal));
         if (arch == "llama") Assert.Equal(TinyLlamaKeys, checkpoint.Names.OrderBy(n => n, StringComparer.Ordinal));

@@ -97,7 +97,7 @@ public sealed class MoeTests
         Assert.Equal(new long[] { 48, 32 }, model.named_parameters().Single(p => p.name == "model.layers.3.mlp.up_proj.weight").parameter.shape);
         Assert.Contains("model.layers.1.mlp.experts.0.gate_proj.weight", names);
         Assert.DoesNotContain("model.layers.2.mlp.gate.weight", names);
-        ModelIO.InitializeRandom(model, 3);
+        RandomWeights.Initialize(model, 3);
         model.eval();
         using var ids = Ids(Sequence(9, 64, 3));
         using var noGrad = no_grad();

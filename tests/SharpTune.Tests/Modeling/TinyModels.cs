@@ -30,7 +30,7 @@ internal static class TinyModels
     public static CausalLM Build(JsonObject json, long seed = 7)
     {
         var model = new CausalLM(ModelFamilies.ParseConfig(json, "test config"), ScalarType.Float32);
-        ModelIO.InitializeRandom(model, seed);
+        RandomWeights.Initialize(model, seed);
         model.eval();
         return model;
     }

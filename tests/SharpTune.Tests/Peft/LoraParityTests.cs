@@ -17,9 +17,9 @@ public sealed class LoraParityTests
 
     private CausalLM LoadAdapted()
     {
-        var model = ModelIO.Load(Path.Combine(fixture.Dir, "base"));
-        var settings = Lora.Apply(model, Path.Combine(fixture.Dir, "adapter"));
-        Assert.Equal(2.0, settings.ScalingFor("model.layers.0.self_attn.q_proj"));
+        var adapter = SavedLoraAdapter.Open(Path.Combine(fixture.Dir, "adapter"));
+        var model = ModelLoader.Load(Path.Combine(fixture.Dir, "base"), new ModelLoadOptions { Adapter = adapter });
+        Assert.Equal(2.0, adapter.Settings.ScalingFor("model.layers.0.self_attn.q_proj"));
         return model;
     }
 
@@ -28,7 +28,7 @@ public sealed class LoraParityTests
     {
         using var model = LoadAdapted();
         using var merged = SafeTensorsCheckpoint.Open(Path.Combine(fixture.Dir, "merged"));
-        var tensors = Lora.MergedTensors(model, ScalarType.Float32).ToList();
+        var tensors = LoraMerge.MergedTensors(model, ScalarType.Float32).ToList();
         Assert.Equal(merged.Names.OrderBy(n => n), tensors.Select(t => t.Key).OrderBy(n => n));
         foreach (var (name, value) in tensors)
         {
@@ -42,7 +42,7 @@ public sealed class LoraParityTests
     public void SavedAdapterRoundTripsWithPeftKeys()
     {
         using var model = LoadAdapted();
-        var settings = Lora.Apply(ModelIO.Load(Path.Combine(fixture.Dir, "base")), Path.Combine(fixture.Dir, "adapter"));
+        var settings = SavedLoraAdapter.Open(Path.Combine(fixture.Dir, "adapter")).Settings;
         var outDir = TestPaths.TempDir();
         Lora.Save(model, settings, outDir);
         using var saved = SafeTensorsCheckpoint.Open(Path.Combine(outDir, "adapter_model.safetensors"));
@@ -51,8 +51,25 @@ public sealed class LoraParityTests
         using var a = saved.Load("base_model.model.model.layers.1.self_attn.v_proj.lora_B.weight");
         using var b = original.Load("base_model.model.model.layers.1.self_attn.v_proj.lora_B.weight");
         Assert.Equal(0f, (a - b).abs().max().item<float>());
-        using var reloaded = ModelIO.Load(Path.Combine(fixture.Dir, "base"));
-        Lora.Apply(reloaded, outDir);
+        using var reloaded = ModelLoader.Load(Path.Combine(fixture.Dir, "base"), new ModelLoadOptions { Adapter = SavedLoraAdapter.Open(outDir) });
         Assert.Equal(fixture.Loss, Scorer.Score(reloaded, new ScoreRequest(fixture.InputIds, fixture.Labels)).Loss, 1e-4);
+    }
+
+    [Fact]
+    public void AdapterLoadedThroughTheLoaderRunsWithoutDropout()
+    {
+        // The adapter is attached after the base is read; the loader puts the whole model in eval mode last, so a
+        // saved lora_dropout (0.5 here) does not perturb inference.
+        var adapterDir = TestPaths.TempDir();
+        foreach (var file in Directory.GetFiles(Path.Combine(fixture.Dir, "adapter"))) File.Copy(file, Path.Combine(adapterDir, Path.GetFileName(file)));
+        var configPath = Path.Combine(adapterDir, "adapter_config.json");
+        var config = System.Text.Json.Nodes.JsonNode.Parse(File.ReadAllText(configPath))!.AsObject();
+        config["lora_dropout"] = 0.5;
+        File.WriteAllText(configPath, config.ToJsonString());
+        using var model = ModelLoader.Load(Path.Combine(fixture.Dir, "base"), new ModelLoadOptions { Adapter = SavedLoraAdapter.Open(adapterDir) });
+        var first = Scorer.Score(model, new ScoreRequest(fixture.InputIds, fixture.Labels)).Loss;
+        var second = Scorer.Score(model, new ScoreRequest(fixture.InputIds, fixture.Labels)).Loss;
+        Assert.Equal(first, second);
+        Assert.Equal(fixture.Loss, first, 1e-4);
     }
 }

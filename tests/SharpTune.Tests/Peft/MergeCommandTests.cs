@@ -16,7 +16,7 @@ public sealed class MergeCommandTests
         var outDir = Path.Combine(TestPaths.TempDir(), "merged");
         var (code, _, err) = Run("merge", "--model", Path.Combine(fixture.Dir, "base"), "--adapter", Path.Combine(fixture.Dir, "adapter"), "--out", outDir);
         Assert.True(code == 0, err);
-        using var merged = ModelIO.Load(outDir);
+        using var merged = ModelLoader.Load(outDir);
         var result = Scorer.Score(merged, new ScoreRequest(fixture.InputIds, fixture.Labels));
         Assert.Equal(fixture.Golden["merged_loss"]!.GetValue<double>(), result.Loss, 1e-4);
         Assert.True(File.Exists(Path.Combine(outDir, "generation_config.json")));

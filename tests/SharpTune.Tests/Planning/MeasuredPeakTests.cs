@@ -33,10 +33,10 @@ public sealed class MeasuredPeakTests
         json["num_attention_heads"] = 4; json["num_key_value_heads"] = 2; json["vocab_size"] = 8192; json["tie_word_embeddings"] = false;
         using (var model = new CausalLM(ModelFamilies.ParseConfig(json, "planner test shape"), ScalarType.Float32))
         {
-            ModelIO.InitializeRandom(model, 1);
+            RandomWeights.Initialize(model, 1);
             ModelIO.Save(model, modelDir);
         }
-        ModelIO.CopyTokenizerFiles(Path.Combine(TestPaths.RepoRoot, "examples", "models", "tiny-chat"), modelDir);
+        CompanionFiles.CopyMissing(Path.Combine(TestPaths.RepoRoot, "examples", "models", "tiny-chat"), modelDir);
         var random = new Random(3);
         var data = Path.Combine(root, "corpus.jsonl");
         File.WriteAllLines(data, Enumerable.Range(0, 20).Select(_ => new JsonObject

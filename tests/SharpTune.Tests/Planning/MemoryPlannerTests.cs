@@ -27,7 +27,7 @@ public sealed class MemoryPlannerTests
     public void InventoryCountsTheParametersTheModelRegisters(string set, string family)
     {
         var dir = Path.Combine(TestPaths.Fixtures, set, family);
-        using var model = ModelIO.Load(dir);
+        using var model = ModelLoader.Load(dir);
         var inventory = ModelInventory.From(model.Config);
         Assert.Equal(model.parameters().Sum(p => p.numel()), inventory.TotalParams);
     }

@@ -3,6 +3,7 @@ using System.Net;
 using System.Net.Sockets;
 using System.Text;
 using System.Text.Json.Nodes;
+using SharpTune.Inference;
 using SharpTune.Serving;
 
 namespace SharpTune.Tests.Serving;
@@ -189,7 +190,7 @@ public sealed class ServerHardeningTests(ServerFixture fixture) : IClassFixture<
     public async Task A_failure_inside_the_server_answers_500_with_a_request_id_and_no_exception_text()
     {
         // A generator whose weights are gone: generating throws, as any unexpected fault inside the server would.
-        var generator = ServedModel.Load(fixture.Model.Dir);
+        var generator = TextGenerator.Load(fixture.Model.Dir);
         generator.Model.Dispose();
         var log = new StringWriter();
         await using var server = new OpenAiServer(generator, new ServerOptions { Port = 0 }, log);

@@ -61,7 +61,7 @@ public sealed class GrpoDirectionTests
     [InlineData(false, GrpoLossType.DrGrpo)]
     public void OneStepMovesTheRewardedTokensProbabilityTheRightWay(bool preferStopping, GrpoLossType lossType)
     {
-        using var model = ModelIO.Load(ModelDir);
+        using var model = ModelLoader.Load(ModelDir);
         var tokenizer = HfTokenizer.FromDirectory(ModelDir);
         var settings = new GrpoSettings { NumGenerations = 8, MaxCompletionLength = 1, Temperature = 1.0, LossType = lossType };
         var source = Source(model, tokenizer, settings, new FirstTokenStops(preferStopping));
@@ -89,7 +89,7 @@ public sealed class GrpoDirectionTests
     [Fact]
     public void RowsLabelExactlyTheCompletionTokensUpToAndWithTheStoppingToken()
     {
-        using var model = ModelIO.Load(ModelDir);
+        using var model = ModelLoader.Load(ModelDir);
         var tokenizer = HfTokenizer.FromDirectory(ModelDir);
         var settings = new GrpoSettings { NumGenerations = 8, MaxCompletionLength = 4, Temperature = 1.0 };
         using var batch = Source(model, tokenizer, settings, new Constant()).Batch(0, 0);

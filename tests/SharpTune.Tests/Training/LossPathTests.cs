@@ -20,12 +20,12 @@ public sealed class LossPathTests
     public void ChunkedCrossEntropyEqualsPlainLossAndGradients()
     {
         var (ids, labels) = Inputs();
-        using var plainModel = ModelIO.Load(fixture.Dir);
+        using var plainModel = ModelLoader.Load(fixture.Dir);
         using var plainLoss = CausalLmLoss.Mean(plainModel.Forward(new ForwardBatch(ids)), labels);
         plainLoss.backward();
         var plainGrads = Grads(plainModel);
 
-        using var chunkedModel = ModelIO.Load(fixture.Dir);
+        using var chunkedModel = ModelLoader.Load(fixture.Dir);
         var hidden = chunkedModel.Hidden(new ForwardBatch(ids));
         using var chunkedSum = ChunkedCrossEntropy.Sum(chunkedModel, hidden, labels, chunkTokens: 7);
         using var chunkedLoss = chunkedSum / 43;
@@ -44,13 +44,13 @@ public sealed class LossPathTests
     public void GradientCheckpointingGivesTheSameGradients()
     {
         var (ids, labels) = Inputs();
-        using var model = ModelIO.Load(fixture.Dir);
+        using var model = ModelLoader.Load(fixture.Dir);
         model.train();
         using var loss = CausalLmLoss.Mean(model.Forward(new ForwardBatch(ids)), labels);
         loss.backward();
         var expected = Grads(model);
 
-        using var checkpointed = ModelIO.Load(fixture.Dir);
+        using var checkpointed = ModelLoader.Load(fixture.Dir);
         checkpointed.train();
         GradientCheckpointing.Enable(checkpointed);
         using var loss2 = CausalLmLoss.Mean(checkpointed.Forward(new ForwardBatch(ids)), labels);

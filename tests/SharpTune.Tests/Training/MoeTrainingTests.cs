@@ -1,4 +1,5 @@
 using SharpTune.Modeling;
+using SharpTune.Modeling.Quantization;
 using SharpTune.Peft;
 using SharpTune.Tests.Modeling;
 using SharpTune.Training;
@@ -24,7 +25,7 @@ public sealed class MoeTrainingTests
         var fixture = new HfFixture("hf-tiny-new", name);
         double aux = fixture.Golden["router"]!["aux_loss"]!.GetValue<double>();
         double coef = fixture.Golden["router"]!["router_aux_loss_coef"]!.GetValue<double>();
-        using var model = ModelIO.Load(fixture.Dir);
+        using var model = ModelLoader.Load(fixture.Dir);
         model.train();
         var (ids, labels, batch) = Inputs(fixture);
         using (ids) using (labels)
@@ -83,7 +84,7 @@ public sealed class MoeTrainingTests
     public void OutputRouterLogitsOnADenseModelIsRefused()
     {
         var fixture = new HfFixture("hf-tiny-new", "qwen3");
-        using var model = ModelIO.Load(fixture.Dir);
+        using var model = ModelLoader.Load(fixture.Dir);
         model.train();
         var (ids, labels, batch) = Inputs(fixture);
         using (ids) using (labels)
@@ -104,7 +105,7 @@ public sealed class MoeTrainingTests
         var objective = new CausalLmObjective(outputRouterLogits: name != "gemma3" ? true : null);
         Dictionary<string, Tensor> Run(bool checkpoint, out float loss)
         {
-            var model = ModelIO.Load(fixture.Dir);
+            var model = ModelLoader.Load(fixture.Dir);
             foreach (var p in model.parameters()) p.requires_grad = true;
             model.train();
             if (checkpoint) GradientCheckpointing.Enable(model);
@@ -130,7 +131,7 @@ public sealed class MoeTrainingTests
     public void LoraTargetsExpertsAndLeavesTheRouterUnlessNamed()
     {
         var fixture = new HfFixture("hf-tiny-new", "mixtral");
-        using var model = ModelIO.Load(fixture.Dir);
+        using var model = ModelLoader.Load(fixture.Dir);
         var allLinear = Lora.AllLinearNames(model);
         Assert.Equal(["q_proj", "k_proj", "v_proj", "o_proj", "w1", "w3", "w2"], allLinear);
         var settings = new LoraSettings { R = 2, Alpha = 4, TargetModules = allLinear };
@@ -139,7 +140,7 @@ public sealed class MoeTrainingTests
         Assert.DoesNotContain(adapted, n => n.EndsWith(".gate", StringComparison.Ordinal));
         Assert.Equal(2 * (4 + 4 * 3), adapted.Count);
 
-        using var qwen = ModelIO.Load(new HfFixture("hf-tiny-new", "qwen3_moe").Dir);
+        using var qwen = ModelLoader.Load(new HfFixture("hf-tiny-new", "qwen3_moe").Dir);
         var named = Lora.Inject(qwen, new LoraSettings { R = 2, Alpha = 4, TargetModules = ["gate", "gate_proj"] }, seed: 1);
         Assert.Equal(["model.layers.0.mlp.gate", "model.layers.0.mlp.experts.0.gate_proj"], named.Take(2));
         Assert.Equal(2 * (1 + 8), named.Count);
@@ -149,8 +150,8 @@ public sealed class MoeTrainingTests
     public void QloraQuantizesEveryExpertAndTrainsAdaptersOnThem()
     {
         var fixture = new HfFixture("hf-tiny-new", "mixtral");
-        using var model = SharpTune.Peft.Quantization.QuantizedModelLoader.Load(fixture.Dir, ScalarType.Float32, SharpTune.Peft.Quantization.QuantizationSettings.Nf4(doubleQuant: true));
-        var quantized = SharpTune.Peft.Quantization.QuantizedModelLoader.QuantizedLayers(model).Select(l => l.Name).ToList();
+        using var model = ModelLoader.Load(fixture.Dir, new ModelLoadOptions { Quantization = QuantizationSettings.Nf4(doubleQuant: true) });
+        var quantized = QuantizedLoading.QuantizedLayers(model).Select(l => l.Name).ToList();
         Assert.Contains("model.layers.1.block_sparse_moe.experts.3.w2", quantized);
         Assert.Equal(2 * (4 + 1 + 4 * 3), quantized.Count);   // attention, router, experts
         Lora.Inject(model, new LoraSettings { R = 2, Alpha = 4, TargetModules = Lora.AllLinearNames(model) }, seed: 3);
@@ -171,7 +172,7 @@ public sealed class MoeTrainingTests
     public void ExpertLoraTrainsSavesAndMergesInTheHfLayout()
     {
         var fixture = new HfFixture("hf-tiny-new", "qwen3_moe");
-        using var model = ModelIO.Load(fixture.Dir);
+        using var model = ModelLoader.Load(fixture.Dir);
         var settings = new LoraSettings { R = 2, Alpha = 4, TargetModules = ["gate_proj", "up_proj", "down_proj", "q_proj"] };
         Lora.Inject(model, settings, seed: 2);
         // Give lora_B values so the adapter changes the output (PEFT initialises it to zero).
@@ -197,19 +198,18 @@ public sealed class MoeTrainingTests
                 Assert.True(saved.Contains("base_model.model.model.layers.1.mlp.experts.5.down_proj.lora_A.weight"));
 
             var mergedDir = TestPaths.TempDir();
-            ModelIO.SaveTensors(model.Config, Lora.MergedTensors(model, ScalarType.Float32), ScalarType.Float32, mergedDir);
-            using var merged = ModelIO.Load(mergedDir);
+            ModelIO.SaveTensors(model.Config, LoraMerge.MergedTensors(model, ScalarType.Float32), ScalarType.Float32, mergedDir);
+            using var merged = ModelLoader.Load(mergedDir);
             using (var original = SharpTune.SafeTensors.SafeTensorsCheckpoint.Open(fixture.Dir))
             using (var written = SharpTune.SafeTensors.SafeTensorsCheckpoint.Open(mergedDir))
                 Assert.Equal(original.Names.OrderBy(n => n, StringComparer.Ordinal), written.Names.OrderBy(n => n, StringComparer.Ordinal));
             using var mergedLogits = merged.Forward(new ForwardBatch(ids));
             Assert.True(TinyModels.MaxAbsDiff(adaptedLogits, mergedLogits) < 1e-4);
 
-            using var reloaded = ModelIO.Load(fixture.Dir);
-            Lora.Apply(reloaded, adapterDir);
+            using var reloaded = ModelLoader.Load(fixture.Dir, new ModelLoadOptions { Adapter = SavedLoraAdapter.Open(adapterDir) });
             using var reloadedLogits = reloaded.Forward(new ForwardBatch(ids));
             Assert.Equal(0.0, TinyModels.MaxAbsDiff(adaptedLogits, reloadedLogits), 6);
-            using var baseModel = ModelIO.Load(fixture.Dir);
+            using var baseModel = ModelLoader.Load(fixture.Dir);
             using var baseLogits = baseModel.Forward(new ForwardBatch(ids));
             Assert.True(TinyModels.MaxAbsDiff(adaptedLogits, baseLogits) > 1e-2);
         }

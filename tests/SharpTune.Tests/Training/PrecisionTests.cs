@@ -19,7 +19,7 @@ public sealed class PrecisionTests
     [Fact]
     public void Bf16ModelReproducesTheGoldenLossWithinTwoHundredths()
     {
-        using var model = ModelIO.Load(fixture.Dir, ScalarType.BFloat16);
+        using var model = ModelLoader.Load(fixture.Dir, new ModelLoadOptions { DType = ScalarType.BFloat16 });
         Assert.Equal(ScalarType.BFloat16, model.Model.EmbedTokens.Weight.dtype);
         using var ids = tensor(fixture.InputIds.SelectMany(r => r).ToArray(), [2, 24]);
         using var labels = tensor(fixture.Labels.SelectMany(r => r).ToArray(), [2, 24]);
@@ -34,7 +34,7 @@ public sealed class PrecisionTests
     [Fact]
     public void Bf16LoraKeepsFloat32AdaptersAndGradients()
     {
-        using var model = ModelIO.Load(fixture.Dir, ScalarType.BFloat16);
+        using var model = ModelLoader.Load(fixture.Dir, new ModelLoadOptions { DType = ScalarType.BFloat16 });
         Lora.Inject(model, new LoraSettings { R = 4, Alpha = 8, TargetModules = ["q_proj", "v_proj"] }, seed: 1);
         using var ids = tensor(fixture.InputIds.SelectMany(r => r).ToArray(), [2, 24]);
         using var labels = tensor(fixture.Labels.SelectMany(r => r).ToArray(), [2, 24]);

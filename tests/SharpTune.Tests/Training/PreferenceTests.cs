@@ -46,7 +46,7 @@ public sealed class PreferenceTests
     [Fact]
     public void DpoAtStepZeroWithLoraIsLn2AndRewardsAreZero()
     {
-        using var model = ModelIO.Load(Path.Combine(TestPaths.Fixtures, "hf-tiny", "llama"));
+        using var model = ModelLoader.Load(Path.Combine(TestPaths.Fixtures, "hf-tiny", "llama"));
         Lora.Inject(model, new LoraSettings { R = 4, Alpha = 8, TargetModules = ["q_proj", "v_proj"] }, seed: 1);
         var pairs = new[]
         {
@@ -90,7 +90,7 @@ public sealed class PreferenceTests
     [Fact]
     public void KtoAtStepZeroWithLoraIsOneHalfPerExampleAndRewardsAreZero()
     {
-        using var model = ModelIO.Load(Path.Combine(TestPaths.Fixtures, "hf-tiny", "llama"));
+        using var model = ModelLoader.Load(Path.Combine(TestPaths.Fixtures, "hf-tiny", "llama"));
         Lora.Inject(model, new LoraSettings { R = 4, Alpha = 8, TargetModules = ["q_proj", "v_proj"] }, seed: 1);
         var examples = new[]
         {

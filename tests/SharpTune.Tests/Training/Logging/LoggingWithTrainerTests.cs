@@ -24,7 +24,7 @@ public sealed class LoggingWithTrainerTests
     {
         var dir = TestPaths.TempDir();
         manual_seed(3);
-        using var model = ModelIO.Load(Path.Combine(TestPaths.Fixtures, "hf-tiny", "llama"), ScalarType.Float32);
+        using var model = ModelLoader.Load(Path.Combine(TestPaths.Fixtures, "hf-tiny", "llama"), new ModelLoadOptions { DType = ScalarType.Float32 });
         foreach (var p in model.parameters()) p.requires_grad = true;
         var trainable = model.named_parameters().Select(p => new TrainableParameter(p.name, p.parameter, TrainableParameter.DecayApplies(p.name))).ToList();
         var optimizer = Optimizer.Create("adamw_torch", trainable, 0.0, 0.9, 0.999, 1e-8);

@@ -1,6 +1,6 @@
 using static TorchSharp.torch;
 
-namespace SharpTune.Peft.Quantization;
+namespace SharpTune.Modeling.Quantization;
 
 /// <summary>The code books of bitsandbytes: value i of a book is what 4-bit (or 8-bit) code i dequantizes to, times absmax.</summary>
 public static class CodeBooks

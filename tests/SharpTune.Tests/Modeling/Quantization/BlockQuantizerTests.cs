@@ -1,8 +1,8 @@
-using SharpTune.Peft.Quantization;
+using SharpTune.Modeling.Quantization;
 using Xunit.Abstractions;
 using static TorchSharp.torch;
 
-namespace SharpTune.Tests.Peft.Quantization;
+namespace SharpTune.Tests.Modeling.Quantization;
 
 /// <summary>4-bit and 8-bit codes against values worked out by hand from the bitsandbytes code books.</summary>
 public sealed class BlockQuantizerTests(ITestOutputHelper output)

@@ -1,13 +1,13 @@
 using SharpTune.Modeling;
 using SharpTune.Peft;
-using SharpTune.Peft.Quantization;
+using SharpTune.Modeling.Quantization;
 using SharpTune.SafeTensors;
 using SharpTune.Tests.Modeling;
 using SharpTune.Training;
 using Xunit.Abstractions;
 using static TorchSharp.torch;
 
-namespace SharpTune.Tests.Peft.Quantization;
+namespace SharpTune.Tests.Peft;
 
 /// <summary>The hf-tiny llama loaded with 4-bit / 8-bit linear layers: loss, LoRA training, gradients, merges.</summary>
 public sealed class QuantizedModelTests(ITestOutputHelper output)
@@ -33,9 +33,9 @@ public sealed class QuantizedModelTests(ITestOutputHelper output)
     [Fact]
     public void Nf4LoadKeepsLossCloseToFp32AndDropsDenseWeights()
     {
-        using var full = ModelIO.Load(fixture.Dir);
-        using var nf4 = QuantizedModelLoader.Load(fixture.Dir, ScalarType.Float32, QuantizationSettings.Nf4(doubleQuant: true));
-        using var fp4 = QuantizedModelLoader.Load(fixture.Dir, ScalarType.Float32, QuantizationSettings.Fp4());
+        using var full = ModelLoader.Load(fixture.Dir);
+        using var nf4 = ModelLoader.Load(fixture.Dir, new ModelLoadOptions { Quantization = QuantizationSettings.Nf4(doubleQuant: true) });
+        using var fp4 = ModelLoader.Load(fixture.Dir, new ModelLoadOptions { Quantization = QuantizationSettings.Fp4() });
         double fullLoss = Loss(full), nf4Loss = Loss(nf4), fp4Loss = Loss(fp4);
         output.WriteLine($"loss fp32 {fullLoss:F6}  nf4+dq {nf4Loss:F6} (Δ {nf4Loss - fullLoss:+0.000000;-0.000000})  fp4 {fp4Loss:F6} (Δ {fp4Loss - fullLoss:+0.000000;-0.000000})");
         Assert.Equal(fixture.Loss, fullLoss, 1e-4);
@@ -44,7 +44,7 @@ public sealed class QuantizedModelTests(ITestOutputHelper output)
         Assert.True(Math.Abs(nf4Loss - fullLoss) < 0.01 * fullLoss, $"nf4 {nf4Loss} vs fp32 {fullLoss}");
         Assert.True(Math.Abs(fp4Loss - fullLoss) < 0.02 * fullLoss, $"fp4 {fp4Loss} vs fp32 {fullLoss}");
 
-        var quantized = QuantizedModelLoader.QuantizedLayers(nf4).ToList();
+        var quantized = QuantizedLoading.QuantizedLayers(nf4).ToList();
         Assert.Equal(2 * 7, quantized.Count);
         Assert.DoesNotContain(nf4.named_parameters(), p => p.name.EndsWith("_proj.weight", StringComparison.Ordinal));
         Assert.Contains(nf4.named_parameters(), p => p.name == "lm_head.weight");
@@ -66,13 +66,13 @@ public sealed class QuantizedModelTests(ITestOutputHelper output)
     [Fact]
     public void Int8LoadKeepsLossCloseToFp32()
     {
-        using var full = ModelIO.Load(fixture.Dir);
-        using var int8 = QuantizedModelLoader.Load(fixture.Dir, ScalarType.Float32, QuantizationSettings.Int8());
+        using var full = ModelLoader.Load(fixture.Dir);
+        using var int8 = ModelLoader.Load(fixture.Dir, new ModelLoadOptions { Quantization = QuantizationSettings.Int8() });
         double fullLoss = Loss(full), int8Loss = Loss(int8);
         output.WriteLine($"loss fp32 {fullLoss:F6}  int8 {int8Loss:F6} (Δ {int8Loss - fullLoss:+0.000000;-0.000000})");
         // Row-wise int8 error is ~1/10 of NF4's: measured Δ 0.0074 = 0.10% of the loss (NF4: 0.62%). Bound: 0.25%.
         Assert.True(Math.Abs(int8Loss - fullLoss) < 0.0025 * fullLoss, $"int8 {int8Loss} vs fp32 {fullLoss}");
-        var layer = QuantizedModelLoader.QuantizedLayers(int8).Single(l => l.Name == "model.layers.1.mlp.down_proj");
+        var layer = QuantizedLoading.QuantizedLayers(int8).Single(l => l.Name == "model.layers.1.mlp.down_proj");
         var weight = Assert.IsType<Int8LinearWeight>(layer.Weight);
         Assert.Equal(ScalarType.Int8, weight.Codes.dtype);
         Assert.Equal([64L, 128L], weight.Codes.shape);
@@ -82,8 +82,8 @@ public sealed class QuantizedModelTests(ITestOutputHelper output)
     [Fact]
     public void InputGradientThroughQuantizedLayerEqualsDenseGradient()
     {
-        using var model = QuantizedModelLoader.Load(fixture.Dir, ScalarType.Float32, QuantizationSettings.Nf4());
-        var (_, layer, weight) = QuantizedModelLoader.QuantizedLayers(model).Single(l => l.Name == "model.layers.0.mlp.up_proj");
+        using var model = ModelLoader.Load(fixture.Dir, new ModelLoadOptions { Quantization = QuantizationSettings.Nf4() });
+        var (_, layer, weight) = QuantizedLoading.QuantizedLayers(model).Single(l => l.Name == "model.layers.0.mlp.up_proj");
         manual_seed(3);
         using var x = randn(3, 64).requires_grad_(true);
         using var y = layer.call(x);
@@ -130,7 +130,7 @@ public sealed class QuantizedModelTests(ITestOutputHelper output)
     [Fact]
     public void QloraTrainsOnlyAdapterWeightsAndMatchesLoraOnFullPrecision()
     {
-        using var nf4 = QuantizedModelLoader.Load(fixture.Dir, ScalarType.Float32, QuantizationSettings.Nf4(doubleQuant: true));
+        using var nf4 = ModelLoader.Load(fixture.Dir, new ModelLoadOptions { Quantization = QuantizationSettings.Nf4(doubleQuant: true) });
         Lora.Inject(nf4, new LoraSettings { R = 8, Alpha = 16, TargetModules = AllLinear }, seed: 11);
         var trainable = nf4.named_parameters().Where(p => p.parameter.requires_grad).Select(p => p.name).ToList();
         Assert.Equal(2 * 7 * 2, trainable.Count);
@@ -152,8 +152,8 @@ public sealed class QuantizedModelTests(ITestOutputHelper output)
         Assert.True(nf4.named_parameters().Where(p => p.name.EndsWith("lora_B.weight")).All(p => p.parameter.grad!.abs().sum().item<float>() > 0));
 
         const int steps = 12;   // mid-way down the curve, where a 10% band is meaningful (30 steps reach ~0.03)
-        using var q = QuantizedModelLoader.Load(fixture.Dir, ScalarType.Float32, QuantizationSettings.Nf4(doubleQuant: true));
-        using var f = ModelIO.Load(fixture.Dir);
+        using var q = ModelLoader.Load(fixture.Dir, new ModelLoadOptions { Quantization = QuantizationSettings.Nf4(doubleQuant: true) });
+        using var f = ModelLoader.Load(fixture.Dir);
         var qlora = Train(q, steps);
         var lora = Train(f, steps);
         output.WriteLine($"QLoRA loss {qlora[0]:F4} → {qlora[^1]:F4}; LoRA (fp32 base) {lora[0]:F4} → {lora[^1]:F4}");
@@ -164,12 +164,12 @@ public sealed class QuantizedModelTests(ITestOutputHelper output)
     [Fact]
     public void DoraOnQuantizedLayersUsesTheDequantizedWeight()
     {
-        using var model = QuantizedModelLoader.Load(fixture.Dir, ScalarType.Float32, QuantizationSettings.Nf4(doubleQuant: true));
+        using var model = ModelLoader.Load(fixture.Dir, new ModelLoadOptions { Quantization = QuantizationSettings.Nf4(doubleQuant: true) });
         double before = Loss(model);
         Lora.Inject(model, new LoraSettings { R = 4, Alpha = 8, TargetModules = ["q_proj", "down_proj"], UseDora = true }, seed: 2);
         // At init B = 0 and m = ‖W_deq‖ per row, so DoRA's output equals the quantized base's.
         Assert.Equal(before, Loss(model), 5);
-        var (_, layer, weight) = QuantizedModelLoader.QuantizedLayers(model).Single(l => l.Name == "model.layers.1.mlp.down_proj");
+        var (_, layer, weight) = QuantizedLoading.QuantizedLayers(model).Single(l => l.Name == "model.layers.1.mlp.down_proj");
         using var dense = weight.Dequantize(ScalarType.Float32);
         using var norms = dense.norm(1);
         var magnitude = ((LoraAdapter)layer.Adapter!).Magnitude!;
@@ -180,10 +180,10 @@ public sealed class QuantizedModelTests(ITestOutputHelper output)
     [Fact]
     public void RequantizingTheSameCheckpointGivesIdenticalBytes()
     {
-        using var first = QuantizedModelLoader.Load(fixture.Dir, ScalarType.Float32, QuantizationSettings.Nf4(doubleQuant: true));
-        using var second = QuantizedModelLoader.Load(fixture.Dir, ScalarType.Float32, QuantizationSettings.Nf4(doubleQuant: true));
-        var a = QuantizedModelLoader.QuantizedLayers(first).ToList();
-        var b = QuantizedModelLoader.QuantizedLayers(second).ToList();
+        using var first = ModelLoader.Load(fixture.Dir, new ModelLoadOptions { Quantization = QuantizationSettings.Nf4(doubleQuant: true) });
+        using var second = ModelLoader.Load(fixture.Dir, new ModelLoadOptions { Quantization = QuantizationSettings.Nf4(doubleQuant: true) });
+        var a = QuantizedLoading.QuantizedLayers(first).ToList();
+        var b = QuantizedLoading.QuantizedLayers(second).ToList();
         Assert.Equal(a.Select(l => l.Name), b.Select(l => l.Name));
         foreach (var (left, right) in a.Zip(b))
             foreach (var (key, t) in left.Weight.StoredTensors)
@@ -193,20 +193,20 @@ public sealed class QuantizedModelTests(ITestOutputHelper output)
     [Fact]
     public void MergeIntoDequantizedBaseWarnsAndFoldsTheAdapter()
     {
-        using var model = QuantizedModelLoader.Load(fixture.Dir, ScalarType.Float32, QuantizationSettings.Nf4());
+        using var model = ModelLoader.Load(fixture.Dir, new ModelLoadOptions { Quantization = QuantizationSettings.Nf4() });
         var settings = new LoraSettings { R = 4, Alpha = 8, TargetModules = ["q_proj", "v_proj"] };
         Lora.Inject(model, settings, seed: 5);
-        var layer = QuantizedModelLoader.QuantizedLayers(model).Single(l => l.Name == "model.layers.1.self_attn.q_proj");
+        var layer = QuantizedLoading.QuantizedLayers(model).Single(l => l.Name == "model.layers.1.self_attn.q_proj");
         var adapter = (LoraAdapter)layer.Layer.Adapter!;
         using (no_grad()) adapter.B.normal_(0, 0.1);
         var warnings = new List<string>();
-        var merged = QLoraMerge.MergedTensors(model, ScalarType.Float32, warnings.Add).ToDictionary(kv => kv.Key, kv => kv.Value);
-        Assert.Equal(QLoraMerge.DequantizedBaseWarning, Assert.Single(warnings));
+        var merged = LoraMerge.MergedTensors(model, ScalarType.Float32, warnings.Add).ToDictionary(kv => kv.Key, kv => kv.Value);
+        Assert.Equal(LoraMerge.DequantizedBaseWarning, Assert.Single(warnings));
         using var checkpoint = SafeTensorsCheckpoint.Open(fixture.Dir);
         Assert.Equal(checkpoint.Names.OrderBy(n => n), merged.Keys.OrderBy(n => n));
         using var expected = layer.Weight.Dequantize(ScalarType.Float32) + adapter.B.matmul(adapter.A) * 2.0;
         Assert.True((merged["model.layers.1.self_attn.q_proj.weight"] - expected).abs().max().item<float>() < 1e-6);
-        using var kDense = QuantizedModelLoader.QuantizedLayers(model).Single(l => l.Name == "model.layers.1.self_attn.k_proj").Weight.Dequantize(ScalarType.Float32);
+        using var kDense = QuantizedLoading.QuantizedLayers(model).Single(l => l.Name == "model.layers.1.self_attn.k_proj").Weight.Dequantize(ScalarType.Float32);
         Assert.Equal(kDense.data<float>().ToArray(), merged["model.layers.1.self_attn.k_proj.weight"].data<float>().ToArray());
         foreach (var t in merged.Values) t.Dispose();
     }
@@ -214,7 +214,7 @@ public sealed class QuantizedModelTests(ITestOutputHelper output)
     [Fact]
     public void SavingAQuantizedModelIsRefusedInsteadOfDroppingLayers()
     {
-        using var model = QuantizedModelLoader.Load(fixture.Dir, ScalarType.Float32, QuantizationSettings.Int8());
+        using var model = ModelLoader.Load(fixture.Dir, new ModelLoadOptions { Quantization = QuantizationSettings.Int8() });
         var outDir = TestPaths.TempDir();
         var error = Assert.Throws<InvalidInputException>(() => ModelIO.Save(model, outDir));
         Assert.Equal($"{outDir}: the model holds quantized linear layers (e.g. 'model.layers.0.self_attn.q_proj'); save merged weights instead (merge_lora, or merge_into_original: PATH)", error.Message);
@@ -226,7 +226,7 @@ public sealed class QuantizedModelTests(ITestOutputHelper output)
     {
         var lora = new HfFixture("llama_lora");
         var outDir = TestPaths.TempDir();
-        QLoraMerge.MergeIntoOriginal(Path.Combine(lora.Dir, "base"), Path.Combine(lora.Dir, "adapter"), outDir, ScalarType.Float32);
+        LoraMerge.MergeIntoOriginal(Path.Combine(lora.Dir, "base"), Path.Combine(lora.Dir, "adapter"), outDir, ScalarType.Float32);
         using var written = SafeTensorsCheckpoint.Open(outDir);
         using var peft = SafeTensorsCheckpoint.Open(Path.Combine(lora.Dir, "merged"));
         Assert.Equal(peft.Names.OrderBy(n => n), written.Names.OrderBy(n => n));

@@ -1,8 +1,7 @@
-using SharpTune.Modeling;
 using TorchSharp;
 using static TorchSharp.torch;
 
-namespace SharpTune.Peft.Quantization;
+namespace SharpTune.Modeling.Quantization;
 
 /// <summary>
 /// A frozen linear weight (out × in) held quantized. The forward product dequantizes it for the matmul and drops it;

@@ -1,6 +1,6 @@
 using static TorchSharp.torch;
 
-namespace SharpTune.Peft.Quantization;
+namespace SharpTune.Modeling.Quantization;
 
 /// <summary>
 /// Blockwise absmax quantization with bitsandbytes' semantics (its torch-native "default" backend):

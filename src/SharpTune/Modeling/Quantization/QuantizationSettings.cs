@@ -1,4 +1,4 @@
-namespace SharpTune.Peft.Quantization;
+namespace SharpTune.Modeling.Quantization;
 
 /// <summary>4-bit data types of bitsandbytes (bnb_4bit_quant_type).</summary>
 public enum FourBitType { Nf4, Fp4 }
