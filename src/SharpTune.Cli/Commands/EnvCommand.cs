@@ -32,6 +32,10 @@ public static class EnvCommand
             string bf16Units = hasCuda ? "cuda" : CpuFeatures.HasAmxBf16() ? "cpu has AMX-BF16" : CpuFeatures.HasBf16Units() ? "cpu has AVX512-BF16 but no AMX" : "cpu lacks bf16 units";
             console.Out.WriteLine($"bf16           {bf16Units}: bf16: auto trains in {(PrecisionPolicy.PrefersBf16(auto) ? "bf16" : "fp32")}");
             console.Out.WriteLine($"threads        {get_num_threads()}");
+            // Probed, not assumed: under an in-process call (tests) the policy was never applied.
+            bool mapped = OperatingSystem.IsLinux() && HeapPolicy.MidSizeBlocksAreMapped();
+            console.Out.WriteLine($"malloc         1 MiB blocks {(mapped ? "mapped (freed at once)" : "from the heap")} after a 16 MiB block is freed" +
+                                  $"{(Environment.GetEnvironmentVariable(HeapPolicy.OptOutVariable) is { Length: > 0 } opt ? $"; {HeapPolicy.OptOutVariable}={opt}" : "")}");
             var flags = CpuFeatures.Flags();
             console.Out.WriteLine($"cpu            {CpuFeatures.ModelName() ?? "unknown"}; {string.Join(" ", InterestingCpuFlags.Select(f => flags.Contains(f) ? f : "-" + f))}");
             return 0;

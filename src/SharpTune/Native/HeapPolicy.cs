@@ -9,16 +9,18 @@ namespace SharpTune.Native;
 /// temporaries (1–32 MiB each) therefore all land in the heap, whose freed middle pages stay resident: on the 56M
 /// Llama shape (batch 2 × 512) the peak RSS was 1949 MiB for a full fine-tune and 1339 MiB for LoRA, against 1576 and
 /// 1013 MiB with the threshold fixed at 64 KiB and trimming on every free (docs/performance.md). A fixed threshold
-/// stops the growth. SHARPTUNE_HEAP_POLICY=glibc keeps glibc's behaviour; a user's own MALLOC_MMAP_THRESHOLD_ / MALLOC_TRIM_THRESHOLD_ (read by glibc at start) wins.
+/// stops the growth. It only decides how the heap grows, so it must be set at start, before the heap fragments.
+/// SHARPTUNE_HEAP_POLICY=glibc keeps glibc's behaviour; a user's own MALLOC_MMAP_THRESHOLD_ / MALLOC_TRIM_THRESHOLD_
+/// (read by glibc at start) wins.
 /// </summary>
 public static partial class HeapPolicy
 {
     public const string MmapThresholdVariable = "MALLOC_MMAP_THRESHOLD_";
     public const string TrimThresholdVariable = "MALLOC_TRIM_THRESHOLD_";
-    public const int MmapThresholdBytes = 64 * 1024;
-    public const int TrimThresholdBytes = 0;
     /// <summary>Set to "glibc" to keep glibc's own (growing) thresholds, e.g. to compare.</summary>
     public const string OptOutVariable = "SHARPTUNE_HEAP_POLICY";
+    public const int MmapThresholdBytes = 64 * 1024;
+    public const int TrimThresholdBytes = 0;
 
     // glibc's mallopt parameter numbers (malloc.h).
     private const int MTrimThreshold = -1;
@@ -31,15 +33,26 @@ public static partial class HeapPolicy
         if (Environment.GetEnvironmentVariable(OptOutVariable) is "glibc") return $"glibc default ({OptOutVariable}=glibc)";
         try
         {
-            var parts = new List<string>();
-            parts.Add(Set(MmapThresholdVariable, MMmapThreshold, MmapThresholdBytes, "mmap threshold"));
-            parts.Add(Set(TrimThresholdVariable, MTrimThreshold, TrimThresholdBytes, "trim threshold"));
-            return string.Join(", ", parts);
+            return Set(MmapThresholdVariable, MMmapThreshold, MmapThresholdBytes, "mmap threshold") + ", " +
+                   Set(TrimThresholdVariable, MTrimThreshold, TrimThresholdBytes, "trim threshold");
         }
         catch (EntryPointNotFoundException)
         {
             return "system default (no mallopt: not glibc)";
         }
+    }
+
+    /// <summary>
+    /// Whether a 1 MiB block allocated right after a 16 MiB block was freed comes from its own mapping (bit 1,
+    /// IS_MMAPPED, of glibc's size word before the block), as under this policy, rather than from the heap, as under
+    /// glibc's growing threshold. Meaningful in a process whose heap has no free 1 MiB chunk yet (at start).
+    /// </summary>
+    public static bool MidSizeBlocksAreMapped()
+    {
+        Free(Malloc(16 << 20));
+        nint block = Malloc(1 << 20);
+        try { return (Marshal.ReadInt64(block - 8) & 2) != 0; }
+        finally { Free(block); }
     }
 
     private static string Set(string variable, int parameter, int bytes, string what)
@@ -50,4 +63,10 @@ public static partial class HeapPolicy
 
     [LibraryImport("libc", EntryPoint = "mallopt")]
     private static partial int MallOpt(int parameter, int value);
+
+    [LibraryImport("libc", EntryPoint = "malloc")]
+    private static partial nint Malloc(nuint bytes);
+
+    [LibraryImport("libc", EntryPoint = "free")]
+    private static partial void Free(nint block);
 }
