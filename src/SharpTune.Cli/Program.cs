@@ -9,6 +9,7 @@ public static class Program
     public static int Main(string[] args)
     {
         Native.OpenMpPolicy.ApplyBeforeTorchLoads();
+        Native.HeapPolicy.Apply();
         // Launched as one rank of several (mpirun, srun): only rank 0 prints progress; errors carry the rank.
         var (stdout, stderr) = RankOutput.For(Distributed.LaunchEnvironment.Read(), Console.Out, Console.Error);
         int code = Run(args, stdout, stderr);
