@@ -90,15 +90,19 @@ public sealed class ActivationModel(ModelConfig c, ModelInventory inventory, int
     }
 
     /// <summary>
-    /// ChunkedCrossEntropy's backward: one chunk's raw logits, float32 logits and softmax, the rows' gradient, and for a
-    /// trained output matrix its float32 gradient accumulator and one chunk's product.
+    /// ChunkedCrossEntropy, from its forward to the end of its backward. When the [tokens × vocab] float32 logit gradient
+    /// fits its limit the forward keeps it (N·V·4), beside one chunk's logits (in d and fp32), log-sum-exp temporary and
+    /// softmax; the backward then only multiplies it out. Otherwise the backward recomputes one chunk at a time. Both add
+    /// the rows' gradient, and for a trained output matrix its float32 gradient accumulator (addmm_, no per-chunk product)
+    /// and, in bf16, its rounded copy.
     /// </summary>
     public long LossBackwardBytes(int batch, int seqLen, int chunk)
     {
         long rows = (long)batch * seqLen;
-        long c32 = Math.Min(chunk, rows) * c.VocabSize;
-        long bytes = c32 * (d + F32 + F32 + (d == F32 ? 0 : d)) + rows * c.HiddenSize * d;
-        if (full) bytes += 2L * c.VocabSize * c.HiddenSize * F32;
+        long chunkLogits = Math.Min(chunk, rows) * c.VocabSize * (F32 + F32 + F32 + (d == F32 ? 0 : d));
+        long kept = Training.ChunkedCrossEntropy.KeepsGradient(rows, c.VocabSize) ? rows * c.VocabSize * F32 : 0;
+        long bytes = kept + chunkLogits + rows * c.HiddenSize * d;
+        if (full) bytes += (long)c.VocabSize * c.HiddenSize * (F32 + (d == F32 ? 0 : d));
         return bytes;
     }
 

@@ -16,12 +16,15 @@ public sealed class MemoryPlanner(TrainConfig config, ModelConfig model, PlanDev
 {
     private const int F32 = 4;
     /// <summary>Objectives.cs: CausalLmObjective's default chunk of tokens per logits block.</summary>
-    private const int CrossEntropyChunk = 1024;
+    private const int CrossEntropyChunk = ChunkedCrossEntropy.DefaultChunkTokens;
 
     private readonly ModelInventory inventory = ModelInventory.From(model);
 
-    /// <summary>Share of the backward pass's freed buffers still resident at the optimizer step of a CPU process (measured).</summary>
-    public const double CpuHeapRetention = 0.6;
+    /// <summary>
+    /// Share of the backward pass's freed buffers still resident at the optimizer step of a CPU process (measured 0–0.14
+    /// with Native.HeapPolicy's fixed mmap threshold; 0.55–0.7 under glibc's dynamic threshold).
+    /// </summary>
+    public const double CpuHeapRetention = 0.1;
 
     public MemoryForecast Forecast() => Forecast(config.MicroBatchSize, config.SequenceLen, withFits: true);
 
@@ -89,9 +92,9 @@ public sealed class MemoryPlanner(TrainConfig config, ModelConfig model, PlanDev
         long stepTemporaries = StepTemporaryBytes(trainableTensors, trainableBytes, masters && trainableBytes != F32);
         long resident = device.RuntimeBytes + weightShard;
         long backwardPeak = resident + optimizerBytes + saved + working + lossBuffers;
-        // CPU only: glibc keeps most of the heap the backward pass freed (activations below its 32 MiB mmap threshold)
-        // while the step maps its large temporaries anew, so RSS at the step still carries part of the backward's
-        // buffers. The share is measured (docs/memory.md: 0.55–0.7 on the bench runs); CUDA's caching allocator reuses them.
+        // CPU only: glibc keeps the freed heap blocks under its mmap threshold (fixed by Native.HeapPolicy) while the step
+        // maps its large temporaries anew, so RSS at the step still carries a small part of the backward's buffers. The
+        // share is measured (docs/memory.md); CUDA's caching allocator reuses them.
         long retained = device.IsGpu ? 0 : (long)(CpuHeapRetention * (saved + working + lossBuffers));
         long stepPeak = resident + gradBytes + optimizerBytes + stepTemporaries + retained;
         long loadPeak = resident + LoadTemporaryBytes(quant4 || quant8, d);
@@ -200,25 +203,28 @@ public sealed class MemoryPlanner(TrainConfig config, ModelConfig model, PlanDev
     }
 
     /// <summary>
-    /// Optimizer.Step, per parameter: the float32 gradient (a copy when the gradient is bf16/fp16), ·multiplier, then in
-    /// the state's dtype sqrt, quotient, m / denominator and ·lr (AdamW; Lion about as many, SGD one), and the update
-    /// rounded to the parameter's dtype when they differ. AdamW8bit updates a large tensor one slice at a time; Muon's
-    /// Newton–Schulz iterations keep five bf16 products of the matrix and five of its Gram matrix per iteration.
+    /// Optimizer.Step, per parameter: the float32 gradient (a copy only when the gradient is bf16/fp16; the clipping
+    /// multiplier is applied in place), then in the state's dtype AdamW's two temporaries (the denominator, the update
+    /// scaled in place), Lion's four and SGD's one, plus the update rounded to the parameter's dtype when they differ.
+    /// AdamW8bit updates a large tensor one slice at a time; Muon's Newton–Schulz iterations keep five bf16 products of
+    /// the matrix and five of its Gram matrix per iteration.
     /// </summary>
     private long StepTemporaryBytes(IReadOnlyList<ParameterTensor> tensors, int paramBytes, bool withMasters)
     {
         int stateBytes = withMasters || paramBytes == F32 ? F32 : paramBytes;
-        int gradient = (paramBytes == F32 ? 0 : F32) + F32;
+        int gradient = paramBytes == F32 ? 0 : F32;
         int rounding = stateBytes == paramBytes ? 0 : paramBytes;
         long PerTensor(ParameterTensor t) => config.Optimizer switch
         {
             OptimizerType.Sgd => t.Elements * (gradient + F32 + rounding),
+            OptimizerType.Lion => t.Elements * (gradient + 4 * stateBytes + rounding),
+            OptimizerType.Adafactor => t.Elements * (gradient + 4 * stateBytes + rounding),
             OptimizerType.Adamw8bit when t.Elements >= AdamW8bit.MinQuantizedSize =>
                 t.Elements * gradient + Math.Min(t.Elements, AdamW8bit.DefaultSliceElements) * AdamW8bit.SliceTemporaryBytesPerElement,
-            OptimizerType.Adamw8bit => t.Elements * (gradient + 4 * F32 + rounding),
+            OptimizerType.Adamw8bit => t.Elements * (gradient + 2 * F32 + rounding),
             OptimizerType.Muon when t.IsHiddenMatrix => MuonTemporaryBytes(t, gradient, rounding),
-            OptimizerType.Muon => t.Elements * (gradient + 4 * F32 + rounding),
-            _ => t.Elements * (gradient + 4 * stateBytes + rounding),
+            OptimizerType.Muon => t.Elements * (gradient + 2 * F32 + rounding),
+            _ => t.Elements * (gradient + 2 * stateBytes + rounding),
         };
         return tensors.Select(PerTensor).DefaultIfEmpty(0).Max();
     }

@@ -22,7 +22,7 @@ public interface ITrainingObjective
 /// load-balancing loss, weighted by the batch's tokens so that one micro-batch gives transformers' mean + coef · aux;
 /// evaluation keeps the plain cross-entropy, so its perplexity stays one.
 /// </summary>
-public sealed class CausalLmObjective(int chunkTokens = 1024, bool? outputRouterLogits = null) : ITrainingObjective
+public sealed class CausalLmObjective(int chunkTokens = ChunkedCrossEntropy.DefaultChunkTokens, bool? outputRouterLogits = null) : ITrainingObjective
 {
     public bool LossIsTokenNll => true;
 

@@ -47,12 +47,14 @@ public abstract class Optimizer(IReadOnlyList<TrainableParameter> parameters, do
         foreach (var p in Parameters)
         {
             if (p.Parameter.grad is not { } grad) continue;
-            // Per parameter: the update's temporaries (float32 gradient copy, sqrt, quotient, ...) die here, so the step
-            // needs a few copies of the largest parameter on top of the state, not a few copies of every parameter.
+            // Per parameter: the update's temporaries (a bf16 gradient's float32 copy, AdamW's denominator, ...) die here,
+            // so the step needs a copy or two of the largest parameter on top of the state, not of every parameter.
             using var parameterScope = NewDisposeScope();
             bool offloaded = Offloaded(p);
+            // A float32 gradient on the parameters' device is used as it is (`to` returns the same storage) and scaled in
+            // place: the loop drops every gradient after the step (ZeroGrad), so nothing reads it unscaled again.
             var grad32 = offloaded ? grad.to(ScalarType.Float32, StateDevice!) : grad.to(ScalarType.Float32);
-            if (gradMultiplier is not null) grad32 = grad32 * (offloaded ? gradMultiplier.to(StateDevice!) : gradMultiplier);
+            if (gradMultiplier is not null) grad32.mul_(offloaded ? gradMultiplier.to(StateDevice!) : gradMultiplier);
             bool viaMaster = MasterWeights && p.Parameter.dtype != ScalarType.Float32;
             var weight = viaMaster ? Master(p) : offloaded ? HostCopy(p) : p.Parameter;
             Update(p, weight, grad32, lr);
@@ -154,9 +156,12 @@ public sealed class AdamW(IReadOnlyList<TrainableParameter> parameters, double w
         v.mul_(beta2).addcmul_(grad, grad, value: 1 - beta2);
         double biasCorrection1 = 1 - Math.Pow(beta1, step);
         double biasCorrection2 = 1 - Math.Pow(beta2, step);
-        var denominator = (v.sqrt() / Math.Sqrt(biasCorrection2)).add_(epsilon);
-        var update = m / denominator * (lr / biasCorrection1);
-        weight.sub_(update.to(weight.dtype));
+        // Two temporaries of the parameter's size (the denominator, then the update), each op in place where it can be.
+        // The order of operations is kept as it was: (m / denominator) · (lr / bias correction) rounds differently
+        // from torch's addcdiv_, and the data-parallel equality tests sit close to AdamW's first-step amplification
+        // of that rounding.
+        var update = m / v.sqrt().div_(Math.Sqrt(biasCorrection2)).add_(epsilon);
+        weight.sub_(update.mul_(lr / biasCorrection1).to(weight.dtype));
     }
 }
 
