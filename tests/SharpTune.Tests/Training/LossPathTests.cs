@@ -56,7 +56,7 @@ public sealed class LossPathTests
         var labels = tensor(fixture.Labels.SelectMany(r => r).ToArray(), [fixture.InputIds.Length, fixture.InputIds[0].Length]);
         (float Loss, Dictionary<string, Tensor> Grads) Run(long keptGradientBytes)
         {
-            using var model = ModelIO.Load(fixture.Dir);
+            using var model = ModelLoader.Load(fixture.Dir);
             model.OutputWeight.requires_grad = outputTrains;
             using var sum = ChunkedCrossEntropy.Sum(model, model.Hidden(new ForwardBatch(ids)), labels, chunkTokens: 5, keptGradientBytes);
             using var scaled = sum * 0.37;
