@@ -221,7 +221,7 @@ public static class TrainBench
                 double modelGflops = TrainProfile.FlopsPerToken(model, lora) * tokensPerSecond / 1e9;
                 Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
                     $"detail GEMM at the model's sizes ({rowTokens} rows) {gemm:F1} GFLOP/s (2048² {square:F1}); model {modelGflops:F1} GFLOP/s ({(lora ? 4 : 6)}·N·tokens/s); MFU {modelGflops / gemm:F2} of that GEMM rate (target ≥ 0.50)"));
-                var optimizer = Training.Optimizer.Create("adamw_torch", trainable, 0.0, 0.9, 0.999, 1e-8);
+                var optimizer = Training.Optimizer.Create(OptimizerType.AdamwTorch, trainable, 0.0, 0.9, 0.999, 1e-8);
                 var batches = new BatchPlanSource(plan);
                 var phases = TrainProfile.StepPhases(model, trainable, optimizer, new CausalLmObjective(),
                     s => batches.Batch(0, s % batches.BatchesPerEpoch), Math.Max(1, steps - 1));

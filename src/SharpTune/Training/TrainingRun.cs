@@ -70,14 +70,14 @@ public sealed class TrainingRun(TrainConfig config, string modelDir, TextWriter 
         bool offloadOptimizer = distributed.OffloadOptimizer && device.type != DeviceType.CPU;
         if (distributed.OffloadOptimizer && !offloadOptimizer && writer)
             console.WriteLine($"note: offload_optimizer: cpu on {Native.ComputeDevice.Describe(device)} is the same as no offload (the optimizer state is in host memory already)");
-        var optimizer = Optimizer.Create(OptimizerName(config.Optimizer), owned is null ? trainable : trainable.Where(p => owned.Contains(p.Name)).ToList(),
+        var optimizer = Optimizer.Create(config.Optimizer, owned is null ? trainable : trainable.Where(p => owned.Contains(p.Name)).ToList(),
             config.WeightDecay, config.AdamBeta1, config.AdamBeta2, config.AdamEpsilon, precision.MasterWeights, stateDevice: offloadOptimizer ? CPU : null);
         if (optimizer is Muon muon && writer) console.WriteLine($"muon: {muon.OrthogonalisedCount} 2-D weight(s) orthogonalised, {trainable.Count - muon.OrthogonalisedCount} parameter(s) with AdamW");
         // One optimizer step consumes accumulation × world micro-batches of the shared order.
         int microPerStep = config.GradientAccumulationSteps * Communicator.WorldSize;
         int stepsPerEpoch = Math.Max(1, train.BatchesPerEpoch / microPerStep);
         int totalSteps = TotalSteps(train);
-        var schedule = new LrSchedule(SchedulerName(config.LrScheduler), config.LearningRate,
+        var schedule = new LrSchedule(config.LrScheduler, config.LearningRate,
             LrSchedule.Warmup(config.WarmupSteps, config.WarmupRatio, totalSteps), totalSteps, config.CosineMinLrRatio ?? 0);
         var settings = new TrainerSettings
         {
@@ -366,30 +366,6 @@ public sealed class TrainingRun(TrainConfig config, string modelDir, TextWriter 
 
     private static int? PerEpoch(int? timesPerEpoch, int stepsPerEpoch) =>
         timesPerEpoch is > 0 ? Math.Max(1, stepsPerEpoch / timesPerEpoch.Value) : null;
-
-    public static string OptimizerName(OptimizerType type) => type switch
-    {
-        OptimizerType.AdamwTorch => "adamw_torch",
-        OptimizerType.AdamwTorchFused => "adamw_torch_fused",
-        OptimizerType.AdamwHf => "adamw_hf",
-        OptimizerType.Adamw => "adamw",
-        OptimizerType.Sgd => "sgd",
-        OptimizerType.Adafactor => "adafactor",
-        OptimizerType.Lion => "lion",
-        OptimizerType.Adamw8bit => "adamw_8bit",
-        OptimizerType.Muon => "muon",
-        _ => throw new InvalidInputException($"optimizer: {type} is not supported"),
-    };
-
-    public static string SchedulerName(LrSchedulerType type) => type switch
-    {
-        LrSchedulerType.Cosine => "cosine",
-        LrSchedulerType.Linear => "linear",
-        LrSchedulerType.Constant => "constant",
-        LrSchedulerType.ConstantWithWarmup => "constant_with_warmup",
-        LrSchedulerType.CosineWithMinLr => "cosine_with_min_lr",
-        _ => throw new InvalidInputException($"lr_scheduler: {type} is not supported"),
-    };
 
     private sealed class RecordingCallbacks(ITrainerCallbacks inner, Action<StepLog> onLog, Action<EvalResult> onEval) : ITrainerCallbacks
     {

@@ -144,7 +144,7 @@ public sealed class TrainerTests
         var checkpointer = new Checkpointer(output, saveTotalLimit: 1);
         var parameter = new TorchSharp.Modules.Parameter(zeros(2));
         var optimizer = new Sgd([new TrainableParameter("w", parameter, Decay: false)], 0);
-        var schedule = new LrSchedule("constant", 1e-3, 0, 4);
+        var schedule = new LrSchedule(LrSchedulerType.Constant, 1e-3, 0, 4);
         var state = new TrainState { BestEvalLoss = 1.5, BestEvalStep = 2 };
         for (int step = 1; step <= 4; step++)
         {
