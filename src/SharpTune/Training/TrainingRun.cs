@@ -16,7 +16,7 @@ public sealed record TrainOutcome(int Steps, double? FinalLoss, EvalResult? Fina
 
 /// <summary>
 /// Sets up one run from a config — model, adapter, optimizer, schedule, checkpoints, logging — and runs the shared
-/// <see cref="Trainer"/> on the batches it is given. Data preparation happens before (see TrainingJob).
+/// <see cref="TrainingLoop"/> on the batches it is given. Data preparation happens before (see TrainingJob).
 /// </summary>
 public sealed class TrainingRun(TrainConfig config, string modelDir, TextWriter console)
 {
@@ -79,7 +79,7 @@ public sealed class TrainingRun(TrainConfig config, string modelDir, TextWriter 
         int totalSteps = TotalSteps(train);
         var schedule = new LrSchedule(config.LrScheduler, config.LearningRate,
             LrSchedule.Warmup(config.WarmupSteps, config.WarmupRatio, totalSteps), totalSteps, config.CosineMinLrRatio ?? 0);
-        var settings = new TrainerSettings
+        var settings = new TrainingLoopSettings
         {
             TotalSteps = totalSteps,
             GradientAccumulationSteps = config.GradientAccumulationSteps,
@@ -126,7 +126,7 @@ public sealed class TrainingRun(TrainConfig config, string modelDir, TextWriter 
         ITrainerCallbacks[] sinks = metrics is null || plot is null ? [new SaveOnlyCallbacks(SaveCheckpoint)]
             : [metrics, plot, .. Progress is null ? Array.Empty<ITrainerCallbacks>() : [Progress], .. tensorBoard is null ? Array.Empty<ITrainerCallbacks>() : [tensorBoard], .. ExtraCallbacks];
         var callbacks = new RecordingCallbacks(new CompositeCallbacks(sinks), logs.Add, e => lastEval = e);
-        var trainer = new Trainer(model, trainable, optimizer, objective, train, eval, settings, callbacks);
+        var trainer = new TrainingLoop(model, trainable, optimizer, objective, train, eval, settings, callbacks);
         if (resumeFrom is not null)
         {
             // ZeRO-3: every parameter present to load the checkpoint's weights into; each rank then keeps its own.

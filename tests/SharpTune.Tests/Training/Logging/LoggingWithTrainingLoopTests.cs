@@ -8,7 +8,7 @@ using static TorchSharp.torch;
 namespace SharpTune.Tests.Training.Logging;
 
 /// <summary>The logging callbacks driven by the real training loop on the tiny llama fixture.</summary>
-public sealed class LoggingWithTrainerTests
+public sealed class LoggingWithTrainingLoopTests
 {
     private sealed class Recorder : ITrainerCallbacks
     {
@@ -29,7 +29,7 @@ public sealed class LoggingWithTrainerTests
         foreach (var p in model.parameters()) p.requires_grad = true;
         var trainable = model.named_parameters().Select(p => new TrainableParameter(p.name, p.parameter, TrainableParameter.DecayApplies(p.name))).ToList();
         var optimizer = Optimizer.Create(OptimizerType.AdamwTorch, trainable, 0.0, 0.9, 0.999, 1e-8);
-        var settings = new TrainerSettings
+        var settings = new TrainingLoopSettings
         {
             TotalSteps = 8, GradientAccumulationSteps = 1, Schedule = new LrSchedule(LrSchedulerType.Constant, 1e-2, 0, 8), LoggingSteps = 2, EvalSteps = 4,
         };
@@ -43,7 +43,7 @@ public sealed class LoggingWithTrainerTests
         {
             eventFile = tensorBoard.EventFilePath;
             var callbacks = new CompositeCallbacks(recorder, tensorBoard, plot, new ConsoleProgress(progressText, settings.TotalSteps));
-            new Trainer(model, trainable, optimizer, new CausalLmObjective(), train, eval, settings, callbacks).Run();
+            new TrainingLoop(model, trainable, optimizer, new CausalLmObjective(), train, eval, settings, callbacks).Run();
         }
 
         Assert.Equal([2, 4, 6, 8], recorder.Logs.Select(l => l.Step));
