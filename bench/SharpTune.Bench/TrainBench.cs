@@ -9,7 +9,7 @@ using static TorchSharp.torch;
 namespace SharpTune.Bench;
 
 /// <summary>
-/// Training speed on the CPU through <see cref="TrainingRun"/>, float32: trained tokens/s, step time and peak RSS (VmHWM)
+/// Training speed on the CPU through <see cref="TrainingRecipe"/>, float32: trained tokens/s, step time and peak RSS (VmHWM)
 /// of full fine-tuning, LoRA (all linear layers, r 16) and LoRA with gradient checkpointing, each in its own child
 /// process so each peak RSS is its own; then the sample-packing speed-up on examples of mixed lengths (16..seq).
 /// Each child also measures, in the same process, libtorch's fp32 GEMM rate at the model's own matrix sizes, the
@@ -182,7 +182,7 @@ public static class TrainBench
         {
             BenchSupport.ResetPeakRss();
             double startRss = BenchSupport.ResidentMiB("VmRSS");
-            var outcome = new TrainingRun(config, modelDir, TextWriter.Null).Run(new BatchPlanSource(plan), null, new CausalLmObjective());
+            var outcome = new TrainingRecipe(config, modelDir, TextWriter.Null).Train(new SupervisedSetup(new CausalLmObjective(), new BatchPlanSource(plan), null));
             double peak = BenchSupport.ResidentMiB("VmHWM");
             var measured = outcome.Logs.Skip(1).ToList();
             long tokens = measured.Last().TokensSeen - outcome.Logs[0].TokensSeen;
