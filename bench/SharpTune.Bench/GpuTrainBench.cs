@@ -112,7 +112,7 @@ public static class GpuTrainBench
             TrainOutcome outcome;
             try
             {
-                outcome = new TrainingRun(config, modelDir, TextWriter.Null).Run(new BatchPlanSource(plan), null, new CausalLmObjective());
+                outcome = new TrainingRecipe(config, modelDir, TextWriter.Null).Train(new SupervisedSetup(new CausalLmObjective(), new BatchPlanSource(plan), null));
             }
             catch (InvalidInputException e)
             {

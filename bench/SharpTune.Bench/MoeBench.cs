@@ -8,7 +8,7 @@ namespace SharpTune.Bench;
 /// <summary>
 /// Issue #20: the cost of routing. A LoRA step (r 16, all linear layers, so every expert's w1/w2/w3 too) on a
 /// Mixtral-shaped model with 8 experts, top-2, against a dense Llama with the same active parameters per token (its
-/// intermediate size is top_k × the experts'), through the same <see cref="TrainBench"/> child and TrainingRun. With the
+/// intermediate size is top_k × the experts'), through the same <see cref="TrainBench"/> child and TrainingRecipe. With the
 /// experts batched (one GEMM per expert per projection) the MoE should cost at most 1.5× the dense model per token.
 /// </summary>
 public static class MoeBench

@@ -1,3 +1,4 @@
+using SharpTune.Config;
 using SharpTune.Distributed;
 using SharpTune.Modeling;
 using SharpTune.Training;
@@ -83,7 +84,7 @@ public static class NcclCheckBench
         var parallel = nccl is null ? null : new DataParallel(new SingleProcess(), trainable.Select(p => (p.Name, p.Parameter)).ToList(), stage, 0.01, new BucketCollectives(new SingleProcess(), nccl));
         parallel?.BroadcastParameters();
         var owned = parallel?.OwnedNames;
-        var optimizer = Optimizer.Create("adamw_torch", owned is null ? trainable : trainable.Where(p => owned.Contains(p.Name)).ToList(), 0.01, 0.9, 0.999, 1e-8, stateDevice: offload ? CPU : null);
+        var optimizer = Optimizer.Create(OptimizerType.AdamwTorch, owned is null ? trainable : trainable.Where(p => owned.Contains(p.Name)).ToList(), 0.01, 0.9, 0.999, 1e-8, stateDevice: offload ? CPU : null);
         var generator = new Generator(7, CPU);
         var ids = randint(3, config.VocabSize, [2, 32], dtype: ScalarType.Int64, generator: generator).to(device);
         for (int step = 1; step <= steps; step++)

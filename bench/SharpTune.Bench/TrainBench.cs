@@ -9,7 +9,7 @@ using static TorchSharp.torch;
 namespace SharpTune.Bench;
 
 /// <summary>
-/// Training speed on the CPU through <see cref="TrainingRun"/>, float32: trained tokens/s, step time and peak RSS (VmHWM)
+/// Training speed on the CPU through <see cref="TrainingRecipe"/>, float32: trained tokens/s, step time and peak RSS (VmHWM)
 /// of full fine-tuning, LoRA (all linear layers, r 16) and LoRA with gradient checkpointing, each in its own child
 /// process so each peak RSS is its own; then the sample-packing speed-up on examples of mixed lengths (16..seq).
 /// Each child also measures, in the same process, libtorch's fp32 GEMM rate at the model's own matrix sizes, the
@@ -182,7 +182,7 @@ public static class TrainBench
         {
             BenchSupport.ResetPeakRss();
             double startRss = BenchSupport.ResidentMiB("VmRSS");
-            var outcome = new TrainingRun(config, modelDir, TextWriter.Null).Run(new BatchPlanSource(plan), null, new CausalLmObjective());
+            var outcome = new TrainingRecipe(config, modelDir, TextWriter.Null).Train(new SupervisedSetup(new CausalLmObjective(), new BatchPlanSource(plan), null));
             double peak = BenchSupport.ResidentMiB("VmHWM");
             var measured = outcome.Logs.Skip(1).ToList();
             long tokens = measured.Last().TokensSeen - outcome.Logs[0].TokensSeen;
@@ -221,7 +221,7 @@ public static class TrainBench
                 double modelGflops = TrainProfile.FlopsPerToken(model, lora) * tokensPerSecond / 1e9;
                 Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
                     $"detail GEMM at the model's sizes ({rowTokens} rows) {gemm:F1} GFLOP/s (2048² {square:F1}); model {modelGflops:F1} GFLOP/s ({(lora ? 4 : 6)}·N·tokens/s); MFU {modelGflops / gemm:F2} of that GEMM rate (target ≥ 0.50)"));
-                var optimizer = Training.Optimizer.Create("adamw_torch", trainable, 0.0, 0.9, 0.999, 1e-8);
+                var optimizer = Training.Optimizer.Create(OptimizerType.AdamwTorch, trainable, 0.0, 0.9, 0.999, 1e-8);
                 var batches = new BatchPlanSource(plan);
                 var phases = TrainProfile.StepPhases(model, trainable, optimizer, new CausalLmObjective(),
                     s => batches.Batch(0, s % batches.BatchesPerEpoch), Math.Max(1, steps - 1));

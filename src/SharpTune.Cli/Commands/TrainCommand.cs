@@ -41,8 +41,11 @@ public static class TrainCommand
             }
             using var sigint = PosixSignalRegistration.Create(PosixSignal.SIGINT, OnSignal);
             using var sigterm = PosixSignalRegistration.Create(PosixSignal.SIGTERM, OnSignal);
-            var outcome = TrainProgress.Run(console, (progress, output) => TrainingJob.Run(trainConfig, Path.GetDirectoryName(Path.GetFullPath(path))!, output,
-                warning => console.Error.WriteLine($"warning: {warning}"), parse.GetValue(resume), resuming, cancel.Token, progress, parse.GetValue(overwrite), path, parse.GetValue(skipBad)));
+            var outcome = TrainProgress.Run(console, (progress, output) => TrainingRecipe.Run(trainConfig, new TrainRequest
+            {
+                ConfigDir = Path.GetDirectoryName(Path.GetFullPath(path))!, Source = path, Console = output, Warn = warning => console.Error.WriteLine($"warning: {warning}"),
+                ResumeFrom = parse.GetValue(resume), Resume = resuming, Overwrite = parse.GetValue(overwrite), SkipBadRows = parse.GetValue(skipBad), Progress = progress,
+            }, cancel.Token));
             string loss = outcome.FinalLoss is { } l ? $", final loss {l:F4}" : "";
             if (outcome.Interrupted)
             {

@@ -6,7 +6,7 @@ namespace SharpTune.Planning;
 
 /// <summary>
 /// Predicts a training run's peak memory per device from the config and the model's config.json, following what the
-/// code SharpTune runs allocates: TrainingRun.LoadModel (dtypes, quantized base, adapters), Optimizer (state slots,
+/// code SharpTune runs allocates: TrainingRecipe.LoadModel (through ModelLoader) (dtypes, quantized base, adapters), Optimizer (state slots,
 /// float32 masters, per-parameter step temporaries), the autograd graph of the decoder layers (the tensors each op saves
 /// for backward, see docs/memory.md), GradientCheckpointing (one hidden state per layer plus one recomputed layer),
 /// ChunkedCrossEntropy (one chunk of float32 logits) and generation's KV cache. ZeRO stages divide optimizer state (1),
@@ -242,7 +242,7 @@ public sealed class MemoryPlanner(TrainConfig config, ModelConfig model, PlanDev
                + Muon.NewtonSchulzSteps * 5 * side * side * bf16;
     }
 
-    /// <summary>ModelIO.Load / QuantizedModelLoader: one tensor read in fp32 beside the weights.</summary>
+    /// <summary>ModelLoader (dense or quantized): one tensor read in fp32 beside the weights.</summary>
     private long LoadTemporaryBytes(bool quantized, int d) => inventory.LargestTensor * F32 * (quantized || d != F32 ? 2 : 1);
 
     /// <summary>Generation before/after training (eval_exact_match_samples) or GRPO rollouts: a KV cache of the whole sequence.</summary>

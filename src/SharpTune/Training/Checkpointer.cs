@@ -33,7 +33,7 @@ public sealed class Checkpointer(string outputDir, int? saveTotalLimit)
         ModelIO.WriteJsonAtomic(Path.Combine(temp, "optimizer.json"), new JsonObject { ["type"] = optimizer.GetType().Name, ["step_count"] = optimizer.StepCount });
         ModelIO.WriteJsonAtomic(Path.Combine(temp, "scheduler.json"), new JsonObject
         {
-            ["kind"] = schedule.Kind, ["last_step"] = state.Step, ["last_lr"] = schedule.At(Math.Max(state.Step - 1, 0)),
+            ["kind"] = schedule.Name, ["last_step"] = state.Step, ["last_lr"] = schedule.At(Math.Max(state.Step - 1, 0)),
             ["warmup_steps"] = schedule.WarmupSteps, ["total_steps"] = schedule.TotalSteps,
         });
         ModelIO.WriteJsonAtomic(Path.Combine(temp, "trainer_state.json"), new JsonObject

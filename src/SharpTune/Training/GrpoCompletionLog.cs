@@ -29,7 +29,7 @@ public sealed class GrpoCompletionLog(GrpoRolloutSource train, GrpoRolloutSource
         foreach (var s in samples)
         {
             console.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                $"  {split} completion @ step {step}: {TrainingJob.OneLine(s.Prompt)} → {TrainingJob.OneLine(s.Completion)}  reward {s.Reward:0.###}  advantage {s.Advantage:0.###}"));
+                $"  {split} completion @ step {step}: {ReportText.OneLine(s.Prompt)} → {ReportText.OneLine(s.Completion)}  reward {s.Reward:0.###}  advantage {s.Advantage:0.###}"));
             var json = new JsonObject
             {
                 ["step"] = step, ["split"] = split, ["prompt"] = s.Prompt, ["completion"] = s.Completion, ["reward"] = s.Reward, ["advantage"] = s.Advantage,

@@ -1,4 +1,8 @@
+using SharpTune.Config;
+using SharpTune.Data;
+using SharpTune.Hub;
 using SharpTune.Modeling;
+using SharpTune.Tokenization;
 using static TorchSharp.torch;
 
 namespace SharpTune.Training;
@@ -17,33 +21,47 @@ public interface ITrainingObjective
 }
 
 /// <summary>
-/// Next-token cross-entropy over labelled tokens, computed chunk-wise from the hidden states. On mixture-of-experts
-/// models with output_router_logits (the config key, else config.json's), training adds router_aux_loss_coef × the
-/// load-balancing loss, weighted by the batch's tokens so that one micro-batch gives transformers' mean + coef · aux;
-/// evaluation keeps the plain cross-entropy, so its perplexity stays one.
+/// What an objective brings to the recipe besides its loss: its batch sources, what it does with the starting model,
+/// its held-out report before and after training, and callbacks of its own. The recipe runs every objective the same way.
 /// </summary>
-public sealed class CausalLmObjective(int chunkTokens = ChunkedCrossEntropy.DefaultChunkTokens, bool? outputRouterLogits = null) : ITrainingObjective
+public interface IObjectiveSetup : IDisposable
 {
-    public bool LossIsTokenNll => true;
+    ITrainingObjective Objective { get; }
+    IBatchSource Train { get; }
+    IBatchSource? Eval { get; }
 
-    public long Units(LabeledBatch batch) => batch.TrainedTokens;
+    /// <summary>The starting model is built, before any checkpoint is restored (e.g. to score it as a DPO reference).</summary>
+    void OnModelReady(CausalLM model) { }
 
-    public ObjectiveOutput Compute(CausalLM model, LabeledBatch batch)
+    /// <summary>Whether <see cref="Report"/> prints anything (under ZeRO-3 a report first gathers the whole model on every rank).</summary>
+    bool Reports => false;
+
+    /// <summary>The held-out figure the objective should move, printed with the model in eval mode before the first step and after the last.</summary>
+    void Report(string when, CausalLM model) { }
+
+    /// <summary>Callbacks besides metrics, plot, progress and TensorBoard (e.g. GRPO's completion log).</summary>
+    IReadOnlyList<ITrainerCallbacks> Callbacks => [];
+
+    void IDisposable.Dispose() { }
+}
+
+/// <summary>What the objectives' batch sources and reports are built from, besides the config and the prepared data.</summary>
+/// <param name="ConfigDir">relative reward-function and dataset paths are read from here.</param>
+/// <param name="WorldSize">ranks of the job: a streamed dataset yields accumulation × world rows per step.</param>
+public sealed record ObjectiveInputs(HfTokenizer Tokenizer, string ModelDir, string ConfigDir, HubLookup Hub, TextWriter Console, Action<string> Warn, int WorldSize);
+
+/// <summary>The one place a run's objective is chosen: rl (none, dpo, orpo, simpo, kto, grpo) → objective and batch sources.</summary>
+public static class Objectives
+{
+    public static IObjectiveSetup For(TrainConfig config, PreparedData data, ObjectiveInputs inputs) => config.Rl switch
     {
-        using var scope = NewDisposeScope();
-        var moe = model.Config.Moe;
-        if (outputRouterLogits == true && moe is null)
-            throw new InvalidInputException($"output_router_logits: true, but model_type '{model.Config.ModelType}' has no mixture-of-experts layers");
-        bool aux = model.training && moe is not null && (outputRouterLogits ?? moe.OutputRouterLogits);
-        if (!aux)
-        {
-            var sum = ChunkedCrossEntropy.Sum(model, model.Hidden(batch.Inputs), batch.Labels, chunkTokens);
-            return new ObjectiveOutput(sum.MoveToOuterDisposeScope(), new Dictionary<string, Tensor>());
-        }
-        var output = model.HiddenAndRouterLogits(batch.Inputs);
-        var crossEntropy = ChunkedCrossEntropy.Sum(model, output.Hidden, batch.Labels, chunkTokens);
-        var balance = LoadBalancingLoss.Compute(output.RouterLogits, moe!.NumExperts, moe.TopK, batch.Inputs.AttentionMask);
-        var total = crossEntropy + balance.to(crossEntropy.dtype) * (moe.RouterAuxLossCoef * Units(batch));
-        return new ObjectiveOutput(total.MoveToOuterDisposeScope(), new Dictionary<string, Tensor> { ["aux_loss"] = balance.detach().MoveToOuterDisposeScope() });
-    }
+        null => SupervisedSetup.From(config, data, inputs),
+        RlType.Grpo => GrpoSetup.From(config, data, inputs),
+        RlType.Kto => PreferenceSetup.Kto(config, data, inputs),
+        RlType.Dpo or RlType.Orpo or RlType.Simpo => PreferenceSetup.Pairs(config, data, inputs),
+        _ => throw new InvalidInputException($"rl: {config.Rl} is not supported by this build; supported: dpo, orpo, simpo, kto, grpo"),
+    };
+
+    /// <summary>The pad id batches are filled with: the tokenizer's pad token, else its EOS, else 0.</summary>
+    internal static int PadId(HfTokenizer tokenizer) => tokenizer.PadTokenId ?? tokenizer.EosTokenId ?? 0;
 }

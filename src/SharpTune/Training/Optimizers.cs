@@ -1,3 +1,4 @@
+using SharpTune.Config;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
 
@@ -128,15 +129,15 @@ public abstract class Optimizer(IReadOnlyList<TrainableParameter> parameters, do
         StepCount = stepCount;
     }
 
-    public static Optimizer Create(string kind, IReadOnlyList<TrainableParameter> parameters, double weightDecay, double beta1, double beta2, double epsilon, bool masterWeights = true, Device? stateDevice = null) => kind switch
+    public static Optimizer Create(OptimizerType type, IReadOnlyList<TrainableParameter> parameters, double weightDecay, double beta1, double beta2, double epsilon, bool masterWeights = true, Device? stateDevice = null) => type switch
     {
-        "adamw_torch" or "adamw_torch_fused" or "adamw_hf" or "adamw" => new AdamW(parameters, weightDecay, beta1, beta2, epsilon) { MasterWeights = masterWeights, StateDevice = stateDevice },
-        "sgd" => new Sgd(parameters, weightDecay) { MasterWeights = masterWeights, StateDevice = stateDevice },
-        "lion" => new Lion(parameters, weightDecay, beta1, beta2) { MasterWeights = masterWeights, StateDevice = stateDevice },
-        "adafactor" => new Adafactor(parameters, weightDecay) { MasterWeights = masterWeights, StateDevice = stateDevice },
-        "adamw_8bit" => new AdamW8bit(parameters, weightDecay, beta1, beta2, epsilon) { MasterWeights = masterWeights, StateDevice = stateDevice },
-        "muon" => new Muon(parameters, weightDecay, beta1, beta2, epsilon) { MasterWeights = masterWeights, StateDevice = stateDevice },
-        _ => throw new InvalidInputException($"optimizer: '{kind}' is not supported; allowed: adamw_torch, adamw_torch_fused, adamw_hf, adamw, sgd, lion, adafactor, adamw_8bit, muon"),
+        OptimizerType.AdamwTorch or OptimizerType.AdamwTorchFused or OptimizerType.AdamwHf or OptimizerType.Adamw => new AdamW(parameters, weightDecay, beta1, beta2, epsilon) { MasterWeights = masterWeights, StateDevice = stateDevice },
+        OptimizerType.Sgd => new Sgd(parameters, weightDecay) { MasterWeights = masterWeights, StateDevice = stateDevice },
+        OptimizerType.Lion => new Lion(parameters, weightDecay, beta1, beta2) { MasterWeights = masterWeights, StateDevice = stateDevice },
+        OptimizerType.Adafactor => new Adafactor(parameters, weightDecay) { MasterWeights = masterWeights, StateDevice = stateDevice },
+        OptimizerType.Adamw8bit => new AdamW8bit(parameters, weightDecay, beta1, beta2, epsilon) { MasterWeights = masterWeights, StateDevice = stateDevice },
+        OptimizerType.Muon => new Muon(parameters, weightDecay, beta1, beta2, epsilon) { MasterWeights = masterWeights, StateDevice = stateDevice },
+        _ => throw new InvalidInputException($"optimizer: {ConfigNames.ToSnake(type.ToString())} is not supported; allowed: adamw_torch, adamw_torch_fused, adamw_hf, adamw, sgd, lion, adafactor, adamw_8bit, muon"),
     };
 }
 

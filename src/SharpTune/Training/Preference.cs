@@ -7,20 +7,20 @@ using SharpTune.Tokenization;
 namespace SharpTune.Training;
 
 /// <summary>The preference objective and its hyper-parameters, as TRL names them.</summary>
-public sealed record PreferenceSettings(string Kind, double Beta, string DpoLossType = "sigmoid", double LabelSmoothing = 0, double OrpoAlpha = 0.1, double SimpoGamma = 0.5,
+public sealed record PreferenceSettings(RlType Kind, double Beta, DpoLossType DpoLossType = DpoLossType.Sigmoid, double LabelSmoothing = 0, double OrpoAlpha = 0.1, double SimpoGamma = 0.5,
     double DesirableWeight = 1, double UndesirableWeight = 1)
 {
     public static PreferenceSettings From(TrainConfig config) => config.Rl switch
     {
-        RlType.Dpo => new("dpo", config.RlBeta, config.DpoLossType.ToString().ToLowerInvariant(), config.DpoLabelSmoothing),
-        RlType.Orpo => new("orpo", config.OrpoAlpha, OrpoAlpha: config.OrpoAlpha),
-        RlType.Simpo => new("simpo", config.RlBeta, LabelSmoothing: config.DpoLabelSmoothing, SimpoGamma: config.SimpoGamma),
-        RlType.Kto => new("kto", config.RlBeta, DesirableWeight: config.KtoDesirableWeight, UndesirableWeight: config.KtoUndesirableWeight),
+        RlType.Dpo => new(RlType.Dpo, config.RlBeta, config.DpoLossType, config.DpoLabelSmoothing),
+        RlType.Orpo => new(RlType.Orpo, config.OrpoAlpha, OrpoAlpha: config.OrpoAlpha),
+        RlType.Simpo => new(RlType.Simpo, config.RlBeta, LabelSmoothing: config.DpoLabelSmoothing, SimpoGamma: config.SimpoGamma),
+        RlType.Kto => new(RlType.Kto, config.RlBeta, DesirableWeight: config.KtoDesirableWeight, UndesirableWeight: config.KtoUndesirableWeight),
         _ => throw new InvalidInputException($"rl: {config.Rl} is not supported by this build; supported: dpo, orpo, simpo, kto"),
     };
 
     /// <summary>IPO, ORPO and SimPO compare per-token average log-probs; sigmoid/hinge DPO compare sums.</summary>
-    public bool AveragesLogProbs => Kind is "orpo" or "simpo" || DpoLossType == "ipo";
+    public bool AveragesLogProbs => Kind is RlType.Orpo or RlType.Simpo || DpoLossType == DpoLossType.Ipo;
 }
 
 /// <summary>Per-pair losses and rewards from sequence log-probs (formulas in docs/preference.md).</summary>
@@ -28,15 +28,15 @@ public static class PreferenceLosses
 {
     /// <summary>DPO (Rafailov et al.), IPO (Azar et al.) and hinge (SLiC) on log-ratio differences, TRL's definitions.</summary>
     public static (Tensor Losses, Tensor ChosenRewards, Tensor RejectedRewards) Dpo(Tensor policyChosen, Tensor policyRejected,
-        Tensor referenceChosen, Tensor referenceRejected, double beta, string lossType, double labelSmoothing)
+        Tensor referenceChosen, Tensor referenceRejected, double beta, DpoLossType lossType, double labelSmoothing)
     {
         var logits = (policyChosen - policyRejected) - (referenceChosen - referenceRejected);
         var losses = lossType switch
         {
-            "sigmoid" => -nn.functional.logsigmoid(logits * beta) * (1 - labelSmoothing) - nn.functional.logsigmoid(logits * -beta) * labelSmoothing,
-            "hinge" => nn.functional.relu(1 - logits * beta),
-            "ipo" => (logits - 1 / (2 * beta)).pow(2),
-            _ => throw new InvalidInputException($"dpo_loss_type: '{lossType}' is not supported; allowed: sigmoid, ipo, hinge"),
+            DpoLossType.Sigmoid => -nn.functional.logsigmoid(logits * beta) * (1 - labelSmoothing) - nn.functional.logsigmoid(logits * -beta) * labelSmoothing,
+            DpoLossType.Hinge => nn.functional.relu(1 - logits * beta),
+            DpoLossType.Ipo => (logits - 1 / (2 * beta)).pow(2),
+            _ => throw new InvalidInputException($"dpo_loss_type: {ConfigNames.ToSnake(lossType.ToString())} is not supported; allowed: sigmoid, ipo, hinge"),
         };
         return (losses, ((policyChosen - referenceChosen) * beta).detach(), ((policyRejected - referenceRejected) * beta).detach());
     }
@@ -94,22 +94,22 @@ public sealed class PreferenceObjective(PreferenceSettings settings) : ITraining
         Tensor losses, chosenRewards, rejectedRewards;
         switch (settings.Kind)
         {
-            case "dpo":
+            case RlType.Dpo:
                 var referenceSums = batch.Reference ?? ReferenceLogProbs(model, batch);
                 var reference = settings.AveragesLogProbs ? referenceSums / counts : referenceSums;
                 (losses, chosenRewards, rejectedRewards) = PreferenceLosses.Dpo(chosen, rejected, reference[..(int)pairs], reference[(int)pairs..], settings.Beta, settings.DpoLossType, settings.LabelSmoothing);
                 break;
-            case "orpo":
+            case RlType.Orpo:
                 (losses, chosenRewards, rejectedRewards) = PreferenceLosses.OddsRatio(chosen, rejected, settings.OrpoAlpha);
                 // SFT term on the chosen completions: their token mean, counted once per pair.
                 var chosenTokens = counts[..(int)pairs].sum();
                 losses = losses + nllSum / chosenTokens;
                 break;
-            case "simpo":
+            case RlType.Simpo:
                 (losses, chosenRewards, rejectedRewards) = PreferenceLosses.Simpo(chosen, rejected, settings.Beta, settings.SimpoGamma, settings.LabelSmoothing);
                 break;
             default:
-                throw new InvalidInputException($"rl: '{settings.Kind}' is not supported; supported: dpo, orpo, simpo");
+                throw new InvalidInputException($"rl: {ConfigNames.ToSnake(settings.Kind.ToString())} is not supported by the pairwise preference objective; supported: dpo, orpo, simpo");
         }
         var metrics = new Dictionary<string, Tensor>
         {

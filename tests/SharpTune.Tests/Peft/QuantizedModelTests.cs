@@ -1,3 +1,4 @@
+using SharpTune.Config;
 using SharpTune.Modeling;
 using SharpTune.Peft;
 using SharpTune.Modeling.Quantization;
@@ -106,7 +107,7 @@ public sealed class QuantizedModelTests(ITestOutputHelper output)
         var settings = new LoraSettings { R = 8, Alpha = 16, TargetModules = AllLinear };
         Lora.Inject(model, settings, seed: 11);
         model.train();
-        var optimizer = Optimizer.Create("adamw", Trainable(model), 0.0, 0.9, 0.999, 1e-8);
+        var optimizer = Optimizer.Create(OptimizerType.Adamw, Trainable(model), 0.0, 0.9, 0.999, 1e-8);
         var (ids, labels) = Batch();
         var losses = new List<double>();
         using (ids)

@@ -71,8 +71,8 @@ public sealed class MoeTrainingTests
             GradientCheckpointing = SharpTune.Config.GradientCheckpointingMode.True, OutputRouterLogits = true, LoggingSteps = 1,
         };
         var rows = ListBatchSource.CountingRows(6, 16, 256, seed: 3);
-        var outcome = new TrainingRun(config, mixtral, TextWriter.Null)
-            .Run(new ListBatchSource(rows, 2), null, new CausalLmObjective(outputRouterLogits: config.OutputRouterLogits));
+        var outcome = new TrainingRecipe(config, mixtral, TextWriter.Null)
+            .Train(new SupervisedSetup(new CausalLmObjective(outputRouterLogits: config.OutputRouterLogits), new ListBatchSource(rows, 2), null));
         Assert.Equal(3, outcome.Logs.Count);
         Assert.All(outcome.Logs, log => Assert.InRange(log.Metrics["aux_loss"], 1.0, 4.0));   // top-2 of 4: 2 when balanced
         using var adapter = SharpTune.SafeTensors.SafeTensorsCheckpoint.Open(Path.Combine(outcome.AdapterDir!, "adapter_model.safetensors"));

@@ -97,8 +97,8 @@ public sealed class OptimizerStateTests(ITestOutputHelper output)
     {
         var rows = ListBatchSource.CountingRows(8, 12, 256, seed: 2);
         var dir = TestPaths.TempDir();
-        new TrainingRun(Config(dir, 2, OptimizerType.Adamw8bit) with { SaveSteps = 2 }, TinyLlama, TextWriter.Null)
-            .Run(new ListBatchSource(rows, 2), null, new CausalLmObjective());
+        new TrainingRecipe(Config(dir, 2, OptimizerType.Adamw8bit) with { SaveSteps = 2 }, TinyLlama, TextWriter.Null)
+            .Train(new SupervisedSetup(new CausalLmObjective(), new ListBatchSource(rows, 2), null));
         using var state = SharpTune.SafeTensors.SafeTensorsCheckpoint.Open(Path.Combine(dir, "checkpoint-2", "optimizer.safetensors"));
         using var weights = SharpTune.SafeTensors.SafeTensorsCheckpoint.Open(Path.Combine(dir, "checkpoint-2", "model.safetensors"));
         long quantizedParams = 0, quantizedBytes = 0, allParams = 0, allBytes = 0;
@@ -130,13 +130,13 @@ public sealed class OptimizerStateTests(ITestOutputHelper output)
         var rows = ListBatchSource.CountingRows(8, 12, 256, seed: 2);
         var straight = TestPaths.TempDir();
         var interrupted = TestPaths.TempDir();
-        var full = new TrainingRun(Config(straight, 6, optimizer) with { SaveSteps = 3 }, TinyLlama, TextWriter.Null)
-            .Run(new ListBatchSource(rows, 2), null, new CausalLmObjective());
-        new TrainingRun(Config(interrupted, 3, optimizer) with { SaveSteps = 3 }, TinyLlama, TextWriter.Null)
-            .Run(new ListBatchSource(rows, 2), null, new CausalLmObjective());
+        var full = new TrainingRecipe(Config(straight, 6, optimizer) with { SaveSteps = 3 }, TinyLlama, TextWriter.Null)
+            .Train(new SupervisedSetup(new CausalLmObjective(), new ListBatchSource(rows, 2), null));
+        new TrainingRecipe(Config(interrupted, 3, optimizer) with { SaveSteps = 3 }, TinyLlama, TextWriter.Null)
+            .Train(new SupervisedSetup(new CausalLmObjective(), new ListBatchSource(rows, 2), null));
         manual_seed(12345);
-        var resumed = new TrainingRun(Config(interrupted, 6, optimizer) with { SaveSteps = 3 }, TinyLlama, TextWriter.Null)
-            .Run(new ListBatchSource(rows, 2), null, new CausalLmObjective(), Path.Combine(interrupted, "checkpoint-3"));
+        var resumed = new TrainingRecipe(Config(interrupted, 6, optimizer) with { SaveSteps = 3 }, TinyLlama, TextWriter.Null)
+            .Train(new SupervisedSetup(new CausalLmObjective(), new ListBatchSource(rows, 2), null), Path.Combine(interrupted, "checkpoint-3"));
         for (int i = 0; i < 3; i++) Assert.Equal(full.Logs[3 + i].Loss, resumed.Logs[i].Loss);
         Assert.True(full.Logs[^1].Loss < full.Logs[0].Loss, $"{optimizer}: loss {full.Logs[0].Loss} → {full.Logs[^1].Loss}");
         using var a = SharpTune.SafeTensors.SafeTensorsCheckpoint.Open(Path.Combine(straight, "model.safetensors"));

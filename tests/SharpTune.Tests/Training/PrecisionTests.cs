@@ -160,10 +160,10 @@ public sealed class PrecisionTests
         };
         var straight = TestPaths.TempDir();
         var interrupted = TestPaths.TempDir();
-        var full = new TrainingRun(Config(straight, 4), tinyLlama, TextWriter.Null).Run(new ListBatchSource(rows, 2), null, new CausalLmObjective());
-        new TrainingRun(Config(interrupted, 2), tinyLlama, TextWriter.Null).Run(new ListBatchSource(rows, 2), null, new CausalLmObjective());
-        var resumed = new TrainingRun(Config(interrupted, 4), tinyLlama, TextWriter.Null)
-            .Run(new ListBatchSource(rows, 2), null, new CausalLmObjective(), Path.Combine(interrupted, "checkpoint-2"));
+        var full = new TrainingRecipe(Config(straight, 4), tinyLlama, TextWriter.Null).Train(new SupervisedSetup(new CausalLmObjective(), new ListBatchSource(rows, 2), null));
+        new TrainingRecipe(Config(interrupted, 2), tinyLlama, TextWriter.Null).Train(new SupervisedSetup(new CausalLmObjective(), new ListBatchSource(rows, 2), null));
+        var resumed = new TrainingRecipe(Config(interrupted, 4), tinyLlama, TextWriter.Null)
+            .Train(new SupervisedSetup(new CausalLmObjective(), new ListBatchSource(rows, 2), null), Path.Combine(interrupted, "checkpoint-2"));
 
         for (int i = 0; i < 2; i++) Assert.Equal(full.Logs[2 + i].Loss, resumed.Logs[i].Loss);
         using var optimizerState = SafeTensorsCheckpoint.Open(Path.Combine(interrupted, "checkpoint-2", "optimizer.safetensors"));

@@ -1,3 +1,4 @@
+using SharpTune.Config;
 using SharpTune.Data;
 using SharpTune.Modeling;
 using SharpTune.Peft;
@@ -15,7 +16,7 @@ public sealed class PreferenceTests
     public void DpoSigmoidMatchesHandComputedValues()
     {
         // logits = (−5 − −7) − (−6 − −6.5) = 2 − 0.5 = 1.5; loss = −log σ(0.1·1.5) = log(1 + e^−0.15)
-        var (losses, chosen, rejected) = PreferenceLosses.Dpo(T(-5f), T(-7f), T(-6f), T(-6.5f), 0.1, "sigmoid", 0);
+        var (losses, chosen, rejected) = PreferenceLosses.Dpo(T(-5f), T(-7f), T(-6f), T(-6.5f), 0.1, DpoLossType.Sigmoid, 0);
         Assert.Equal(Math.Log(1 + Math.Exp(-0.15)), losses.item<float>(), 1e-6);
         Assert.Equal(0.1, chosen.item<float>(), 1e-6);     // β(−5 − −6)
         Assert.Equal(-0.05, rejected.item<float>(), 1e-6); // β(−7 − −6.5)
@@ -24,11 +25,11 @@ public sealed class PreferenceTests
     [Fact]
     public void DpoLabelSmoothingIpoAndHingeMatchHandComputedValues()
     {
-        var smoothed = PreferenceLosses.Dpo(T(-5f), T(-7f), T(-6f), T(-6.5f), 0.1, "sigmoid", 0.2).Losses.item<float>();
+        var smoothed = PreferenceLosses.Dpo(T(-5f), T(-7f), T(-6f), T(-6.5f), 0.1, DpoLossType.Sigmoid, 0.2).Losses.item<float>();
         Assert.Equal(0.8 * Math.Log(1 + Math.Exp(-0.15)) + 0.2 * Math.Log(1 + Math.Exp(0.15)), smoothed, 1e-6);
-        var ipo = PreferenceLosses.Dpo(T(-5f), T(-7f), T(-6f), T(-6.5f), 0.1, "ipo", 0).Losses.item<float>();
+        var ipo = PreferenceLosses.Dpo(T(-5f), T(-7f), T(-6f), T(-6.5f), 0.1, DpoLossType.Ipo, 0).Losses.item<float>();
         Assert.Equal(Math.Pow(1.5 - 1 / 0.2, 2), ipo, 1e-5);   // (logits − 1/(2β))²
-        var hinge = PreferenceLosses.Dpo(T(-5f), T(-7f), T(-6f), T(-6.5f), 0.1, "hinge", 0).Losses.item<float>();
+        var hinge = PreferenceLosses.Dpo(T(-5f), T(-7f), T(-6f), T(-6.5f), 0.1, DpoLossType.Hinge, 0).Losses.item<float>();
         Assert.Equal(1 - 0.15, hinge, 1e-6);                    // relu(1 − β·logits)
     }
 
@@ -55,7 +56,7 @@ public sealed class PreferenceTests
         };
         var source = new PreferenceBatchSource(pairs, 2, 0, 1, shuffle: false);
         using var batch = source.Batch(0, 0);
-        var output = new PreferenceObjective(new PreferenceSettings("dpo", 0.1)).Compute(model, batch);
+        var output = new PreferenceObjective(new PreferenceSettings(RlType.Dpo, 0.1)).Compute(model, batch);
         Assert.Equal(2 * Math.Log(2), output.LossSum.item<float>(), 1e-6);
         Assert.Equal(0, output.Metrics["rewards/chosen"].item<float>());
         Assert.Equal(0, output.Metrics["rewards/margins"].item<float>());
@@ -99,7 +100,7 @@ public sealed class PreferenceTests
             new UnpairedExample([40], [41, 42, 2], false),
         };
         using var batch = new KtoBatchSource(examples, 3, 0, 1, shuffle: false).Batch(0, 0);
-        var output = new KtoObjective(new PreferenceSettings("kto", 0.1, DesirableWeight: 1.0, UndesirableWeight: 2.0)).Compute(model, batch);
+        var output = new KtoObjective(new PreferenceSettings(RlType.Kto, 0.1, DesirableWeight: 1.0, UndesirableWeight: 2.0)).Compute(model, batch);
         Assert.Equal(0.5 * 1 + 0.5 * 2 + 0.5 * 2, output.LossSum.item<float>(), 1e-6);
         Assert.Equal(0, output.Metrics["kl"].item<float>());
         Assert.Equal(0, output.Metrics["rewards/chosen"].item<float>());

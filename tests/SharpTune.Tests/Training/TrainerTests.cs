@@ -75,10 +75,10 @@ public sealed class TrainerTests
         var rows = ListBatchSource.CountingRows(4, 16, 256, seed: 1, maskPrefix: true);
         var accumulated = TestPaths.TempDir();
         var bigBatch = TestPaths.TempDir();
-        new TrainingRun(Config(accumulated, 1, 1, 4) with { Optimizer = OptimizerType.Sgd, MaxGradNorm = 0 }, TinyLlama, TextWriter.Null)
-            .Run(new ListBatchSource(rows, 1), null, new CausalLmObjective());
-        new TrainingRun(Config(bigBatch, 1, 4, 1) with { Optimizer = OptimizerType.Sgd, MaxGradNorm = 0 }, TinyLlama, TextWriter.Null)
-            .Run(new ListBatchSource(rows, 4), null, new CausalLmObjective());
+        new TrainingRecipe(Config(accumulated, 1, 1, 4) with { Optimizer = OptimizerType.Sgd, MaxGradNorm = 0 }, TinyLlama, TextWriter.Null)
+            .Train(new SupervisedSetup(new CausalLmObjective(), new ListBatchSource(rows, 1), null));
+        new TrainingRecipe(Config(bigBatch, 1, 4, 1) with { Optimizer = OptimizerType.Sgd, MaxGradNorm = 0 }, TinyLlama, TextWriter.Null)
+            .Train(new SupervisedSetup(new CausalLmObjective(), new ListBatchSource(rows, 4), null));
         foreach (var name in new[] { "model.layers.1.mlp.down_proj.weight", "lm_head.weight", "model.embed_tokens.weight" })
         {
             var a = Weights(accumulated, "model.safetensors", name);
@@ -95,14 +95,14 @@ public sealed class TrainerTests
         var rows = ListBatchSource.CountingRows(8, 12, 256, seed: 2);
         var straight = TestPaths.TempDir();
         var interrupted = TestPaths.TempDir();
-        var full = new TrainingRun(Config(straight, 6, 2, 2, lora: true) with { SaveSteps = 3 }, TinyLlama, TextWriter.Null)
-            .Run(new ListBatchSource(rows, 2), null, new CausalLmObjective());
-        new TrainingRun(Config(interrupted, 3, 2, 2, lora: true) with { SaveSteps = 3 }, TinyLlama, TextWriter.Null)
-            .Run(new ListBatchSource(rows, 2), null, new CausalLmObjective());
+        var full = new TrainingRecipe(Config(straight, 6, 2, 2, lora: true) with { SaveSteps = 3 }, TinyLlama, TextWriter.Null)
+            .Train(new SupervisedSetup(new CausalLmObjective(), new ListBatchSource(rows, 2), null));
+        new TrainingRecipe(Config(interrupted, 3, 2, 2, lora: true) with { SaveSteps = 3 }, TinyLlama, TextWriter.Null)
+            .Train(new SupervisedSetup(new CausalLmObjective(), new ListBatchSource(rows, 2), null));
         // Scramble the global RNG as a new process would have it; the checkpoint must restore it.
         manual_seed(12345);
-        var resumed = new TrainingRun(Config(interrupted, 6, 2, 2, lora: true) with { SaveSteps = 3 }, TinyLlama, TextWriter.Null)
-            .Run(new ListBatchSource(rows, 2), null, new CausalLmObjective(), Path.Combine(interrupted, "checkpoint-3"));
+        var resumed = new TrainingRecipe(Config(interrupted, 6, 2, 2, lora: true) with { SaveSteps = 3 }, TinyLlama, TextWriter.Null)
+            .Train(new SupervisedSetup(new CausalLmObjective(), new ListBatchSource(rows, 2), null), Path.Combine(interrupted, "checkpoint-3"));
 
         Assert.Equal(6, full.Logs.Count);
         Assert.Equal(3, resumed.Logs.Count);
@@ -124,15 +124,15 @@ public sealed class TrainerTests
         var straight = TestPaths.TempDir();
         using var cancel = new CancellationTokenSource();
         var source = new CancellingSource(new ListBatchSource(rows, 2), cancelAtCall: 3, cancel);
-        var stopped = new TrainingRun(Config(interrupted, 6, 2, 1, lora: true), TinyLlama, TextWriter.Null)
-            .Run(source, null, new CausalLmObjective(), cancel: cancel.Token);
+        var stopped = new TrainingRecipe(Config(interrupted, 6, 2, 1, lora: true), TinyLlama, TextWriter.Null)
+            .Train(new SupervisedSetup(new CausalLmObjective(), source, null), cancel: cancel.Token);
         Assert.Equal(3, stopped.Steps);
         Assert.Equal(new[] { "checkpoint-3" }, Directory.GetDirectories(interrupted, "checkpoint-*").Select(Path.GetFileName).ToArray());
 
-        var resumed = new TrainingRun(Config(interrupted, 6, 2, 1, lora: true), TinyLlama, TextWriter.Null)
-            .Run(new ListBatchSource(rows, 2), null, new CausalLmObjective(), Path.Combine(interrupted, "checkpoint-3"));
-        var full = new TrainingRun(Config(straight, 6, 2, 1, lora: true), TinyLlama, TextWriter.Null)
-            .Run(new ListBatchSource(rows, 2), null, new CausalLmObjective());
+        var resumed = new TrainingRecipe(Config(interrupted, 6, 2, 1, lora: true), TinyLlama, TextWriter.Null)
+            .Train(new SupervisedSetup(new CausalLmObjective(), new ListBatchSource(rows, 2), null), Path.Combine(interrupted, "checkpoint-3"));
+        var full = new TrainingRecipe(Config(straight, 6, 2, 1, lora: true), TinyLlama, TextWriter.Null)
+            .Train(new SupervisedSetup(new CausalLmObjective(), new ListBatchSource(rows, 2), null));
         Assert.Equal(6, resumed.Steps);
         for (int i = 0; i < 3; i++) Assert.Equal(full.Logs[3 + i].Loss, resumed.Logs[i].Loss);
     }
@@ -144,7 +144,7 @@ public sealed class TrainerTests
         var checkpointer = new Checkpointer(output, saveTotalLimit: 1);
         var parameter = new TorchSharp.Modules.Parameter(zeros(2));
         var optimizer = new Sgd([new TrainableParameter("w", parameter, Decay: false)], 0);
-        var schedule = new LrSchedule("constant", 1e-3, 0, 4);
+        var schedule = new LrSchedule(LrSchedulerType.Constant, 1e-3, 0, 4);
         var state = new TrainState { BestEvalLoss = 1.5, BestEvalStep = 2 };
         for (int step = 1; step <= 4; step++)
         {
@@ -175,8 +175,8 @@ public sealed class TrainerTests
     public void LoraTrainingLowersTheLossOnALearnablePattern()
     {
         var rows = ListBatchSource.CountingRows(16, 16, 256, seed: 3);
-        var outcome = new TrainingRun(Config(TestPaths.TempDir(), 30, 4, 1, lora: true) with { LoraDropout = 0, LearningRate = 3e-2 }, TinyLlama, TextWriter.Null)
-            .Run(new ListBatchSource(rows, 4), null, new CausalLmObjective());
+        var outcome = new TrainingRecipe(Config(TestPaths.TempDir(), 30, 4, 1, lora: true) with { LoraDropout = 0, LearningRate = 3e-2 }, TinyLlama, TextWriter.Null)
+            .Train(new SupervisedSetup(new CausalLmObjective(), new ListBatchSource(rows, 4), null));
         double first = outcome.Logs[0].Loss, last = outcome.Logs[^1].Loss;
         Assert.True(first > 5.0, $"first loss {first}");
         Assert.True(last < first * 0.5, $"loss went from {first} to {last}");

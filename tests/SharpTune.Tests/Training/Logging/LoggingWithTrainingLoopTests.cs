@@ -1,3 +1,4 @@
+using SharpTune.Config;
 using SharpTune.Modeling;
 using SharpTune.Tests.Training;
 using SharpTune.Training;
@@ -7,7 +8,7 @@ using static TorchSharp.torch;
 namespace SharpTune.Tests.Training.Logging;
 
 /// <summary>The logging callbacks driven by the real training loop on the tiny llama fixture.</summary>
-public sealed class LoggingWithTrainerTests
+public sealed class LoggingWithTrainingLoopTests
 {
     private sealed class Recorder : ITrainerCallbacks
     {
@@ -27,10 +28,10 @@ public sealed class LoggingWithTrainerTests
         using var model = ModelLoader.Load(Path.Combine(TestPaths.Fixtures, "hf-tiny", "llama"), new ModelLoadOptions { DType = ScalarType.Float32 });
         foreach (var p in model.parameters()) p.requires_grad = true;
         var trainable = model.named_parameters().Select(p => new TrainableParameter(p.name, p.parameter, TrainableParameter.DecayApplies(p.name))).ToList();
-        var optimizer = Optimizer.Create("adamw_torch", trainable, 0.0, 0.9, 0.999, 1e-8);
-        var settings = new TrainerSettings
+        var optimizer = Optimizer.Create(OptimizerType.AdamwTorch, trainable, 0.0, 0.9, 0.999, 1e-8);
+        var settings = new TrainingLoopSettings
         {
-            TotalSteps = 8, GradientAccumulationSteps = 1, Schedule = new LrSchedule("constant", 1e-2, 0, 8), LoggingSteps = 2, EvalSteps = 4,
+            TotalSteps = 8, GradientAccumulationSteps = 1, Schedule = new LrSchedule(LrSchedulerType.Constant, 1e-2, 0, 8), LoggingSteps = 2, EvalSteps = 4,
         };
         var train = new ListBatchSource(ListBatchSource.CountingRows(16, 12, 64, seed: 1), 2);
         var eval = new ListBatchSource(ListBatchSource.CountingRows(4, 12, 64, seed: 2), 2);
@@ -42,7 +43,7 @@ public sealed class LoggingWithTrainerTests
         {
             eventFile = tensorBoard.EventFilePath;
             var callbacks = new CompositeCallbacks(recorder, tensorBoard, plot, new ConsoleProgress(progressText, settings.TotalSteps));
-            new Trainer(model, trainable, optimizer, new CausalLmObjective(), train, eval, settings, callbacks).Run();
+            new TrainingLoop(model, trainable, optimizer, new CausalLmObjective(), train, eval, settings, callbacks).Run();
         }
 
         Assert.Equal([2, 4, 6, 8], recorder.Logs.Select(l => l.Step));

@@ -1,11 +1,10 @@
-using System.Diagnostics;
 using SharpTune.Modeling;
 using static TorchSharp.torch;
 
 namespace SharpTune.Training;
 
 /// <summary>Step-level settings of a run, already resolved from the config (total steps known).</summary>
-public sealed record TrainerSettings
+public sealed record TrainingLoopSettings
 {
     public required int TotalSteps { get; init; }
     public required int GradientAccumulationSteps { get; init; }
@@ -30,159 +29,116 @@ public sealed record TrainerSettings
     public Distributed.DataParallel? Parallel { get; init; }
 }
 
-/// <summary>What the loop reports out: one record per logging step, per evaluation, per checkpoint.</summary>
-public interface ITrainerCallbacks
-{
-    void OnLog(TrainState state, StepLog log);
-    void OnEval(TrainState state, EvalResult result);
-    void OnSave(TrainState state);
-}
-
-public sealed record StepLog(int Step, double Loss, double GradNorm, double LearningRate, double TokensPerSecond, long TokensSeen, double Epoch, IReadOnlyDictionary<string, double> Metrics);
-/// <param name="Perplexity">exp(loss) when the loss is a token NLL; null for preference objectives.</param>
-public sealed record EvalResult(int Step, double Loss, double? Perplexity, long Tokens, IReadOnlyDictionary<string, double> Metrics);
-
-/// <summary>Progress that a checkpoint captures; the loop resumes from any of these exactly.</summary>
-public sealed class TrainState
-{
-    public int Step { get; set; }
-    public long TokensSeen { get; set; }
-    public double? BestEvalLoss { get; set; }
-    /// <summary>The step whose evaluation gave <see cref="BestEvalLoss"/>; its checkpoint survives save_total_limit.</summary>
-    public int? BestEvalStep { get; set; }
-    public int EvalsWithoutImprovement { get; set; }
-    public List<Dictionary<string, double>> LogHistory { get; } = [];
-    /// <summary>fp16 runs: the dynamic loss scale (its scale and clean-step count are checkpointed).</summary>
-    public DynamicLossScaler? LossScaler { get; init; }
-}
-
 /// <summary>
 /// The one training loop: accumulate → clip → step → zero → schedule → log → eval → checkpoint. SFT, pretraining
 /// and preference objectives differ only by <see cref="ITrainingObjective"/>.
 /// </summary>
-public sealed class Trainer(CausalLM model, IReadOnlyList<TrainableParameter> trainable, Optimizer optimizer, ITrainingObjective objective,
-    IBatchSource train, IBatchSource? eval, TrainerSettings settings, ITrainerCallbacks callbacks)
+public sealed class TrainingLoop(CausalLM model, IReadOnlyList<TrainableParameter> trainable, Optimizer optimizer, ITrainingObjective objective,
+    IBatchSource train, IBatchSource? eval, TrainingLoopSettings settings, ITrainerCallbacks callbacks)
 {
     public TrainState State { get; } = new() { LossScaler = settings.LossScaler };
 
     /// <summary>The loop stopped on the cancellation token (SIGINT, SIGTERM, a job cancel) before the last step; a checkpoint holds the last finished step.</summary>
     public bool Interrupted { get; private set; }
 
+    /// <summary>The step of the last checkpoint this loop wrote (-1: none yet).</summary>
+    private int savedStep = -1;
+
     public void Run(CancellationToken cancel = default)
     {
-        var clock = Stopwatch.StartNew();
-        long tokensAtLastLog = State.TokensSeen;
-        Tensor? lossSinceLog = null;
-        var metricsSinceLog = new Dictionary<string, Tensor>();
-        int stepsSinceLog = 0, watchdogStrikes = 0;
-        Tensor? lastGradNorm = null;
+        using var window = new LoggingWindow(settings.Parallel, settings.SampleMetrics, State.TokensSeen);
+        var watchdog = new LossWatchdog(settings.LossWatchdogThreshold, settings.LossWatchdogPatience);
+        var earlyStopping = new EarlyStopping(settings.EarlyStoppingPatience);
         var scaler = State.LossScaler;
         model.train();
-        int savedStep = -1;
         bool stopRequested = false, stoppedEarly = false;
-        void Save()
-        {
-            callbacks.OnSave(State);
-            savedStep = State.Step;
-        }
         while (State.Step < settings.TotalSteps && !(stopRequested = StopRequested(cancel)))
         {
             int step = State.Step;
-            // Token-normalised accumulation: every micro-batch's summed loss is divided by the tokens of the whole step.
-            var batches = Enumerable.Range(0, settings.GradientAccumulationSteps).Select(i => NextBatch(step, i)).ToList();
-            // Units are counted on the host-side batches, before they move to the device: no device read-back.
-            long units = batches.Sum(objective.Units);
-            // Data parallel: every rank divides its summed loss by the tokens of the whole global batch (one big batch's loss).
-            if (settings.Parallel is { } parallel) units = parallel.GlobalUnits(units);
-            batches = batches.Select(b => b.MoveTo(settings.Device)).ToList();
+            var (batches, units) = StepBatches(step);
             using (var stepScope = NewDisposeScope())
             {
-                foreach (var batch in batches)
-                {
-                    using var scope = NewDisposeScope();
-                    var output = objective.Compute(model, batch);
-                    using var scaled = output.LossSum / Math.Max(units, 1);
-                    if (scaler is null) scaled.backward();
-                    else
-                    {
-                        using var lossScaled = scaled * scaler.Scale;
-                        lossScaled.backward();
-                    }
-                    Accumulate(ref lossSinceLog, scaled.detach());
-                    foreach (var (name, value) in output.Metrics)
-                    {
-                        metricsSinceLog.TryGetValue(name, out var sum);
-                        Accumulate(ref sum, value.detach() / settings.GradientAccumulationSteps);
-                        metricsSinceLog[name] = sum!;
-                    }
-                    batch.Dispose();
-                }
+                foreach (var batch in batches) Accumulate(batch, units, window);
                 settings.Parallel?.ReduceGradients();
-                lastGradNorm?.Dispose();
                 var (norm, multiplier) = ClipGradients(settings.MaxGradNorm, scaler?.Scale ?? 1.0);
-                lastGradNorm = norm.DetachFromDisposeScope();
+                window.EndStep(norm);
                 // fp16 only: a step with inf/NaN gradients is skipped and the scale backs off (one read-back per step, as GradScaler).
-                bool stepAllowed = scaler is null || scaler.Update(isfinite(norm).item<bool>());
-                if (stepAllowed) optimizer.Step(settings.Schedule.At(step), multiplier);
+                if (scaler is null || scaler.Update(isfinite(norm).item<bool>())) optimizer.Step(settings.Schedule.At(step), multiplier);
                 optimizer.ZeroGrad();
                 // ZeRO: owners send their updated parameters to every rank; the gradients of parameters owned elsewhere are released.
                 settings.Parallel?.AfterStep();
             }
             State.Step = step + 1;
-            State.TokensSeen += batches.Count == 0 ? 0 : units;
-            stepsSinceLog++;
-
+            State.TokensSeen += units;
             bool last = State.Step == settings.TotalSteps;
-            if (State.Step % settings.LoggingSteps == 0 || last)
+            if (State.Step % settings.LoggingSteps == 0 || last) Log(window.Close(State.Step, State.TokensSeen, settings.Schedule.At(step), Epoch()), watchdog);
+            if (eval is not null && settings.EvalSteps is { } every && (State.Step % every == 0 || last) && (stoppedEarly = EvaluationStops(earlyStopping)))
             {
-                // The only place the loop reads values back from the device.
-                double loss = lossSinceLog!.item<float>() / stepsSinceLog;
-                var metrics = metricsSinceLog.ToDictionary(m => m.Key, m => (double)m.Value.item<float>() / stepsSinceLog);
-                if (settings.Parallel is { } parallelLog) (loss, metrics) = GlobalFigures(parallelLog, loss, metrics);
-                foreach (var (name, value) in settings.SampleMetrics?.Invoke() ?? new Dictionary<string, double>()) metrics[name] = value;
-                double seconds = Math.Max(clock.Elapsed.TotalSeconds, 1e-9);
-                var log = new StepLog(State.Step, loss, lastGradNorm!.item<float>(), settings.Schedule.At(step),
-                    (State.TokensSeen - tokensAtLastLog) / seconds, State.TokensSeen, (double)State.Step * settings.GradientAccumulationSteps * World / train.BatchesPerEpoch, metrics);
-                State.LogHistory.Add(new Dictionary<string, double> { ["step"] = log.Step, ["loss"] = loss, ["learning_rate"] = log.LearningRate, ["grad_norm"] = log.GradNorm });
-                callbacks.OnLog(State, log);
-                watchdogStrikes = settings.LossWatchdogThreshold is { } threshold && loss > threshold ? watchdogStrikes + 1 : 0;
-                if (watchdogStrikes >= settings.LossWatchdogPatience)
-                {
-                    Save();
-                    throw new RunStoppedException(RunStoppedException.LossWatchdogExitCode, $"loss watchdog: loss {loss:F4} stayed above loss_watchdog_threshold {settings.LossWatchdogThreshold} for {watchdogStrikes} logging steps; stopped with a checkpoint at step {State.Step}");
-                }
-                lossSinceLog.Dispose();
-                lossSinceLog = null;
-                foreach (var m in metricsSinceLog.Values) m.Dispose();
-                metricsSinceLog.Clear();
-                stepsSinceLog = 0;
-                tokensAtLastLog = State.TokensSeen;
-                clock.Restart();
-            }
-            if (eval is not null && settings.EvalSteps is { } every && (State.Step % every == 0 || last))
-            {
-                var result = Evaluate();
-                callbacks.OnEval(State, result);
-                if (State.BestEvalLoss is null || result.Loss < State.BestEvalLoss)
-                {
-                    State.BestEvalLoss = result.Loss;
-                    State.BestEvalStep = State.Step;
-                    State.EvalsWithoutImprovement = 0;
-                }
-                else if (++State.EvalsWithoutImprovement >= (settings.EarlyStoppingPatience ?? int.MaxValue))
-                {
-                    Save();
-                    stoppedEarly = true;
-                    break;
-                }
+                Save();
+                break;
             }
             if ((settings.SaveSteps is { } save && State.Step % save == 0) || last) Save();
         }
         // SIGINT / SIGTERM: leave a checkpoint of the last finished step to resume from (once: save_steps may have just written it).
         Interrupted = stopRequested && !stoppedEarly && State.Step < settings.TotalSteps;
         if (Interrupted && savedStep != State.Step) Save();
-        lastGradNorm?.Dispose();
-        lossSinceLog?.Dispose();
+    }
+
+    /// <summary>A logging step: its figures go to the state's history and the callbacks; the watchdog may stop the run (with a checkpoint).</summary>
+    private void Log(StepLog log, LossWatchdog watchdog)
+    {
+        State.LogHistory.Add(new Dictionary<string, double> { ["step"] = log.Step, ["loss"] = log.Loss, ["learning_rate"] = log.LearningRate, ["grad_norm"] = log.GradNorm });
+        callbacks.OnLog(State, log);
+        if (!watchdog.Trips(log.Loss)) return;
+        Save();
+        throw watchdog.Stopped(log.Loss, State.Step);
+    }
+
+    /// <summary>An evaluation, reported to the callbacks; true when early stopping ends the run here.</summary>
+    private bool EvaluationStops(EarlyStopping earlyStopping)
+    {
+        var result = Evaluate();
+        callbacks.OnEval(State, result);
+        return earlyStopping.Stops(State, result);
+    }
+
+    private void Save()
+    {
+        callbacks.OnSave(State);
+        savedStep = State.Step;
+    }
+
+    /// <summary>Epochs done: micro-batches consumed (accumulation × world per step) over the micro-batches of an epoch.</summary>
+    private double Epoch() => (double)State.Step * settings.GradientAccumulationSteps * World / train.BatchesPerEpoch;
+
+    /// <summary>
+    /// The micro-batches of one optimizer step, on the device, and the units (tokens, pairs) of the whole step they are
+    /// normalised by: token-normalised accumulation divides every micro-batch's summed loss by the step's units, over all
+    /// ranks under data parallel (one big batch's loss).
+    /// </summary>
+    private (List<LabeledBatch> Batches, long Units) StepBatches(int step)
+    {
+        var batches = Enumerable.Range(0, settings.GradientAccumulationSteps).Select(i => NextBatch(step, i)).ToList();
+        // Units are counted on the host-side batches, before they move to the device: no device read-back.
+        long units = batches.Sum(objective.Units);
+        if (settings.Parallel is { } parallel) units = parallel.GlobalUnits(units);
+        return (batches.Select(b => b.MoveTo(settings.Device)).ToList(), units);
+    }
+
+    /// <summary>Forward and backward of one micro-batch, its loss divided by the step's units (and scaled under fp16); the batch is disposed.</summary>
+    private void Accumulate(LabeledBatch batch, long units, LoggingWindow window)
+    {
+        using var scope = NewDisposeScope();
+        var output = objective.Compute(model, batch);
+        using var scaled = output.LossSum / Math.Max(units, 1);
+        if (State.LossScaler is not { } scaler) scaled.backward();
+        else
+        {
+            using var lossScaled = scaled * scaler.Scale;
+            lossScaled.backward();
+        }
+        window.AddMicroBatch(scaled, output.Metrics, settings.GradientAccumulationSteps);
+        batch.Dispose();
     }
 
     /// <summary>Loss and metrics over every eval batch, normalised by all eval units (tokens, pairs), not a mean of batch means.</summary>
@@ -269,20 +225,5 @@ public sealed class Trainer(CausalLM model, IReadOnlyList<TrainableParameter> tr
         var norm = (settings.Parallel?.GlobalNorm(localNorm) ?? localNorm) / lossScale;
         var multiplier = maxNorm > 0 ? (maxNorm / (norm + 1e-6)).clamp(max: 1.0) / lossScale : ones_like(norm) / lossScale;
         return (norm, multiplier);
-    }
-
-    /// <summary>The logging step's loss and metrics over the whole job: losses are already global-token normalised, so they add; metrics are per-rank means.</summary>
-    private static (double Loss, Dictionary<string, double> Metrics) GlobalFigures(Distributed.DataParallel parallel, double loss, Dictionary<string, double> metrics)
-    {
-        var names = metrics.Keys.Order(StringComparer.Ordinal).ToList();
-        double[] figures = [loss, .. names.Select(n => metrics[n])];
-        parallel.SumInPlace(figures);
-        return (figures[0], names.Select((n, k) => (n, figures[1 + k] / parallel.WorldSize)).ToDictionary(x => x.n, x => x.Item2));
-    }
-
-    private static void Accumulate(ref Tensor? total, Tensor value)
-    {
-        if (total is null) total = value.clone().DetachFromDisposeScope();
-        else total.add_(value);
     }
 }

@@ -1,0 +1,76 @@
+using SharpTune.Config;
+using SharpTune.Modeling;
+using SharpTune.Peft;
+using static TorchSharp.torch;
+
+namespace SharpTune.Training;
+
+/// <summary>
+/// A run's checkpoints: what a save writes (the adapter or the model, optimizer, schedule, state, the batch source's
+/// own state, ZeRO's per-rank optimizer shards, a hub push) and how a resume reads it all back.
+/// </summary>
+public sealed class RunCheckpoints
+{
+    private readonly TrainConfig config;
+    private readonly CausalLM model;
+    private readonly LoraSettings? lora;
+    private readonly Optimizer optimizer;
+    private readonly LrSchedule schedule;
+    private readonly ICheckpointedSource? sourceState;
+    private readonly RankParallelism ranks;
+    private readonly HubPush? hub;
+    private readonly Checkpointer checkpointer;
+    private readonly DistributedCheckpoint? sharded;
+
+    public RunCheckpoints(TrainConfig config, CausalLM model, LoraSettings? lora, Optimizer optimizer, LrSchedule schedule, IBatchSource train, RankParallelism ranks, HubPush? hub)
+    {
+        (this.config, this.model, this.lora, this.optimizer, this.schedule, this.ranks, this.hub) = (config, model, lora, optimizer, schedule, ranks, hub);
+        sourceState = train as ICheckpointedSource;
+        checkpointer = new Checkpointer(config.OutputDir, config.SaveTotalLimit);
+        sharded = ranks.Parallel is null ? null : new DistributedCheckpoint(ranks.Parallel, config.OutputDir);
+    }
+
+    public void Save(TrainState state)
+    {
+        // ZeRO-3: the checkpoint's model files are the consolidated weights, gathered on every rank for the write.
+        using var whole = ranks.Materialized();
+        if (sharded is null) Write(state, null);
+        else sharded.Save(state, optimizer, completeShards => Write(state, completeShards));
+    }
+
+    /// <summary>Restores the state, weights, optimizer (this rank's <paramref name="ownedNames"/>) and batch source from a checkpoint folder.</summary>
+    public void Restore(string checkpointDir, TrainState state, IReadOnlySet<string> ownedNames)
+    {
+        // ZeRO-3: every parameter present to load the checkpoint's weights into; each rank then keeps its own.
+        using var loading = ranks.Materialized(values: false);
+        Checkpointer.Restore(checkpointDir, state, optimizer, ReadWeights, sourceState is null ? null : sourceState.RestoreState,
+            // A ZeRO checkpoint's optimizer state is spread over one file per rank that wrote it.
+            ranks.Parallel is not null || File.Exists(Path.Combine(checkpointDir, DistributedCheckpoint.MetadataFile))
+                ? dir => DistributedCheckpoint.LoadOwned(dir, optimizer, ownedNames) : null);
+    }
+
+    /// <summary>The trained weights into a folder: the adapter under LoRA, else the whole model.</summary>
+    public void WriteWeights(string dir)
+    {
+        if (lora is not null) Lora.Save(model, lora, dir);
+        else ModelIO.Save(model, dir);
+    }
+
+    private void Write(TrainState state, Action<string>? completeShards)
+    {
+        Action<string>? writeState = sourceState is null && completeShards is null ? null : dir => { sourceState?.SaveState(dir); completeShards?.Invoke(dir); };
+        string saved = checkpointer.Save(state, optimizer, schedule, WriteWeights, ConfigWriter.ToYaml(config), writeState);
+        hub?.AfterSave(saved, state.Step);
+    }
+
+    private void ReadWeights(string dir)
+    {
+        if (lora is not null)
+        {
+            Lora.LoadWeights(model, dir);
+            return;
+        }
+        using var checkpoint = SafeTensors.SafeTensorsCheckpoint.Open(dir);
+        ModelLoader.LoadParameters(model, checkpoint, dir);
+    }
+}
