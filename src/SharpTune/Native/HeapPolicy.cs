@@ -11,12 +11,13 @@ namespace SharpTune.Native;
 /// 1013 MiB with the threshold fixed at 64 KiB and trimming on every free (docs/performance.md). A fixed threshold
 /// stops the growth. It only decides how the heap grows, so it must be set at start, before the heap fragments.
 /// SHARPTUNE_HEAP_POLICY=glibc keeps glibc's behaviour; a user's own MALLOC_MMAP_THRESHOLD_ / MALLOC_TRIM_THRESHOLD_
-/// (read by glibc at start) wins.
+/// or GLIBC_TUNABLES glibc.malloc.mmap_threshold / trim_threshold (read by glibc at start) wins.
 /// </summary>
 public static partial class HeapPolicy
 {
     public const string MmapThresholdVariable = "MALLOC_MMAP_THRESHOLD_";
     public const string TrimThresholdVariable = "MALLOC_TRIM_THRESHOLD_";
+    public const string TunablesVariable = "GLIBC_TUNABLES";
     /// <summary>Set to "glibc" to keep glibc's own (growing) thresholds, e.g. to compare.</summary>
     public const string OptOutVariable = "SHARPTUNE_HEAP_POLICY";
     public const int MmapThresholdBytes = 64 * 1024;
@@ -58,6 +59,11 @@ public static partial class HeapPolicy
     private static string Set(string variable, int parameter, int bytes, string what)
     {
         if (Environment.GetEnvironmentVariable(variable) is { Length: > 0 } chosen) return $"{what} {chosen} ({variable})";
+        // GLIBC_TUNABLES=glibc.malloc.mmap_threshold=N:glibc.malloc.trim_threshold=N is glibc's newer spelling of the same.
+        string tunable = "glibc.malloc." + variable["MALLOC_".Length..^1].ToLowerInvariant() + "=";
+        if (Environment.GetEnvironmentVariable(TunablesVariable) is { } tunables &&
+            tunables.Split(':').FirstOrDefault(t => t.StartsWith(tunable, StringComparison.Ordinal)) is { } set)
+            return $"{what} {set[tunable.Length..]} ({TunablesVariable})";
         return MallOpt(parameter, bytes) == 1 ? $"{what} {bytes} B" : $"{what} glibc default (mallopt refused)";
     }
 

@@ -14,9 +14,20 @@ public sealed class HeapPolicyTests
     [InlineData("glibc", "1 MiB blocks from the heap after a 16 MiB block is freed; SHARPTUNE_HEAP_POLICY=glibc")]
     public async Task The_cli_keeps_mid_size_blocks_out_of_the_heap_unless_told_not_to(string? optOut, string expected)
     {
-        if (!OperatingSystem.IsLinux()) return;
         var environment = new Dictionary<string, string>();
         if (optOut is not null) environment[HeapPolicy.OptOutVariable] = optOut;
+        await AssertMallocLine(environment, expected);
+    }
+
+    /// <summary>A user's glibc tunable wins: a fixed 32 MiB threshold serves both blocks from the heap.</summary>
+    [Fact]
+    public Task A_users_glibc_tunable_wins() =>
+        AssertMallocLine(new Dictionary<string, string> { [HeapPolicy.TunablesVariable] = "glibc.malloc.mmap_threshold=33554432" },
+            "1 MiB blocks from the heap after a 16 MiB block is freed");
+
+    private static async Task AssertMallocLine(Dictionary<string, string> environment, string expected)
+    {
+        if (!OperatingSystem.IsLinux()) return;
         using var process = CliRunner.StartBuilt(["env"], environment);
         var stdout = process.StandardOutput.ReadToEndAsync();
         var stderr = process.StandardError.ReadToEndAsync();
