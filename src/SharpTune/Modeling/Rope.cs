@@ -54,8 +54,10 @@ public sealed class RotaryEmbedding
         var headDim = x.shape[^1];
         var rot = rotaryDim == headDim ? x : x[.., .., .., ..rotaryDim];
         var half = rotaryDim / 2;
-        var rotated = cat([-rot[.., .., .., half..], rot[.., .., .., ..half]], -1);
-        var embedded = rot * c + rotated * s;
+        // rotate_half(x)·sin = (x₂, x₁)·(−sin₁, sin₂): the sign moves onto the small sin table and the half swap is one
+        // roll, so the activation-sized negated half and its concatenation are never made; the products round as before.
+        var signedSin = cat([-s[.., .., .., ..half], s[.., .., .., half..]], -1);
+        var embedded = addcmul(rot * c, rot.roll(half, -1), signedSin, 1);
         if (rotaryDim != headDim) embedded = cat([embedded, x[.., .., .., rotaryDim..]], -1);
         return embedded.MoveToOuterDisposeScope();
     }
