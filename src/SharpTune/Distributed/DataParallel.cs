@@ -126,15 +126,31 @@ public sealed class DataParallel
     }
 
     /// <summary>
-    /// The global gradient norm from this rank's norm over the gradients it holds: the same value under DDP/ZeRO-1 (every
-    /// rank holds them all), the root of the summed squares under ZeRO-2/3 (each holds its own part).
+    /// The float32 gradient norm of each parameter that has a gradient, in the trainable parameters' order, from this
+    /// rank's norms of the gradients it holds (<paramref name="local"/>, null where it holds none): as they are under
+    /// DDP/ZeRO-1 (every rank holds them all); under ZeRO-2/3 each owner's norms go to every rank (one all-reduce in
+    /// which every element has a single non-zero contribution, so it is exact), so that the global norm is taken over
+    /// the same vector, in the same order and the same float32 rounding, as in one process. A root of the ranks'
+    /// summed squares would round differently, and AdamW carries a one-ulp change of the clip factor into the weights.
     /// </summary>
-    public Tensor GlobalNorm(Tensor localNorm)
+    public Tensor ParameterNorms(IReadOnlyList<Tensor?> local)
     {
-        if (Stage is not (ZeroStage.Gradients or ZeroStage.Parameters)) return localNorm;
-        double local = localNorm.to(ScalarType.Float64).item<double>();
-        double total = comm.Sum(local * local);
-        return tensor((float)Math.Sqrt(total), dtype: ScalarType.Float32, device: localNorm.device);
+        if (local.Count != parameters.Count) throw new ArgumentException($"{local.Count} norms for {parameters.Count} parameters", nameof(local));
+        var device = local.FirstOrDefault(n => n is not null)?.device ?? collectives.Device;
+        var held = local.OfType<Tensor>().ToArray();
+        if (Stage is not (ZeroStage.Gradients or ZeroStage.Parameters)) return held.Length == 0 ? zeros(0, ScalarType.Float32, device) : stack(held);
+        using var heldValues = held.Length == 0 ? zeros(0, ScalarType.Float32) : stack(held).cpu();
+        var values = heldValues.data<float>().ToArray();
+        const double Absent = -1;   // norms are never negative; x + 0 + … + 0 keeps the marker exact
+        var shared = new double[parameters.Count];
+        for (int i = 0, k = 0; i < shared.Length; i++)
+        {
+            double? mine = local[i] is null ? null : values[k++];
+            if (owner[i] == comm.Rank) shared[i] = mine ?? Absent;
+        }
+        comm.AllReduce(shared.AsSpan());
+        var present = shared.Where(v => v != Absent).Select(v => (float)v).ToArray();
+        return tensor(present, ScalarType.Float32, device);
     }
 
     /// <summary>

@@ -13,27 +13,37 @@ namespace SharpTune.Distributed;
 /// onto the owners (a reduce-scatter whose parts are the owners' parameters) and it is freed again. Whole parameters
 /// (not flat slices) are what a rank owns, so every optimizer — also those that are not element-wise (Muon's
 /// orthogonalisation, Adafactor's factored moments, 8-bit blockwise state) — updates exactly what it would in one
-/// process, and checkpoints stay keyed by parameter name.
+/// process, and checkpoints stay keyed by parameter name. Under QLoRA the quantized base's stored tensors (packed
+/// 4-bit codes, absmax, double-quant state, int8 codes and row scales) are sharded the same way: whole tensors, owned
+/// by the rank the byte-balanced cut gives them to, broadcast as bytes for each use; they never take a gradient.
 /// </summary>
 public sealed class ParameterShards
 {
-    private sealed record Member(string Name, Parameter Parameter, int Owner, long[] Shape);
+    /// <summary>One sharded tensor: a parameter, or a quantized weight's stored tensor (not a parameter, no gradient).</summary>
+    private sealed record Member(string Name, Tensor Tensor, int Owner, long[] Shape)
+    {
+        public bool IsParameter => Tensor is Parameter;
+        public long Bytes => Shape.Aggregate(1L, (a, b) => a * b) * Tensor.element_size();
+    }
 
     private readonly ICommunicator comm;
     private readonly Dictionary<nn.Module, Member[]> groups = new(ReferenceEqualityComparer.Instance);
     private readonly List<Member> members = [];
     private int materialized;
 
-    /// <param name="groups">Each group's module and its sharded parameters (full names), in the model's order.</param>
-    public ParameterShards(ICommunicator comm, IReadOnlyList<(nn.Module Group, IReadOnlyList<(string Name, Parameter Parameter)> Parameters)> groups)
+    /// <param name="groups">
+    /// Each group's module and its sharded tensors (full names), in the model's order: parameters, and under QLoRA the
+    /// stored tensors of its quantized weights. The cut balances bytes, so 4-bit codes weigh what they occupy.
+    /// </param>
+    public ParameterShards(ICommunicator comm, IReadOnlyList<(nn.Module Group, IReadOnlyList<(string Name, Tensor Tensor)> Tensors)> groups)
     {
         this.comm = comm;
-        var all = groups.SelectMany(g => g.Parameters).ToList();
-        var owner = DataParallel.Partition(all.Select(p => p.Parameter.numel()).ToArray(), comm.WorldSize);
+        var all = groups.SelectMany(g => g.Tensors).ToList();
+        var owner = DataParallel.Partition(all.Select(t => t.Tensor.numel() * t.Tensor.element_size()).ToArray(), comm.WorldSize);
         int k = 0;
-        foreach (var (group, parameters) in groups)
+        foreach (var (group, tensors) in groups)
         {
-            var list = parameters.Select(p => new Member(p.Name, p.Parameter, owner[k++], p.Parameter.shape)).ToArray();
+            var list = tensors.Select(t => new Member(t.Name, t.Tensor, owner[k++], t.Tensor.shape)).ToArray();
             this.groups[group] = list;
             members.AddRange(list);
         }
@@ -45,8 +55,12 @@ public sealed class ParameterShards
     /// <summary>Which rank owns each sharded parameter, by name.</summary>
     public IReadOnlyDictionary<string, int> Owners => members.ToDictionary(m => m.Name, m => m.Owner, StringComparer.Ordinal);
 
-    /// <summary>Elements this rank keeps between uses (its own parameters).</summary>
-    public long OwnedElements => members.Where(m => m.Owner == comm.Rank).Sum(m => m.Shape.Aggregate(1L, (a, b) => a * b));
+    /// <summary>Parameter elements this rank keeps between uses (its own parameters).</summary>
+    public long OwnedElements => members.Where(m => m.IsParameter && m.Owner == comm.Rank).Sum(m => m.Shape.Aggregate(1L, (a, b) => a * b));
+
+    /// <summary>Bytes of quantized base (stored tensors that are not parameters) this rank keeps between uses, and of all ranks together.</summary>
+    public (long Owned, long Total) QuantizedBytes =>
+        (members.Where(m => !m.IsParameter && m.Owner == comm.Rank).Sum(m => m.Bytes), members.Where(m => !m.IsParameter).Sum(m => m.Bytes));
 
     /// <summary>Whether every parameter is present on this rank (between <see cref="MaterializeAll"/> and <see cref="ReleaseAll"/>): groups then run without collectives.</summary>
     public bool Materialized => materialized > 0;
@@ -79,7 +93,7 @@ public sealed class ParameterShards
         var taken = new Tensor?[list.Length];
         for (int i = 0; i < list.Length; i++)
         {
-            var p = list[i].Parameter;
+            var p = list[i].Tensor;
             if (!p.requires_grad) continue;
             // The handle alone moves aside (no copy): with p.grad null the backward writes a fresh local gradient.
             taken[i] = p.grad?.detach().DetachFromDisposeScope();
@@ -98,16 +112,16 @@ public sealed class ParameterShards
         if (!groups.TryGetValue(group, out var list)) return;
         using var scope = NewDisposeScope();
         using var noGrad = no_grad();
-        var trainable = Enumerable.Range(0, list.Length).Where(i => list[i].Parameter.requires_grad).ToList();
+        var trainable = Enumerable.Range(0, list.Length).Where(i => list[i].Tensor.requires_grad).ToList();
         if (trainable.Count == 0) return;
         if (trainable.Count == 1 && ReduceInPlace(list[trainable[0]], taken[trainable[0]])) return;
-        long total = trainable.Sum(i => list[i].Parameter.numel());
+        long total = trainable.Sum(i => list[i].Tensor.numel());
         var buffer = zeros(total, ScalarType.Float32);
         var counts = new int[comm.WorldSize];
         long offset = 0;
         foreach (int i in trainable)
         {
-            var p = list[i].Parameter;
+            var p = list[i].Tensor;
             long n = p.numel();
             // A parameter without a gradient in this backward takes part with zeros: every rank runs the same collective.
             if (p.grad is { } g) buffer.narrow(0, offset, n).copy_(g.detach().reshape(-1).to(ScalarType.Float32).cpu());
@@ -118,7 +132,7 @@ public sealed class ParameterShards
         offset = 0;
         foreach (int i in trainable)
         {
-            var p = list[i].Parameter;
+            var p = list[i].Tensor;
             long n = p.numel();
             if (list[i].Owner == comm.Rank)
             {
@@ -137,7 +151,7 @@ public sealed class ParameterShards
     /// </summary>
     private bool ReduceInPlace(Member member, Tensor? taken)
     {
-        var p = member.Parameter;
+        var p = member.Tensor;
         if (p.grad is not { } g || g.dtype != ScalarType.Float32 || g.device_type != DeviceType.CPU || !g.is_contiguous()) return false;
         var counts = new int[comm.WorldSize];
         counts[member.Owner] = checked((int)g.numel());
@@ -169,7 +183,7 @@ public sealed class ParameterShards
         using var noGrad = no_grad();
         foreach (var m in list)
         {
-            if (m.Owner != comm.Rank) m.Parameter.set_(empty(m.Shape, m.Parameter.dtype, m.Parameter.device));
+            if (m.Owner != comm.Rank) m.Tensor.set_(empty(m.Shape, m.Tensor.dtype, m.Tensor.device));
             if (values) Broadcast(m);
         }
     }
@@ -178,14 +192,14 @@ public sealed class ParameterShards
     {
         using var noGrad = no_grad();
         foreach (var m in list)
-            if (m.Owner != comm.Rank && m.Parameter.numel() > 0)
-                m.Parameter.set_(empty(0, m.Parameter.dtype, m.Parameter.device));
+            if (m.Owner != comm.Rank && m.Tensor.numel() > 0)
+                m.Tensor.set_(empty(0, m.Tensor.dtype, m.Tensor.device));
     }
 
     /// <summary>The owner's values of one parameter to every rank, in place on host memory (through a host copy on a GPU).</summary>
     private void Broadcast(Member m)
     {
-        var p = m.Parameter;
+        var p = m.Tensor;
         long bytes = p.numel() * p.element_size();
         if (p.device_type == DeviceType.CPU && p.is_contiguous())
         {

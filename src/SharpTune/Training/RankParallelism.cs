@@ -1,5 +1,6 @@
 using SharpTune.Distributed;
 using SharpTune.Modeling;
+using SharpTune.Modeling.Quantization;
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
@@ -19,13 +20,11 @@ public sealed class RankParallelism(IDeviceCollectives? gpuCollectives, DataPara
 
     /// <summary>Several ranks: the reducer with rank 0's starting values everywhere (ZeRO-3: also the shards); nothing in one process.</summary>
     public static RankParallelism Start(ICommunicator communicator, CausalLM model, IReadOnlyList<TrainableParameter> trainable, DistributedSettings settings,
-        Device device, bool adapter, bool quantized, bool grpo)
+        Device device, bool adapter, bool grpo)
     {
         if (communicator.WorldSize == 1) return new RankParallelism(null, null, null);
         if (grpo)
             throw new InvalidInputException("rl: grpo runs in one process in this build (its rollouts are sampled per process); launch it without mpirun/srun");
-        if (settings.Stage == ZeroStage.Parameters && quantized)
-            throw new InvalidInputException("ZeRO-3 (zero_optimization.stage 3 / fsdp full_shard) with load_in_4bit / load_in_8bit: the quantized base is not sharded in this build; use ZeRO-2 (stage 2 / shard_grad_op) for QLoRA, or ZeRO-3 with adapter: lora on the unquantized base");
         var gpu = device.type == DeviceType.CUDA ? NcclCommunicator.Start(communicator, device, settings.Timeout) : null;
         try
         {
@@ -72,7 +71,11 @@ public sealed class RankParallelism(IDeviceCollectives? gpuCollectives, DataPara
         if (parallel is not null)
             yield return $"data parallel: {worldSize} ranks, {DescribeStage(shards is null ? parallel.Stage : ZeroStage.Parameters)}, global batch {globalBatchRows} rows, gradients over {gpuCollectives?.Description ?? "MPI (host memory)"}";
         if (shards is not null)
-            yield return $"ZeRO-3: this rank keeps {shards.OwnedElements:N0} of {parameterCount:N0} parameters between uses; each group is gathered for its forward and again, recomputed, for its backward";
+        {
+            var (ownedQuantized, totalQuantized) = shards.QuantizedBytes;
+            string quantized = totalQuantized == 0 ? "" : $" and {ownedQuantized:N0} of {totalQuantized:N0} bytes of quantized base";
+            yield return $"ZeRO-3: this rank keeps {shards.OwnedElements:N0} of {parameterCount:N0} parameters{quantized} between uses; each group is gathered for its forward and again, recomputed, for its backward";
+        }
     }
 
     public void Dispose() => gpuCollectives?.Dispose();
@@ -80,22 +83,32 @@ public sealed class RankParallelism(IDeviceCollectives? gpuCollectives, DataPara
     /// <summary>
     /// ZeRO-3's parameter groups in the model's order: the embedding, each decoder layer, the final norm, lm_head (when
     /// untied). Sharded are all parameters of a full fine-tune and the frozen ones under LoRA (its adapters and
-    /// modules_to_save stay replicated). A parameter outside these groups is refused rather than silently replicated.
+    /// modules_to_save stay replicated), and under QLoRA each quantized weight's stored tensors, named as bitsandbytes
+    /// names them (q_proj.weight, q_proj.absmax, …). A parameter or quantized weight outside these groups is refused
+    /// rather than silently replicated.
     /// </summary>
-    private static List<(nn.Module, IReadOnlyList<(string, Parameter)>)> ShardGroups(CausalLM model, bool adapter)
+    private static List<(nn.Module, IReadOnlyList<(string, Tensor)>)> ShardGroups(CausalLM model, bool adapter)
     {
         var modules = new List<(nn.Module Module, string Prefix)> { (model.Model.EmbedTokens, "model.embed_tokens.") };
         modules.AddRange(model.Model.Layers.Select((layer, i) => ((nn.Module)layer, $"model.layers.{i}.")));
         modules.Add((model.Model.FinalNorm, "model.norm."));
         if (model.LmHead is { } head) modules.Add((head, "lm_head."));
         bool Sharded(Parameter p) => !adapter || !p.requires_grad;
-        var groups = modules.Select(m => (m.Module, (IReadOnlyList<(string, Parameter)>)m.Module.named_parameters()
-            .Where(p => Sharded(p.parameter)).Select(p => (m.Prefix + p.name, p.parameter)).ToList())).ToList();
+        var groups = modules.Select(m => (m.Module, (IReadOnlyList<(string, Tensor)>)m.Module.named_parameters()
+            .Where(p => Sharded(p.parameter)).Select(p => (m.Prefix + p.name, (Tensor)p.parameter))
+            .Concat(QuantizedTensors(m.Module, m.Prefix)).ToList())).ToList();
         var covered = groups.SelectMany(g => g.Item2.Select(p => p.Item1)).ToHashSet(StringComparer.Ordinal);
         if (model.named_parameters().FirstOrDefault(p => Sharded(p.parameter) && !covered.Contains(p.name)) is { name: { } outside })
             throw new InvalidInputException($"ZeRO-3: parameter {outside} is outside the decoder layers, embedding, final norm and lm_head that this build shards; use ZeRO-2");
+        if (QuantizedTensors(model, "").FirstOrDefault(t => !covered.Contains(t.Name)) is { Name: { } quantizedOutside })
+            throw new InvalidInputException($"ZeRO-3: quantized weight {quantizedOutside} is outside the decoder layers that this build shards; use ZeRO-2");
         return groups;
     }
+
+    /// <summary>The stored tensors of the module's quantized linear weights, by full name, in a fixed order.</summary>
+    private static IEnumerable<(string Name, Tensor Tensor)> QuantizedTensors(nn.Module module, string prefix) =>
+        QuantizedLoading.QuantizedLayers(module).SelectMany(q => q.Weight.StoredTensors.OrderBy(t => t.Key, StringComparer.Ordinal)
+            .Select(t => ($"{prefix}{q.Name}.{t.Key}", t.Value)));
 
     private static string DescribeStage(ZeroStage stage) => stage switch
     {

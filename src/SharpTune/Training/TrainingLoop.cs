@@ -213,17 +213,20 @@ public sealed class TrainingLoop(CausalLM model, IReadOnlyList<TrainableParamete
     /// </summary>
     private (Tensor Norm, Tensor Multiplier) ClipGradients(double maxNorm, double lossScale)
     {
-        var grads = trainable.Select(p => p.Parameter.grad).Where(g => g is not null).Select(g => g!).ToList();
-        if (grads.Count == 0 && settings.Parallel is null) return (zeros(1), ones(1));
         // One gradient at a time: a bf16 gradient's float32 copy is freed before the next is made.
-        var localNorm = grads.Count == 0 ? zeros(1) : stack(grads.Select(g =>
-        {
-            using var scope = NewDisposeScope();
-            return g.to(ScalarType.Float32).norm().MoveToOuterDisposeScope();
-        }).ToArray()).norm();
-        // ZeRO-2: each rank holds only its own parameters' gradients; the global norm combines the ranks' parts.
-        var norm = (settings.Parallel?.GlobalNorm(localNorm) ?? localNorm) / lossScale;
+        var local = trainable.Select(p => p.Parameter.grad is { } g ? Float32Norm(g) : null).ToList();
+        if (local.All(n => n is null) && settings.Parallel is null) return (zeros(1), ones(1));
+        // ZeRO-2/3: each rank holds only its own parameters' gradients; the owners' norms are shared so that every rank
+        // takes the norm of the same vector as one process (the same float32 rounding, not just the same value).
+        var parameterNorms = settings.Parallel?.ParameterNorms(local) ?? stack(local.OfType<Tensor>().ToArray());
+        var norm = (parameterNorms.numel() == 0 ? zeros(1) : parameterNorms.norm()) / lossScale;
         var multiplier = maxNorm > 0 ? (maxNorm / (norm + 1e-6)).clamp(max: 1.0) / lossScale : ones_like(norm) / lossScale;
         return (norm, multiplier);
+    }
+
+    private static Tensor Float32Norm(Tensor gradient)
+    {
+        using var scope = NewDisposeScope();
+        return gradient.to(ScalarType.Float32).norm().MoveToOuterDisposeScope();
     }
 }

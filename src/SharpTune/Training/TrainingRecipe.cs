@@ -83,7 +83,7 @@ public sealed class TrainingRecipe(TrainConfig config, string modelDir, TextWrit
         PrepareForTraining(model, device);
         var trainable = TrainableParameters(model);
         var distributed = DistributedSettings.From(config);
-        using var ranks = RankParallelism.Start(Communicator, model, trainable, distributed, device, lora is not null, config.LoadIn4bit || config.LoadIn8bit, config.Rl is RlType.Grpo);
+        using var ranks = RankParallelism.Start(Communicator, model, trainable, distributed, device, lora is not null, config.Rl is RlType.Grpo);
         // ZeRO: this rank's optimizer updates (and keeps state for) only the parameters it owns.
         var owned = ranks.Parallel?.OwnedNames ?? trainable.Select(p => p.Name).ToHashSet(StringComparer.Ordinal);
         var optimizer = CreateOptimizer(trainable.Where(p => owned.Contains(p.Name)).ToList(), trainable.Count, precision, distributed, device);
