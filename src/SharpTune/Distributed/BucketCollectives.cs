@@ -19,7 +19,7 @@ public interface IDeviceCollectives : IDisposable
 }
 
 /// <summary>
-/// Where data parallel's flat float32 buckets live and which engine reduces them: host buffers through the host
+/// Where data parallel's flat float32 (or float64) buckets live and which engine reduces them: host buffers through the host
 /// communicator (MPI), or — when the model is on a GPU and NCCL is up — buffers on that GPU through NCCL, so gradients
 /// never make the round trip through host memory.
 /// </summary>
@@ -31,14 +31,21 @@ public sealed class BucketCollectives(ICommunicator host, IDeviceCollectives? de
     public void ReduceScatterSum(Tensor buffer, IReadOnlyList<int> counts)
     {
         if (device is not null) device.ReduceScatterSum(buffer, counts);
-        else TensorMemory.With(buffer, (address, _) => host.ReduceScatterSum(address, counts, ElementType.Float32));
+        else TensorMemory.With(buffer, (address, _) => host.ReduceScatterSum(address, counts, ElementTypeOf(buffer)));
     }
 
     public void AllGather(Tensor buffer, IReadOnlyList<int> counts)
     {
         if (device is not null) device.AllGather(buffer, counts);
-        else TensorMemory.With(buffer, (address, _) => host.AllGather(address, counts, ElementType.Float32));
+        else TensorMemory.With(buffer, (address, _) => host.AllGather(address, counts, ElementTypeOf(buffer)));
     }
+
+    private static ElementType ElementTypeOf(Tensor buffer) => buffer.dtype switch
+    {
+        ScalarType.Float32 => ElementType.Float32,
+        ScalarType.Float64 => ElementType.Float64,
+        _ => throw new ArgumentException($"host buckets are float32 or float64, not {buffer.dtype}", nameof(buffer)),
+    };
 
     public void Broadcast(Tensor buffer, int root = 0)
     {

@@ -95,15 +95,26 @@ public sealed class DataParallel
     /// only the summed gradients of the parameters it owns; the others are released. ZeRO-3: nothing left to do, each
     /// group's backward has summed its gradients onto their owners already.
     /// </summary>
-    public void ReduceGradients()
+    /// <param name="float64Sums">
+    /// The step's local gradients as float64 sums, in the trainable parameters' order (see Training.GradientSums): they
+    /// are reduced in float64 buckets and rounded once into the gradients. Null: the parameters' gradients themselves.
+    /// </param>
+    public void ReduceGradients(IReadOnlyList<Tensor?>? float64Sums = null)
     {
-        if (Stage == ZeroStage.Parameters) return;
+        if (float64Sums is not null && float64Sums.Count != parameters.Count)
+            throw new ArgumentException($"{float64Sums.Count} sums for {parameters.Count} parameters", nameof(float64Sums));
+        if (Stage == ZeroStage.Parameters)
+        {
+            if (float64Sums is not null) throw new InvalidOperationException("ZeRO-3 reduces each group's gradients in its backward; float64 sums are for replicated or ZeRO-1/2 parameters");
+            return;
+        }
         using var scope = NewDisposeScope();
         using var noGrad = no_grad();
+        var dtype = float64Sums is null ? ScalarType.Float32 : ScalarType.Float64;
         foreach (var (start, end) in buckets)
         {
             // A parameter that took no part in this step's graph still takes part with zeros: every rank runs the same collectives.
-            using var buffer = Flatten(start, end, i => parameters[i].Parameter.grad);
+            using var buffer = Flatten(start, end, i => float64Sums is null ? parameters[i].Parameter.grad : float64Sums[i], dtype);
             if (Stage == ZeroStage.Gradients)
             {
                 var counts = OwnerCounts(start, end);
@@ -190,17 +201,17 @@ public sealed class DataParallel
         return counts;
     }
 
-    /// <summary>The tensors of parameters [start, end) as one float32 buffer on the buckets' device (zeros where the tensor is null).</summary>
-    private Tensor Flatten(int start, int end, Func<int, Tensor?> tensorOf)
+    /// <summary>The tensors of parameters [start, end) as one flat buffer (float32 unless told) on the buckets' device (zeros where the tensor is null).</summary>
+    private Tensor Flatten(int start, int end, Func<int, Tensor?> tensorOf, ScalarType dtype = ScalarType.Float32)
     {
         long total = 0;
         for (int i = start; i < end; i++) total += parameters[i].Parameter.numel();
-        var buffer = zeros(total, ScalarType.Float32, collectives.Device);
+        var buffer = zeros(total, dtype, collectives.Device);
         long offset = 0;
         for (int i = start; i < end; i++)
         {
             long n = parameters[i].Parameter.numel();
-            if (tensorOf(i) is { } t) buffer.narrow(0, offset, n).copy_(t.detach().reshape(-1).to(ScalarType.Float32, collectives.Device));
+            if (tensorOf(i) is { } t) buffer.narrow(0, offset, n).copy_(t.detach().reshape(-1).to(dtype, collectives.Device));
             offset += n;
         }
         return buffer;

@@ -27,6 +27,8 @@ public sealed record TrainingLoopSettings
     /// count, gradient and norm reductions and (ZeRO) the parameter all-gather. Null in one process.
     /// </summary>
     public Distributed.DataParallel? Parallel { get; init; }
+    /// <summary>Sum the step's gradients in float64 (adapter runs; see <see cref="GradientSums"/>).</summary>
+    public bool Float64GradientSums { get; init; }
 }
 
 /// <summary>
@@ -50,6 +52,7 @@ public sealed class TrainingLoop(CausalLM model, IReadOnlyList<TrainableParamete
         var watchdog = new LossWatchdog(settings.LossWatchdogThreshold, settings.LossWatchdogPatience);
         var earlyStopping = new EarlyStopping(settings.EarlyStoppingPatience);
         var scaler = State.LossScaler;
+        using var sums = settings.Float64GradientSums ? new GradientSums(trainable) : null;
         model.train();
         bool stopRequested = false, stoppedEarly = false;
         while (State.Step < settings.TotalSteps && !(stopRequested = StopRequested(cancel)))
@@ -58,8 +61,12 @@ public sealed class TrainingLoop(CausalLM model, IReadOnlyList<TrainableParamete
             var (batches, units) = StepBatches(step);
             using (var stepScope = NewDisposeScope())
             {
-                foreach (var batch in batches) Accumulate(batch, units, window);
-                settings.Parallel?.ReduceGradients();
+                foreach (var batch in batches)
+                {
+                    Accumulate(batch, units, window);
+                    sums?.AddMicroBatch();
+                }
+                ReduceGradients(sums);
                 var (norm, multiplier) = ClipGradients(settings.MaxGradNorm, scaler?.Scale ?? 1.0);
                 window.EndStep(norm);
                 // fp16 only: a step with inf/NaN gradients is skipped and the scale backs off (one read-back per step, as GradScaler).
@@ -211,6 +218,18 @@ public sealed class TrainingLoop(CausalLM model, IReadOnlyList<TrainableParamete
     /// torch.nn.utils.clip_grad_norm_ on float32 gradients: the pre-clip norm of the unscaled gradients, and the factor
     /// min(1, max/(norm+1e-6)) / lossScale that the optimizer applies to its float32 copy of each gradient.
     /// </summary>
+    /// <summary>The step's gradients summed over ranks (data parallel) and, with float64 sums, rounded once into the parameters' gradients.</summary>
+    private void ReduceGradients(GradientSums? sums)
+    {
+        if (sums is null) settings.Parallel?.ReduceGradients();
+        else if (settings.Parallel is { } parallel)
+        {
+            parallel.ReduceGradients(sums.Sums);
+            sums.Clear();
+        }
+        else sums.ToGradients();
+    }
+
     private (Tensor Norm, Tensor Multiplier) ClipGradients(double maxNorm, double lossScale)
     {
         // One gradient at a time: a bf16 gradient's float32 copy is freed before the next is made.

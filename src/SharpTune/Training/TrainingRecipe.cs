@@ -294,6 +294,8 @@ public sealed class TrainingRecipe(TrainConfig config, string modelDir, TextWrit
             LossScaler = precision.LossScaling ? new DynamicLossScaler() : null,
             SampleMetrics = device.type == DeviceType.CUDA ? GpuMemorySampler(device.index) : null,
             Parallel = parallel,
+            // Only where a step sums gradients (accumulation or ranks); adapters only: see GradientSums.
+            Float64GradientSums = config.Adapter is not null && (config.GradientAccumulationSteps > 1 || Communicator.WorldSize > 1),
         };
     }
 
