@@ -22,12 +22,19 @@ public sealed class ParameterShards
     private readonly ICommunicator comm;
     private readonly Dictionary<nn.Module, Member[]> groups = new(ReferenceEqualityComparer.Instance);
     private readonly List<Member> members = [];
+    private readonly long reduceWindow;
     private int materialized;
 
     /// <param name="groups">Each group's module and its sharded parameters (full names), in the model's order.</param>
-    public ParameterShards(ICommunicator comm, IReadOnlyList<(nn.Module Group, IReadOnlyList<(string Name, Parameter Parameter)> Parameters)> groups)
+    /// <param name="bucketCapMb">
+    /// ddp_bucket_cap_mb / reduce_bucket_size: the most a gradient reduction hands MPI at once. MPI's reduce-scatter takes
+    /// scratch memory of about its message's size, so a parameter's gradient is reduced in windows of this size instead
+    /// of whole (a 65 MiB embedding gradient would otherwise cost up to twice that again, at the step's peak).
+    /// </param>
+    public ParameterShards(ICommunicator comm, IReadOnlyList<(nn.Module Group, IReadOnlyList<(string Name, Parameter Parameter)> Parameters)> groups, double bucketCapMb = 25)
     {
         this.comm = comm;
+        reduceWindow = Math.Max(1, (long)(bucketCapMb * 1024 * 1024 / sizeof(float)));
         var all = groups.SelectMany(g => g.Parameters).ToList();
         var owner = DataParallel.Partition(all.Select(p => p.Parameter.numel()).ToArray(), comm.WorldSize);
         int k = 0;
@@ -80,9 +87,11 @@ public sealed class ParameterShards
         for (int i = 0; i < list.Length; i++)
         {
             var p = list[i].Parameter;
-            if (!p.requires_grad) continue;
-            // The handle alone moves aside (no copy): with p.grad null the backward writes a fresh local gradient.
-            taken[i] = p.grad?.detach().DetachFromDisposeScope();
+            if (!p.requires_grad || p.grad is not { } grad) continue;
+            // The handle alone moves aside (no copy): with p.grad null the backward writes a fresh local gradient. The
+            // getter's own handle is disposed at once, so that the taken one is the only reference besides the gradient.
+            taken[i] = grad.detach().DetachFromDisposeScope();
+            grad.Dispose();
             p.grad = null;
         }
         return taken;
@@ -101,33 +110,62 @@ public sealed class ParameterShards
         var trainable = Enumerable.Range(0, list.Length).Where(i => list[i].Parameter.requires_grad).ToList();
         if (trainable.Count == 0) return;
         if (trainable.Count == 1 && ReduceInPlace(list[trainable[0]], taken[trainable[0]])) return;
-        long total = trainable.Sum(i => list[i].Parameter.numel());
+        // Sizes come from the members' shapes: the group's gathered parameters may already be released.
+        long total = trainable.Sum(i => Elements(list[i]));
         var buffer = zeros(total, ScalarType.Float32);
-        var counts = new int[comm.WorldSize];
+        var counts = new long[comm.WorldSize];
         long offset = 0;
         foreach (int i in trainable)
         {
             var p = list[i].Parameter;
-            long n = p.numel();
+            long n = Elements(list[i]);
             // A parameter without a gradient in this backward takes part with zeros: every rank runs the same collective.
             if (p.grad is { } g) buffer.narrow(0, offset, n).copy_(g.detach().reshape(-1).to(ScalarType.Float32).cpu());
-            counts[list[i].Owner] += checked((int)n);
+            counts[list[i].Owner] += n;
             offset += n;
         }
-        TensorMemory.With(buffer, (address, _) => comm.ReduceScatterSum(address, counts, ElementType.Float32));
+        ReduceScatterInWindows(buffer, counts);
         offset = 0;
         foreach (int i in trainable)
         {
             var p = list[i].Parameter;
-            long n = p.numel();
+            long n = Elements(list[i]);
             if (list[i].Owner == comm.Rank)
             {
-                var sum = buffer.narrow(0, offset, n).view(p.shape).to(p.dtype, p.device);
-                if (taken[i] is { } before) { before.add_(sum); p.grad = before; }
-                else p.grad = sum.clone().DetachFromDisposeScope();
+                // The sum is a fresh tensor (never a view of the group buffer, which would keep all of it alive); its
+                // handle and the taken one die with this scope, the gradient keeps the storage.
+                var sum = buffer.narrow(0, offset, n).view(list[i].Shape).to(p.dtype, p.device, copy: true);
+                if (taken[i] is { } before) { before.add_(sum); p.grad = before; before.Dispose(); }
+                else p.grad = sum;
             }
             else p.grad = null;
             offset += n;
+        }
+    }
+
+    private static long Elements(Member m) => m.Shape.Aggregate(1L, (a, b) => a * b);
+
+    /// <summary>
+    /// The in-place reduce-scatter of <paramref name="buffer"/> (part r, of counts[r] elements, summed onto rank r) as a
+    /// run of reduce-scatters over windows of at most <see cref="reduceWindow"/> elements: each window's parts are its
+    /// overlaps with the ranks' parts, so every rank's sum lands where one call would leave it, and MPI's scratch stays
+    /// the size of a window.
+    /// </summary>
+    private void ReduceScatterInWindows(Tensor buffer, long[] counts)
+    {
+        long total = counts.Sum();
+        var window = new int[comm.WorldSize];
+        for (long start = 0; start < total; start += reduceWindow)
+        {
+            long end = Math.Min(total, start + reduceWindow), partStart = 0;
+            for (int r = 0; r < counts.Length; r++)
+            {
+                long partEnd = partStart + counts[r];
+                window[r] = (int)Math.Max(0, Math.Min(end, partEnd) - Math.Max(start, partStart));
+                partStart = partEnd;
+            }
+            using var slice = buffer.narrow(0, start, end - start);
+            TensorMemory.With(slice, (address, _) => comm.ReduceScatterSum(address, window, ElementType.Float32));
         }
     }
 
@@ -139,11 +177,11 @@ public sealed class ParameterShards
     {
         var p = member.Parameter;
         if (p.grad is not { } g || g.dtype != ScalarType.Float32 || g.device_type != DeviceType.CPU || !g.is_contiguous()) return false;
-        var counts = new int[comm.WorldSize];
-        counts[member.Owner] = checked((int)g.numel());
-        TensorMemory.With(g, (address, _) => comm.ReduceScatterSum(address, counts, ElementType.Float32));
+        var counts = new long[comm.WorldSize];
+        counts[member.Owner] = g.numel();
+        using (var flat = g.view(-1)) ReduceScatterInWindows(flat, counts);
         if (member.Owner != comm.Rank) p.grad = null;
-        else if (taken is not null) { taken.add_(g); p.grad = taken; }
+        else if (taken is not null) { taken.add_(g); p.grad = taken; taken.Dispose(); }
         return true;
     }
 
@@ -169,7 +207,12 @@ public sealed class ParameterShards
         using var noGrad = no_grad();
         foreach (var m in list)
         {
-            if (m.Owner != comm.Rank) m.Parameter.set_(empty(m.Shape, m.Parameter.dtype, m.Parameter.device));
+            if (m.Owner != comm.Rank)
+            {
+                // The temporary's handle is disposed at once: the parameter alone holds the storage, so Release frees it.
+                using var storage = empty(m.Shape, m.Parameter.dtype, m.Parameter.device);
+                m.Parameter.set_(storage);
+            }
             if (values) Broadcast(m);
         }
     }
@@ -179,7 +222,10 @@ public sealed class ParameterShards
         using var noGrad = no_grad();
         foreach (var m in list)
             if (m.Owner != comm.Rank && m.Parameter.numel() > 0)
-                m.Parameter.set_(empty(0, m.Parameter.dtype, m.Parameter.device));
+            {
+                using var none = empty(0, m.Parameter.dtype, m.Parameter.device);
+                m.Parameter.set_(none);
+            }
     }
 
     /// <summary>The owner's values of one parameter to every rank, in place on host memory (through a host copy on a GPU).</summary>

@@ -104,6 +104,14 @@ public sealed class DataParallelTrainingTests
     public void Zero3FullFineTuneEqualsOneProcess(int ranks, int accumulation, string keys) =>
         Assert.InRange(DistributedVersusSingle(ranks, accumulation, keys, "model.safetensors"), 0, Tolerance);
 
+    /// <summary>
+    /// ZeRO-3 reduces each group's gradients in windows of reduce_bucket_size elements: 3000 is smaller than most of
+    /// tiny-chat's parameters and than a group's buffer, so windows split parameters and straddle the owners' parts.
+    /// </summary>
+    [Fact]
+    public void Zero3WithGradientReductionInSmallWindowsEqualsOneProcess() =>
+        Assert.InRange(DistributedVersusSingle(3, 1, "deepspeed:\n  zero_optimization:\n    stage: 3\n    reduce_bucket_size: 3000", "model.safetensors"), 0, Tolerance);
+
     /// <summary>ZeRO-3 LoRA: the frozen base sharded, the adapters replicated and all-reduced (measured 2.4e-7, 3 ranks × accumulation 2).</summary>
     [Fact]
     public void Zero3LoraEqualsOneProcess() =>
