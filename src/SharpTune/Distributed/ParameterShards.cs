@@ -195,6 +195,36 @@ public sealed class ParameterShards
         foreach (var list in groups.Values) Gather(list, values);
     }
 
+    /// <summary>The full shape of a sharded parameter (also on ranks that hold it empty), or null when it is not sharded.</summary>
+    public long[]? ShapeOf(string name) => members.FirstOrDefault(m => m.Name == name)?.Shape.ToArray();
+
+    /// <summary>
+    /// Every rank, for the same parameter in the same order (a collective): the values of one sharded parameter — a new
+    /// handle to the owner's own tensor there, a copy broadcast from it elsewhere — without presenting it on the model.
+    /// A streamed save walks the model this way, so no rank holds more than one parameter it does not own.
+    /// </summary>
+    public Tensor GatherOne(string name)
+    {
+        var m = members.FirstOrDefault(x => x.Name == name) ?? throw new ArgumentException($"{name} is not a sharded parameter", nameof(name));
+        using var noGrad = no_grad();
+        if (Materialized) return m.Parameter.detach();
+        if (m.Owner == comm.Rank)
+        {
+            Broadcast(m);
+            return m.Parameter.detach();
+        }
+        var copy = empty(m.Shape, m.Parameter.dtype, m.Parameter.device);
+        long bytes = copy.numel() * copy.element_size();
+        if (copy.device_type == DeviceType.CPU) TensorMemory.With(copy, (address, _) => comm.Broadcast(address, bytes, m.Owner));
+        else
+        {
+            using var host = empty(m.Shape, m.Parameter.dtype);
+            TensorMemory.With(host, (address, _) => comm.Broadcast(address, bytes, m.Owner));
+            copy.copy_(host);
+        }
+        return copy;
+    }
+
     /// <summary>Ends <see cref="MaterializeAll"/>: back to each rank holding its own parameters only.</summary>
     public void ReleaseAll()
     {
