@@ -31,7 +31,7 @@ public sealed class ParameterShards
     /// scratch memory of about its message's size, so a parameter's gradient is reduced in windows of this size instead
     /// of whole (a 65 MiB embedding gradient would otherwise cost up to twice that again, at the step's peak).
     /// </param>
-    public ParameterShards(ICommunicator comm, IReadOnlyList<(nn.Module Group, IReadOnlyList<(string Name, Parameter Parameter)> Parameters)> groups, double bucketCapMb = 25)
+    public ParameterShards(ICommunicator comm, IReadOnlyList<(nn.Module Group, IReadOnlyList<(string Name, Parameter Parameter)> Parameters)> groups, double bucketCapMb)
     {
         this.comm = comm;
         reduceWindow = Math.Max(1, (long)(bucketCapMb * 1024 * 1024 / sizeof(float)));
