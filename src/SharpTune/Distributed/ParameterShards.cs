@@ -29,15 +29,22 @@ public sealed class ParameterShards
     private readonly ICommunicator comm;
     private readonly Dictionary<nn.Module, Member[]> groups = new(ReferenceEqualityComparer.Instance);
     private readonly List<Member> members = [];
+    private readonly long reduceWindow;
     private int materialized;
 
     /// <param name="groups">
     /// Each group's module and its sharded tensors (full names), in the model's order: parameters, and under QLoRA the
     /// stored tensors of its quantized weights. The cut balances bytes, so 4-bit codes weigh what they occupy.
     /// </param>
-    public ParameterShards(ICommunicator comm, IReadOnlyList<(nn.Module Group, IReadOnlyList<(string Name, Tensor Tensor)> Tensors)> groups)
+    /// <param name="bucketCapMb">
+    /// ddp_bucket_cap_mb / reduce_bucket_size: the most a gradient reduction hands MPI at once. MPI's reduce-scatter takes
+    /// scratch memory of about its message's size, so a parameter's gradient is reduced in windows of this size instead
+    /// of whole (a 65 MiB embedding gradient would otherwise cost up to twice that again, at the step's peak).
+    /// </param>
+    public ParameterShards(ICommunicator comm, IReadOnlyList<(nn.Module Group, IReadOnlyList<(string Name, Tensor Tensor)> Tensors)> groups, double bucketCapMb)
     {
         this.comm = comm;
+        reduceWindow = Math.Max(1, (long)(bucketCapMb * 1024 * 1024 / sizeof(float)));
         var all = groups.SelectMany(g => g.Tensors).ToList();
         var owner = DataParallel.Partition(all.Select(t => t.Tensor.numel() * t.Tensor.element_size()).ToArray(), comm.WorldSize);
         int k = 0;
@@ -94,9 +101,11 @@ public sealed class ParameterShards
         for (int i = 0; i < list.Length; i++)
         {
             var p = list[i].Tensor;
-            if (!p.requires_grad) continue;
-            // The handle alone moves aside (no copy): with p.grad null the backward writes a fresh local gradient.
-            taken[i] = p.grad?.detach().DetachFromDisposeScope();
+            if (!p.requires_grad || p.grad is not { } grad) continue;
+            // The handle alone moves aside (no copy): with p.grad null the backward writes a fresh local gradient. The
+            // getter's own handle is disposed at once, so that the taken one is the only reference besides the gradient.
+            taken[i] = grad.detach().DetachFromDisposeScope();
+            grad.Dispose();
             p.grad = null;
         }
         return taken;
@@ -115,33 +124,62 @@ public sealed class ParameterShards
         var trainable = Enumerable.Range(0, list.Length).Where(i => list[i].Tensor.requires_grad).ToList();
         if (trainable.Count == 0) return;
         if (trainable.Count == 1 && ReduceInPlace(list[trainable[0]], taken[trainable[0]])) return;
-        long total = trainable.Sum(i => list[i].Tensor.numel());
+        // Sizes come from the members' shapes: the group's gathered parameters may already be released.
+        long total = trainable.Sum(i => Elements(list[i]));
         var buffer = zeros(total, ScalarType.Float32);
-        var counts = new int[comm.WorldSize];
+        var counts = new long[comm.WorldSize];
         long offset = 0;
         foreach (int i in trainable)
         {
             var p = list[i].Tensor;
-            long n = p.numel();
+            long n = Elements(list[i]);
             // A parameter without a gradient in this backward takes part with zeros: every rank runs the same collective.
             if (p.grad is { } g) buffer.narrow(0, offset, n).copy_(g.detach().reshape(-1).to(ScalarType.Float32).cpu());
-            counts[list[i].Owner] += checked((int)n);
+            counts[list[i].Owner] += n;
             offset += n;
         }
-        TensorMemory.With(buffer, (address, _) => comm.ReduceScatterSum(address, counts, ElementType.Float32));
+        ReduceScatterInWindows(buffer, counts);
         offset = 0;
         foreach (int i in trainable)
         {
             var p = list[i].Tensor;
-            long n = p.numel();
+            long n = Elements(list[i]);
             if (list[i].Owner == comm.Rank)
             {
-                var sum = buffer.narrow(0, offset, n).view(p.shape).to(p.dtype, p.device);
-                if (taken[i] is { } before) { before.add_(sum); p.grad = before; }
-                else p.grad = sum.clone().DetachFromDisposeScope();
+                // The sum is a fresh tensor (never a view of the group buffer, which would keep all of it alive); its
+                // handle and the taken one die with this scope, the gradient keeps the storage.
+                var sum = buffer.narrow(0, offset, n).view(list[i].Shape).to(p.dtype, p.device, copy: true);
+                if (taken[i] is { } before) { before.add_(sum); p.grad = before; before.Dispose(); }
+                else p.grad = sum;
             }
             else p.grad = null;
             offset += n;
+        }
+    }
+
+    private static long Elements(Member m) => m.Shape.Aggregate(1L, (a, b) => a * b);
+
+    /// <summary>
+    /// The in-place reduce-scatter of <paramref name="buffer"/> (part r, of counts[r] elements, summed onto rank r) as a
+    /// run of reduce-scatters over windows of at most <see cref="reduceWindow"/> elements: each window's parts are its
+    /// overlaps with the ranks' parts, so every rank's sum lands where one call would leave it, and MPI's scratch stays
+    /// the size of a window.
+    /// </summary>
+    private void ReduceScatterInWindows(Tensor buffer, long[] counts)
+    {
+        long total = counts.Sum();
+        var window = new int[comm.WorldSize];
+        for (long start = 0; start < total; start += reduceWindow)
+        {
+            long end = Math.Min(total, start + reduceWindow), partStart = 0;
+            for (int r = 0; r < counts.Length; r++)
+            {
+                long partEnd = partStart + counts[r];
+                window[r] = (int)Math.Max(0, Math.Min(end, partEnd) - Math.Max(start, partStart));
+                partStart = partEnd;
+            }
+            using var slice = buffer.narrow(0, start, end - start);
+            TensorMemory.With(slice, (address, _) => comm.ReduceScatterSum(address, window, ElementType.Float32));
         }
     }
 
@@ -153,11 +191,11 @@ public sealed class ParameterShards
     {
         var p = member.Tensor;
         if (p.grad is not { } g || g.dtype != ScalarType.Float32 || g.device_type != DeviceType.CPU || !g.is_contiguous()) return false;
-        var counts = new int[comm.WorldSize];
-        counts[member.Owner] = checked((int)g.numel());
-        TensorMemory.With(g, (address, _) => comm.ReduceScatterSum(address, counts, ElementType.Float32));
+        var counts = new long[comm.WorldSize];
+        counts[member.Owner] = g.numel();
+        using (var flat = g.view(-1)) ReduceScatterInWindows(flat, counts);
         if (member.Owner != comm.Rank) p.grad = null;
-        else if (taken is not null) { taken.add_(g); p.grad = taken; }
+        else if (taken is not null) { taken.add_(g); p.grad = taken; taken.Dispose(); }
         return true;
     }
 
@@ -169,6 +207,36 @@ public sealed class ParameterShards
     {
         if (materialized++ > 0) return;
         foreach (var list in groups.Values) Gather(list, values);
+    }
+
+    /// <summary>The full shape of a sharded parameter (also on ranks that hold it empty), or null when it is not sharded.</summary>
+    public long[]? ShapeOf(string name) => members.FirstOrDefault(m => m.Name == name)?.Shape.ToArray();
+
+    /// <summary>
+    /// Every rank, for the same parameter in the same order (a collective): the values of one sharded parameter — a new
+    /// handle to the owner's own tensor there, a copy broadcast from it elsewhere — without presenting it on the model.
+    /// A streamed save walks the model this way, so no rank holds more than one parameter it does not own.
+    /// </summary>
+    public Tensor GatherOne(string name)
+    {
+        var m = members.FirstOrDefault(x => x.Name == name) ?? throw new ArgumentException($"{name} is not a sharded parameter", nameof(name));
+        using var noGrad = no_grad();
+        if (Materialized) return m.Tensor.detach();
+        if (m.Owner == comm.Rank)
+        {
+            Broadcast(m);
+            return m.Tensor.detach();
+        }
+        var copy = empty(m.Shape, m.Tensor.dtype, m.Tensor.device);
+        long bytes = copy.numel() * copy.element_size();
+        if (copy.device_type == DeviceType.CPU) TensorMemory.With(copy, (address, _) => comm.Broadcast(address, bytes, m.Owner));
+        else
+        {
+            using var host = empty(m.Shape, m.Tensor.dtype);
+            TensorMemory.With(host, (address, _) => comm.Broadcast(address, bytes, m.Owner));
+            copy.copy_(host);
+        }
+        return copy;
     }
 
     /// <summary>Ends <see cref="MaterializeAll"/>: back to each rank holding its own parameters only.</summary>
@@ -183,7 +251,12 @@ public sealed class ParameterShards
         using var noGrad = no_grad();
         foreach (var m in list)
         {
-            if (m.Owner != comm.Rank) m.Tensor.set_(empty(m.Shape, m.Tensor.dtype, m.Tensor.device));
+            if (m.Owner != comm.Rank)
+            {
+                // The temporary's handle is disposed at once: the parameter alone holds the storage, so Release frees it.
+                using var storage = empty(m.Shape, m.Tensor.dtype, m.Tensor.device);
+                m.Tensor.set_(storage);
+            }
             if (values) Broadcast(m);
         }
     }
@@ -193,7 +266,10 @@ public sealed class ParameterShards
         using var noGrad = no_grad();
         foreach (var m in list)
             if (m.Owner != comm.Rank && m.Tensor.numel() > 0)
-                m.Tensor.set_(empty(0, m.Tensor.dtype, m.Tensor.device));
+            {
+                using var none = empty(0, m.Tensor.dtype, m.Tensor.device);
+                m.Tensor.set_(none);
+            }
     }
 
     /// <summary>The owner's values of one parameter to every rank, in place on host memory (through a host copy on a GPU).</summary>

@@ -9,10 +9,13 @@ namespace SharpTune.Modeling;
 /// <summary>Writes model folders in the Hugging Face layout (config.json, safetensors, generation_config.json).</summary>
 public static class ModelIO
 {
+    /// <summary>transformers' default max_shard_size ("5GB"), the default of the saves here.</summary>
+    public const long DefaultMaxShardBytes = 5_000_000_000;
+
     /// <summary>
     /// Writes config.json, model.safetensors (sharded above maxShardBytes) and generation_config.json, each atomically.
     /// </summary>
-    public static void Save(CausalLM model, string outDir, ScalarType? dtype = null, long maxShardBytes = 5_000_000_000)
+    public static void Save(CausalLM model, string outDir, ScalarType? dtype = null, long maxShardBytes = DefaultMaxShardBytes)
     {
         var target = dtype ?? model.DType;
         // Quantized layers have no weight parameter: saving would silently drop them.
@@ -22,7 +25,7 @@ public static class ModelIO
     }
 
     /// <summary>Writes a model folder from named tensors (already in the target dtype; each is disposed after writing).</summary>
-    public static void SaveTensors(ModelConfig config, IEnumerable<KeyValuePair<string, Tensor>> tensors, ScalarType dtype, string outDir, long maxShardBytes = 5_000_000_000)
+    public static void SaveTensors(ModelConfig config, IEnumerable<KeyValuePair<string, Tensor>> tensors, ScalarType dtype, string outDir, long maxShardBytes = DefaultMaxShardBytes)
     {
         Directory.CreateDirectory(outDir);
         var list = tensors.ToList();
@@ -34,6 +37,23 @@ public static class ModelIO
         {
             foreach (var t in list) t.Value.Dispose();
         }
+        WriteConfigs(config, dtype, outDir);
+    }
+
+    /// <summary>
+    /// <see cref="SaveTensors"/> from tensors produced one at a time as the writer reaches them (in
+    /// <see cref="SafeTensorsWriter.StreamOrder"/>, each disposed once written): the same folder, byte for byte, while
+    /// at most one tensor is held (ZeRO-3 gathers each parameter from its owner only for its turn).
+    /// </summary>
+    public static void SaveStreamed(ModelConfig config, IReadOnlyList<StreamedTensor> tensors, ScalarType dtype, string outDir, long maxShardBytes = DefaultMaxShardBytes)
+    {
+        Directory.CreateDirectory(outDir);
+        SafeTensorsWriter.SaveShardedStreamed(outDir, tensors, maxShardBytes, new Dictionary<string, string> { ["format"] = "pt" });
+        WriteConfigs(config, dtype, outDir);
+    }
+
+    private static void WriteConfigs(ModelConfig config, ScalarType dtype, string outDir)
+    {
         var json = (JsonObject)config.Json.DeepClone();
         json["torch_dtype"] = PrecisionPolicy.DTypeName(dtype);
         WriteJsonAtomic(Path.Combine(outDir, "config.json"), json);

@@ -39,17 +39,47 @@ public static partial class SafeTensorsWriter
     /// </summary>
     public static void SaveSharded(string directory, IEnumerable<KeyValuePair<string, Tensor>> tensors, long maxShardBytes, IReadOnlyDictionary<string, string>? metadata = null, string baseName = "model")
     {
+        CheckShardArguments(maxShardBytes, baseName);
+        WriteSharded(directory, Describe(directory, tensors.ToList()), maxShardBytes, metadata, baseName);
+    }
+
+    /// <summary>
+    /// <see cref="SaveSharded"/> for tensors whose values are produced one at a time as the writer reaches them (each
+    /// disposed once written), in <see cref="StreamOrder"/>: the same files, byte for byte, as <see cref="SaveSharded"/>
+    /// of the produced tensors, without ever holding more than one of them. The headers come from the declared names,
+    /// dtypes and shapes; a produced tensor that differs from its declaration is an error.
+    /// </summary>
+    public static void SaveShardedStreamed(string directory, IReadOnlyList<StreamedTensor> tensors, long maxShardBytes, IReadOnlyDictionary<string, string>? metadata = null, string baseName = "model")
+    {
+        CheckShardArguments(maxShardBytes, baseName);
+        WriteSharded(directory, DescribeStreamed(directory, tensors), maxShardBytes, metadata, baseName);
+    }
+
+    /// <summary>
+    /// The order in which <see cref="SaveShardedStreamed"/> produces <paramref name="tensors"/>: shard by shard, each in
+    /// its file's data order. Processes that take part in producing the values (a collective gather) follow it.
+    /// </summary>
+    public static IReadOnlyList<StreamedTensor> StreamOrder(IReadOnlyList<StreamedTensor> tensors, long maxShardBytes)
+    {
+        var byName = tensors.ToDictionary(t => t.Name, StringComparer.Ordinal);
+        return PlanShards(DescribeStreamed("stream", tensors), maxShardBytes).SelectMany(DataOrder).Select(t => byName[t.Name]).ToList();
+    }
+
+    private static void CheckShardArguments(long maxShardBytes, string baseName)
+    {
         if (maxShardBytes <= 0)
             throw new InvalidInputException($"max_shard_size {maxShardBytes} must be a positive number of bytes");
         if (string.IsNullOrEmpty(baseName) || baseName.IndexOfAny(['/', '\\']) >= 0)
             throw new InvalidInputException($"shard base name '{baseName}' must be a plain file name");
+    }
+
+    private static void WriteSharded(string directory, List<DescribedTensor> described, long maxShardBytes, IReadOnlyDictionary<string, string>? metadata, string baseName)
+    {
         Directory.CreateDirectory(directory);
 
         var fileMetadata = new Dictionary<string, string>(metadata ?? new Dictionary<string, string>(), StringComparer.Ordinal);
         fileMetadata.TryAdd("format", "pt");
 
-        var items = tensors.ToList();
-        var described = Describe(directory, items);
         var shards = PlanShards(described, maxShardBytes);
         var singleName = baseName + ".safetensors";
         var indexName = baseName + ".safetensors.index.json";
@@ -118,7 +148,8 @@ public static partial class SafeTensorsWriter
     [GeneratedRegex(@"^(?<number>[0-9]+)\s*(?<unit>(?i:GIB|MIB|KIB|GB|MB|KB)?)$", RegexOptions.CultureInvariant)]
     private static partial Regex ShardSizePattern();
 
-    internal sealed record DescribedTensor(string Name, Tensor Tensor, SafeDType DType, long[] Shape, long ByteLength);
+    /// <summary>A tensor to write; <paramref name="Produced"/>: <paramref name="Values"/> makes it anew, and the writer disposes it after writing.</summary>
+    internal sealed record DescribedTensor(string Name, Func<Tensor> Values, bool Produced, SafeDType DType, long[] Shape, long ByteLength);
 
     private static List<DescribedTensor> Describe(string target, List<KeyValuePair<string, Tensor>> items)
     {
@@ -133,7 +164,25 @@ public static partial class SafeTensorsWriter
             if (!SafeDTypes.TryFromScalarType(tensor.dtype, out var dtype))
                 throw new InvalidInputException($"{target}: tensor '{name}' has dtype {tensor.dtype}, which safetensors cannot store here (allowed: {SafeDTypes.AllowedNames})");
             var shape = tensor.shape.ToArray();
-            described.Add(new DescribedTensor(name, tensor, dtype, shape, tensor.numel() * SafeDTypes.ElementSize(dtype)));
+            described.Add(new DescribedTensor(name, () => tensor, false, dtype, shape, tensor.numel() * SafeDTypes.ElementSize(dtype)));
+        }
+        return described;
+    }
+
+    private static List<DescribedTensor> DescribeStreamed(string target, IReadOnlyList<StreamedTensor> tensors)
+    {
+        var seen = new HashSet<string>(StringComparer.Ordinal);
+        var described = new List<DescribedTensor>(tensors.Count);
+        foreach (var tensor in tensors)
+        {
+            if (tensor.Name == SafeTensorsHeader.MetadataKey)
+                throw new InvalidInputException($"{target}: '{SafeTensorsHeader.MetadataKey}' is reserved and cannot name a tensor");
+            if (!seen.Add(tensor.Name))
+                throw new InvalidInputException($"{target}: tensor '{tensor.Name}' is given twice");
+            if (!SafeDTypes.TryFromScalarType(tensor.DType, out var dtype))
+                throw new InvalidInputException($"{target}: tensor '{tensor.Name}' has dtype {tensor.DType}, which safetensors cannot store here (allowed: {SafeDTypes.AllowedNames})");
+            long elements = tensor.Shape.Aggregate(1L, (a, b) => a * b);
+            described.Add(new DescribedTensor(tensor.Name, tensor.Produce, true, dtype, tensor.Shape.ToArray(), elements * SafeDTypes.ElementSize(dtype)));
         }
         return described;
     }
@@ -166,8 +215,7 @@ public static partial class SafeTensorsWriter
 
     private static void WriteFile(Stream stream, IReadOnlyList<DescribedTensor> tensors, IReadOnlyDictionary<string, string>? metadata)
     {
-        // The Python library orders data by descending dtype alignment (its Dtype enum order), then by name.
-        var ordered = tensors.OrderByDescending(t => RustDtypeRank(t.DType)).ThenBy(t => t.Name, Utf8Ordinal.Instance).ToList();
+        var ordered = DataOrder(tensors);
         var header = HeaderBytes(ordered, metadata);
         Span<byte> prefix = stackalloc byte[8];
         BinaryPrimitives.WriteUInt64LittleEndian(prefix, (ulong)header.Length);
@@ -175,6 +223,10 @@ public static partial class SafeTensorsWriter
         stream.Write(header);
         foreach (var tensor in ordered) WriteData(stream, tensor);
     }
+
+    /// <summary>The Python library orders a file's data by descending dtype alignment (its Dtype enum order), then by name.</summary>
+    private static List<DescribedTensor> DataOrder(IReadOnlyList<DescribedTensor> tensors) =>
+        tensors.OrderByDescending(t => RustDtypeRank(t.DType)).ThenBy(t => t.Name, Utf8Ordinal.Instance).ToList();
 
     /// <summary>Position of each dtype in the Rust safetensors Dtype enum, which sorts tensors in a file.</summary>
     private static int RustDtypeRank(SafeDType dtype) => dtype switch
@@ -280,14 +332,29 @@ public static partial class SafeTensorsWriter
 
     private static void WriteData(Stream stream, DescribedTensor described)
     {
-        if (described.ByteLength == 0) return;
+        // A produced tensor is made even when empty: producing may be a collective that every process runs in order.
+        var values = described.Values();
+        try
+        {
+            if (described.Produced && (!SafeDTypes.TryFromScalarType(values.dtype, out var dtype) || dtype != described.DType || !values.shape.SequenceEqual(described.Shape)))
+                throw new InvalidOperationException($"tensor '{described.Name}' was declared {described.DType} [{string.Join(", ", described.Shape)}] but produced {values.dtype} [{string.Join(", ", values.shape)}]");
+            if (described.ByteLength > 0) WriteBytes(stream, values, described.DType);
+        }
+        finally
+        {
+            if (described.Produced) values.Dispose();
+        }
+    }
+
+    private static void WriteBytes(Stream stream, Tensor values, SafeDType dtype)
+    {
         // Copies only when needed: off-CPU tensors come to the CPU, strided views become contiguous.
         using var scope = NewDisposeScope();
-        var tensor = described.Tensor.detach();
+        var tensor = values.detach();
         if (tensor.device_type != DeviceType.CPU) tensor = tensor.cpu();
         if (!tensor.is_contiguous()) tensor = tensor.contiguous();
         var flat = tensor.view(-1);
-        var elementSize = SafeDTypes.ElementSize(described.DType);
+        var elementSize = SafeDTypes.ElementSize(dtype);
         var windowElements = WriteWindowBytes / elementSize;
         var count = flat.shape[0];
         for (long first = 0; first < count; first += windowElements)
@@ -325,3 +392,9 @@ public static partial class SafeTensorsWriter
         }
     }
 }
+
+/// <summary>
+/// A tensor for <see cref="SafeTensorsWriter.SaveShardedStreamed"/>: name, dtype and shape known up front (they make the
+/// header), the values made by <paramref name="Produce"/> only when the writer reaches the tensor, and disposed after.
+/// </summary>
+public sealed record StreamedTensor(string Name, ScalarType DType, long[] Shape, Func<Tensor> Produce);

@@ -19,8 +19,11 @@ public sealed class DistributedCheckpoint(DataParallel parallel, string outputDi
 
     private string StagingDir(int step) => Path.Combine(outputDir, $".zero-shards-{step}");
 
-    /// <summary>Runs <paramref name="save"/> on rank 0 (given a hook that completes the folder) once every rank has finished the step.</summary>
-    public void Save(TrainState state, Optimizer optimizer, Action<Action<string>?> save)
+    /// <summary>
+    /// Runs <paramref name="save"/> on rank 0 (given a hook that completes the folder) once every rank has finished the
+    /// step, and meanwhile <paramref name="follow"/> on the others: their part in the collectives of rank 0's write.
+    /// </summary>
+    public void Save(TrainState state, Optimizer optimizer, Action<Action<string>?> save, Action follow)
     {
         var comm = parallel.Communicator;
         comm.Barrier();
@@ -33,6 +36,7 @@ public sealed class DistributedCheckpoint(DataParallel parallel, string outputDi
         comm.Barrier();
         if (comm.Rank == 0)
             save(sharded ? dir => CompleteShards(dir, state.Step) : null);
+        else follow();
         comm.Barrier();
     }
 

@@ -45,7 +45,7 @@ public sealed class RankParallelism(IDeviceCollectives? gpuCollectives, DataPara
             data.BroadcastParameters();
             return new RankParallelism(gpu, data, null);
         }
-        var shards = new ParameterShards(communicator, ShardGroups(model, adapter));
+        var shards = new ParameterShards(communicator, ShardGroups(model, adapter), settings.BucketCapMb);
         ShardedExecution.Enable(model, shards);
         // Full fine-tune: every trainable parameter is sharded; the owner's copy is the one every rank gathers (the
         // ranks loaded the same files, checked by checksum), so nothing is broadcast. LoRA: the adapters are replicated

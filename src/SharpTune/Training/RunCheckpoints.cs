@@ -1,6 +1,7 @@
 using SharpTune.Config;
 using SharpTune.Modeling;
 using SharpTune.Peft;
+using SharpTune.SafeTensors;
 using static TorchSharp.torch;
 
 namespace SharpTune.Training;
@@ -32,10 +33,10 @@ public sealed class RunCheckpoints
 
     public void Save(TrainState state)
     {
-        // ZeRO-3: the checkpoint's model files are the consolidated weights, gathered on every rank for the write.
-        using var whole = ranks.Materialized();
+        // ZeRO-3: the checkpoint's model files are the consolidated weights, streamed by rank 0 while the other ranks
+        // take part in each parameter's gather (the adapters of LoRA are replicated: nothing to gather).
         if (sharded is null) Write(state, null);
-        else sharded.Save(state, optimizer, completeShards => Write(state, completeShards));
+        else sharded.Save(state, optimizer, completeShards => Write(state, completeShards), FollowWeightsWrite);
     }
 
     /// <summary>Restores the state, weights, optimizer (this rank's <paramref name="ownedNames"/>) and batch source from a checkpoint folder.</summary>
@@ -49,11 +50,49 @@ public sealed class RunCheckpoints
                 ? dir => DistributedCheckpoint.LoadOwned(dir, optimizer, ownedNames) : null);
     }
 
-    /// <summary>The trained weights into a folder: the adapter under LoRA, else the whole model.</summary>
+    /// <summary>
+    /// The trained weights into a folder: the adapter under LoRA, else the whole model. Under ZeRO-3 (full fine-tune,
+    /// shards not materialised) a collective: rank 0 runs it while every other rank runs <see cref="FollowWeightsWrite"/>.
+    /// </summary>
     public void WriteWeights(string dir)
     {
         if (lora is not null) Lora.Save(model, lora, dir);
+        else if (StreamedWeights() is { } streamed) ModelIO.SaveStreamed(model.Config, streamed, model.DType, dir);
         else ModelIO.Save(model, dir);
+    }
+
+    /// <summary>Whether <see cref="WriteWeights"/> needs the other ranks to follow it (ZeRO-3, full fine-tune).</summary>
+    public bool StreamsWeights => lora is null && ranks.Shards is { Materialized: false };
+
+    /// <summary>
+    /// A rank other than 0 while rank 0 runs <see cref="WriteWeights"/>: its part in each parameter's gather, in the
+    /// order the writer produces them (each copy freed before the next); nothing when the write needs no gathering.
+    /// </summary>
+    public void FollowWeightsWrite()
+    {
+        if (StreamedWeights() is not { } streamed) return;
+        foreach (var tensor in SafeTensorsWriter.StreamOrder(streamed, ModelIO.DefaultMaxShardBytes)) tensor.Produce().Dispose();
+    }
+
+    /// <summary>
+    /// ZeRO-3, full fine-tune: the model's parameters as tensors that the writer gathers one at a time (their full
+    /// shapes known on every rank), in the model's dtype as <see cref="ModelIO.Save"/> writes them; otherwise null.
+    /// </summary>
+    private List<StreamedTensor>? StreamedWeights()
+    {
+        if (!StreamsWeights) return null;
+        var shards = ranks.Shards!;
+        var target = model.DType;
+        return model.named_parameters().Select(p =>
+        {
+            var (name, parameter) = (p.name, p.parameter);
+            long[]? shardedShape = shards.ShapeOf(name);
+            return new StreamedTensor(name, target, shardedShape ?? parameter.shape, () =>
+            {
+                var values = shardedShape is null ? parameter.detach() : shards.GatherOne(name);
+                return values.dtype == target ? values : values.to(target, disposeAfter: true);
+            });
+        }).ToList();
     }
 
     private void Write(TrainState state, Action<string>? completeShards)

@@ -79,21 +79,28 @@ public static class ShardedExecution
         {
             var (shards, group, compute, input, inputNeedsGrad, extra, rng) = (Saved)ctx.get_data("saved");
             int count = (int)ctx.get_data("count");
-            shards.Gather(group);
-            var taken = shards.TakeGradients(group);
-            using var current = get_rng_state();
-            set_rng_state(rng);
             Tensor? inputGrad = null;
-            using (enable_grad())
+            // The recomputation's handles (activations, the gathered storages) die with this scope, group by group,
+            // rather than all at the end of the micro-batch's backward.
+            using (var scope = NewDisposeScope())
             {
-                using var x = inputNeedsGrad ? input.detach().requires_grad_(true) : input.detach();
-                using var y = compute(x, extra);
-                y.backward([gradOutput]);
-                if (inputNeedsGrad) inputGrad = x.grad!.detach().clone();
+                shards.Gather(group);
+                var taken = shards.TakeGradients(group);
+                using var current = get_rng_state();
+                set_rng_state(rng);
+                using (enable_grad())
+                {
+                    using var x = inputNeedsGrad ? input.detach().requires_grad_(true) : input.detach();
+                    using var y = compute(x, extra);
+                    y.backward([gradOutput]);
+                    if (inputNeedsGrad) inputGrad = x.grad!.clone().MoveToOuterDisposeScope();
+                }
+                set_rng_state(current);
+                // The reduction needs only the gradients: the gathered parameters are freed first, so that they and the
+                // reduction's buffer are never held at the same time.
+                shards.Release(group);
+                shards.ReduceGradients(group, taken);
             }
-            set_rng_state(current);
-            shards.ReduceGradients(group, taken);
-            shards.Release(group);
             input.Dispose();
             foreach (var e in extra) e?.Dispose();
             rng.Dispose();

@@ -335,10 +335,14 @@ public sealed class TrainingRecipe(TrainConfig config, string modelDir, TextWrit
     /// </summary>
     private TrainOutcome Export(CausalLM model, LoraSettings? lora, RunCheckpoints checkpoints, RankParallelism ranks, RunReporting reporting, TrainState state)
     {
-        using var final = ranks.Materialized();
+        // ZeRO-3: a full fine-tune's model is streamed (rank 0 writes each parameter as it is gathered); a LoRA merge needs
+        // the whole base, gathered on every rank; the adapter alone is replicated already.
+        bool streamed = checkpoints.StreamsWeights;
+        using var final = streamed || (lora is not null && !config.MergeLora) ? null : ranks.Materialized();
         if (!Writer)
         {
-            // Rank 0 writes the results; the others wait for it so that the job ends when the files are complete.
+            // Rank 0 writes the results; the others take part in its gathers, then wait for it so that the job ends when the files are complete.
+            checkpoints.FollowWeightsWrite();
             Communicator.Barrier();
             return reporting.Outcome(state);
         }

@@ -108,6 +108,14 @@ public sealed class DataParallelTrainingTests
     public void Zero3FullFineTuneEqualsOneProcess(int ranks, int accumulation, string keys) =>
         Assert.InRange(DistributedVersusSingle(ranks, accumulation, keys, "model.safetensors"), 0, Tolerance);
 
+    /// <summary>
+    /// ZeRO-3 reduces each group's gradients in windows of reduce_bucket_size elements: 3000 is smaller than most of
+    /// tiny-chat's parameters and than a group's buffer, so windows split parameters and straddle the owners' parts.
+    /// </summary>
+    [Fact]
+    public void Zero3WithGradientReductionInSmallWindowsEqualsOneProcess() =>
+        Assert.InRange(DistributedVersusSingle(3, 1, "deepspeed:\n  zero_optimization:\n    stage: 3\n    reduce_bucket_size: 3000", "model.safetensors"), 0, Tolerance);
+
     /// <summary>ZeRO-3 LoRA: the frozen base sharded, the adapters replicated and all-reduced (measured 2.4e-7, 3 ranks × accumulation 2).</summary>
     [Fact]
     public void Zero3LoraEqualsOneProcess() =>
@@ -155,6 +163,41 @@ public sealed class DataParallelTrainingTests
     [Fact]
     public void Zero3FullFineTuneOfUntiedModelEqualsOneProcess() =>
         Assert.InRange(DistributedVersusSingle(2, 1, "deepspeed:\n  zero_optimization:\n    stage: 3", "model.safetensors", UntiedTinyChat()), 0, Tolerance);
+
+    /// <summary>
+    /// ZeRO-3 streams the consolidated model (rank 0 writes each parameter as it is gathered from its owner): the final
+    /// model and the checkpoint's are byte for byte what a one-process save of the same weights writes, and the
+    /// checkpoint keeps its per-rank optimizer shards and zero_shards.json.
+    /// </summary>
+    [Fact]
+    public void Zero3StreamedSaveEqualsAOneProcessSaveByteForByte()
+    {
+        var dir = TestPaths.TempDir();
+        var config = WriteConfig(dir, "deepspeed:\n  zero_optimization:\n    stage: 3\nsave_steps: 6", UntiedTinyChat());
+        var run = MpiRun.Run(2, "train", config, "--set", $"output_dir={dir}/multi");
+        Assert.True(run.Code == 0, run.Err + run.Out);
+        var output = Path.Combine(dir, "multi");
+        var checkpoint = Path.Combine(output, "checkpoint-6");
+        var resaved = Path.Combine(dir, "resaved");
+        using (var model = SharpTune.Modeling.ModelLoader.Load(output))
+        {
+            Assert.Contains(model.named_parameters(), p => p.name == "lm_head.weight");
+            SharpTune.Modeling.ModelIO.Save(model, resaved);
+        }
+        foreach (var file in new[] { "model.safetensors", "config.json" })
+        {
+            Assert.Equal(File.ReadAllBytes(Path.Combine(resaved, file)), File.ReadAllBytes(Path.Combine(output, file)));
+            Assert.Equal(File.ReadAllBytes(Path.Combine(resaved, file)), File.ReadAllBytes(Path.Combine(checkpoint, file)));
+        }
+        var shards = System.Text.Json.Nodes.JsonNode.Parse(File.ReadAllText(Path.Combine(checkpoint, "zero_shards.json")))!;
+        Assert.Equal(3, shards["zero_stage"]!.GetValue<int>());
+        Assert.Equal(2, shards["world_size"]!.GetValue<int>());
+        using var weights = SharpTune.SafeTensors.SafeTensorsCheckpoint.Open(Path.Combine(output, "model.safetensors"));
+        Assert.Equal(weights.Names.Order(StringComparer.Ordinal), shards["owners"]!.AsObject().Select(kv => kv.Key).Order(StringComparer.Ordinal));
+        var optimizerKeys = new[] { "optimizer.safetensors", "optimizer-rank-1.safetensors" }
+            .SelectMany(f => { using var o = SharpTune.SafeTensors.SafeTensorsCheckpoint.Open(Path.Combine(checkpoint, f)); return o.Names.ToList(); }).ToList();
+        Assert.Equal(weights.Names.SelectMany(n => new[] { n + ".exp_avg", n + ".exp_avg_sq" }).Order(StringComparer.Ordinal), optimizerKeys.Order(StringComparer.Ordinal));
+    }
 
     /// <summary>tiny-chat with tie_word_embeddings false and its own lm_head.weight (the embeddings plus a seeded perturbation).</summary>
     private static string UntiedTinyChat()

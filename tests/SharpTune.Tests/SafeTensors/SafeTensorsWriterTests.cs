@@ -257,4 +257,62 @@ public sealed class SafeTensorsWriterTests
         var error = Assert.Throws<InvalidInputException>(() => SafeTensorsWriter.ParseShardSize("0MB"));
         Assert.Equal("max_shard_size '0MB' must be larger than zero bytes", error.Message);
     }
+
+    /// <summary>
+    /// The streamed save (ZeRO-3's consolidated model) writes the same bytes as the eager one, sharded and not, while it
+    /// produces each tensor once, in <see cref="SafeTensorsWriter.StreamOrder"/>, and never holds two at a time.
+    /// </summary>
+    [Theory]
+    [InlineData(1000L)]
+    [InlineData(5_000_000_000L)]
+    public void Streamed_save_writes_the_eager_files_byte_for_byte_holding_one_tensor_at_a_time(long maxShardBytes)
+    {
+        using var scope = NewDisposeScope();
+        var tensors = new Dictionary<string, Tensor>
+        {
+            ["model.layers.10.w"] = arange(100, ScalarType.Float32),
+            ["model.layers.2.w"] = arange(100, 200, ScalarType.Float32),
+            ["lm_head.weight"] = full(new long[] { 30, 10 }, 2.5f),
+            ["model.norm.weight"] = ones(7, ScalarType.BFloat16),
+            ["model.ids"] = tensor(new long[] { 11, 12 }),
+            ["model.empty"] = zeros(0, 4),
+        };
+        var eager = TestPaths.TempDir();
+        SafeTensorsWriter.SaveSharded(eager, tensors.Select(kv => KeyValuePair.Create(kv.Key, kv.Value)), maxShardBytes);
+
+        var produced = new List<string>();
+        var handles = new List<Tensor>();
+        int mostAlive = 0;
+        var streamed = tensors.Select(kv => new StreamedTensor(kv.Key, kv.Value.dtype, kv.Value.shape, () =>
+        {
+            produced.Add(kv.Key);
+            var copy = kv.Value.clone().DetachFromDisposeScope();
+            handles.Add(copy);
+            mostAlive = Math.Max(mostAlive, handles.Count(h => !h.IsInvalid));
+            return copy;
+        })).ToList();
+        var order = SafeTensorsWriter.StreamOrder(streamed, maxShardBytes).Select(t => t.Name).ToList();
+        var dir = TestPaths.TempDir();
+        SafeTensorsWriter.SaveShardedStreamed(dir, streamed, maxShardBytes);
+
+        Assert.Equal(order, produced);
+        Assert.Equal(tensors.Count, produced.Distinct().Count());
+        Assert.Equal(1, mostAlive);
+        Assert.All(handles, h => Assert.True(h.IsInvalid));   // the writer disposed each one
+        var files = Directory.GetFiles(eager).Select(Path.GetFileName).Order(StringComparer.Ordinal).ToList();
+        Assert.Equal(files, Directory.GetFiles(dir).Select(Path.GetFileName).Order(StringComparer.Ordinal));
+        Assert.Equal(maxShardBytes == 1000 ? 3 : 1, files.Count);
+        foreach (var file in files) Assert.Equal(File.ReadAllBytes(Path.Combine(eager, file!)), File.ReadAllBytes(Path.Combine(dir, file!)));
+    }
+
+    [Fact]
+    public void Streamed_tensor_that_differs_from_its_declaration_is_refused()
+    {
+        using var scope = NewDisposeScope();
+        var dir = TestPaths.TempDir();
+        var streamed = new[] { new StreamedTensor("w", ScalarType.Float32, [4], () => zeros(5)) };
+        var error = Assert.Throws<InvalidOperationException>(() => SafeTensorsWriter.SaveShardedStreamed(dir, streamed, 1000));
+        Assert.Contains("'w' was declared F32 [4] but produced Float32 [5]", error.Message);
+        Assert.Empty(Directory.GetFiles(dir, "*.safetensors"));
+    }
 }
