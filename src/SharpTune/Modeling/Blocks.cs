@@ -13,7 +13,10 @@ public interface ILinearAdapter
     /// <summary>Child modules / parameters to register on the layer, by the names PEFT uses.</summary>
     IEnumerable<(string Name, nn.Module Module)> Modules { get; }
     IEnumerable<(string Name, Parameter Parameter)> Parameters { get; }
-    /// <summary>The layer's output given its input and the frozen base output.</summary>
+    /// <summary>
+    /// The layer's output given its input rows (N × in) and the frozen base output (N × out), a tensor of the adapter's
+    /// own that it may add onto in place.
+    /// </summary>
     Tensor Forward(Tensor input, Tensor baseOutput, LinearLayer layer);
 }
 
@@ -93,8 +96,12 @@ public sealed class LinearLayer : nn.Module<Tensor, Tensor>
 
     public override Tensor forward(Tensor input)
     {
-        var baseOutput = ForwardBase(input);
-        return Adapter is null || !AdapterEnabled ? baseOutput : Adapter.Forward(input, baseOutput, this);
+        if (Adapter is null || !AdapterEnabled) return ForwardBase(input);
+        // As rows, so that the base output the adapter adds onto in place is a tensor of its own, not a view of one.
+        using var scope = NewDisposeScope();
+        var rows = input.reshape(-1, InFeatures);
+        var output = Adapter.Forward(rows, ForwardBase(rows), this);
+        return output.view([.. input.shape[..^1], OutFeatures]).MoveToOuterDisposeScope();
     }
 
     protected override void Dispose(bool disposing)
