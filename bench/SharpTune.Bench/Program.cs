@@ -32,8 +32,8 @@ public static class Program
     {
         // As the CLI does; OMP_WAIT_POLICY set by the caller (e.g. ACTIVE, to compare) wins.
         string waitPolicy = Native.OpenMpPolicy.ApplyBeforeTorchLoads();
-        string heapPolicy = Native.HeapPolicy.Apply();
-        if (args.Length > 0 && args[0] == TrainBench.Mode) Console.WriteLine($"OpenMP wait policy: {waitPolicy}; malloc: {heapPolicy}");
+        using var heapPolicy = Native.HeapPolicy.Apply();
+        if (args.Length > 0 && args[0] == TrainBench.Mode) Console.WriteLine($"OpenMP wait policy: {waitPolicy}; malloc: {heapPolicy.Description}");
         if (args.Length == 0 || !Modes.TryGetValue(args[0], out var mode))
         {
             Console.Error.WriteLine(args.Length == 0 ? "error: no benchmark named" : $"error: unknown benchmark '{args[0]}'");

@@ -9,7 +9,14 @@ public static class Program
     public static int Main(string[] args)
     {
         Native.OpenMpPolicy.ApplyBeforeTorchLoads();
-        Native.HeapPolicy.Apply();
+        Native.HeapPolicy heap;
+        try { heap = Native.HeapPolicy.Apply(); }
+        catch (InvalidInputException e)
+        {
+            Console.Error.WriteLine($"error: {e.Message}");
+            return 2;
+        }
+        using var trimming = heap;
         // Launched as one rank of several (mpirun, srun): only rank 0 prints progress; errors carry the rank.
         var (stdout, stderr) = RankOutput.For(Distributed.LaunchEnvironment.Read(), Console.Out, Console.Error);
         int code = Run(args, stdout, stderr);

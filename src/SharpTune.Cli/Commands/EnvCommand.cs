@@ -33,8 +33,10 @@ public static class EnvCommand
             console.Out.WriteLine($"bf16           {bf16Units}: bf16: auto trains in {(PrecisionPolicy.PrefersBf16(auto) ? "bf16" : "fp32")}");
             console.Out.WriteLine($"threads        {get_num_threads()}");
             // Probed, not assumed: under an in-process call (tests) the policy was never applied.
-            bool mapped = OperatingSystem.IsLinux() && HeapPolicy.MidSizeBlocksAreMapped();
-            console.Out.WriteLine($"malloc         1 MiB blocks {(mapped ? "mapped (freed at once)" : "from the heap")} after a 16 MiB block is freed" +
+            bool mapped = OperatingSystem.IsLinux() && HeapPolicy.LargeBlocksAreMapped();
+            var trim = HeapPolicy.TrimPeriodMs();
+            console.Out.WriteLine($"malloc         20 MiB blocks {(mapped ? "mapped" : "from the heap")} after a 16 MiB block is freed" +
+                                  $"; {(trim is { } ms ? $"free heap pages returned every {ms} ms" : "no heap trimmer")}" +
                                   $"{(Environment.GetEnvironmentVariable(HeapPolicy.OptOutVariable) is { Length: > 0 } opt ? $"; {HeapPolicy.OptOutVariable}={opt}" : "")}");
             var flags = CpuFeatures.Flags();
             console.Out.WriteLine($"cpu            {CpuFeatures.ModelName() ?? "unknown"}; {string.Join(" ", InterestingCpuFlags.Select(f => flags.Contains(f) ? f : "-" + f))}");

@@ -3,27 +3,45 @@ using SharpTune.Native;
 namespace SharpTune.Tests.Native;
 
 /// <summary>
-/// The CLI fixes glibc's mmap threshold at start (before its heap fragments, which is why this runs the built CLI and
-/// not the test host): a 1 MiB block allocated after a 16 MiB block was freed is still mapped, so its pages go back to
-/// the system on free. With glibc's own growing threshold the same block comes from the heap.
+/// The CLI fixes glibc's mmap threshold at its largest (32 MiB) at start (before its heap fragments, which is why this
+/// runs the built CLI and not the test host) and trims the heap's free pages periodically: a 20 MiB block allocated after
+/// a 16 MiB block was freed comes from the heap. Under glibc's own growing threshold (raised to 16 MiB by that free)
+/// the same block is mapped.
 /// </summary>
 public sealed class HeapPolicyTests
 {
     [Theory]
-    [InlineData(null, "1 MiB blocks mapped (freed at once) after a 16 MiB block is freed")]
-    [InlineData("glibc", "1 MiB blocks from the heap after a 16 MiB block is freed; SHARPTUNE_HEAP_POLICY=glibc")]
-    public async Task The_cli_keeps_mid_size_blocks_out_of_the_heap_unless_told_not_to(string? optOut, string expected)
+    [InlineData(null, "20 MiB blocks from the heap after a 16 MiB block is freed; free heap pages returned every 200 ms")]
+    [InlineData("glibc", "20 MiB blocks mapped after a 16 MiB block is freed; no heap trimmer; SHARPTUNE_HEAP_POLICY=glibc")]
+    public async Task The_cli_serves_blocks_up_to_32_MiB_from_a_trimmed_heap_unless_told_not_to(string? optOut, string expected)
     {
         var environment = new Dictionary<string, string>();
         if (optOut is not null) environment[HeapPolicy.OptOutVariable] = optOut;
         await AssertMallocLine(environment, expected);
     }
 
-    /// <summary>A user's glibc tunable wins: a fixed 32 MiB threshold serves both blocks from the heap.</summary>
+    /// <summary>A user's glibc tunable wins: a fixed 1 MiB threshold maps the 20 MiB block.</summary>
     [Fact]
     public Task A_users_glibc_tunable_wins() =>
-        AssertMallocLine(new Dictionary<string, string> { [HeapPolicy.TunablesVariable] = "glibc.malloc.mmap_threshold=33554432" },
-            "1 MiB blocks from the heap after a 16 MiB block is freed");
+        AssertMallocLine(new Dictionary<string, string> { [HeapPolicy.TunablesVariable] = "glibc.malloc.mmap_threshold=1048576" },
+            "20 MiB blocks mapped after a 16 MiB block is freed; free heap pages returned every 200 ms");
+
+    [Fact]
+    public Task The_trim_period_is_the_users_to_set() =>
+        AssertMallocLine(new Dictionary<string, string> { [HeapPolicy.TrimPeriodVariable] = "0" },
+            "20 MiB blocks from the heap after a 16 MiB block is freed; no heap trimmer");
+
+    [Fact]
+    public async Task A_trim_period_that_is_not_a_number_is_refused_at_start()
+    {
+        if (!OperatingSystem.IsLinux()) return;
+        using var process = CliRunner.StartBuilt(["env"], new Dictionary<string, string> { [HeapPolicy.TrimPeriodVariable] = "fast" });
+        var stderr = process.StandardError.ReadToEndAsync();
+        using var timeout = new CancellationTokenSource(TimeSpan.FromMinutes(2));
+        await process.WaitForExitAsync(timeout.Token);
+        Assert.Equal(2, process.ExitCode);
+        Assert.Contains("SHARPTUNE_HEAP_TRIM_MS=fast", await stderr);
+    }
 
     private static async Task AssertMallocLine(Dictionary<string, string> environment, string expected)
     {
