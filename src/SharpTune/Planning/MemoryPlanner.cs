@@ -22,7 +22,7 @@ public sealed class MemoryPlanner(TrainConfig config, ModelConfig model, PlanDev
 
     /// <summary>
     /// Share of the backward pass's freed buffers still resident at the optimizer step of a CPU process (measured 0–0.14
-    /// with Native.HeapPolicy's fixed mmap threshold; 0.55–0.7 under glibc's dynamic threshold).
+    /// with Native.HeapPolicy's fixed mmap threshold and periodic heap trim; 0.55–0.7 under glibc's dynamic threshold).
     /// </summary>
     public const double CpuHeapRetention = 0.1;
 
@@ -92,8 +92,8 @@ public sealed class MemoryPlanner(TrainConfig config, ModelConfig model, PlanDev
         long stepTemporaries = StepTemporaryBytes(trainableTensors, trainableBytes, masters && trainableBytes != F32);
         long resident = device.RuntimeBytes + weightShard;
         long backwardPeak = resident + optimizerBytes + saved + working + lossBuffers;
-        // CPU only: glibc keeps the freed heap blocks under its mmap threshold (fixed by Native.HeapPolicy) while the step
-        // maps its large temporaries anew, so RSS at the step still carries a small part of the backward's buffers. The
+        // CPU only: the heap's freed blocks are returned only at Native.HeapPolicy's next periodic trim, so RSS at the
+        // step still carries a small part of the backward's buffers. The
         // share is measured (docs/memory.md); CUDA's caching allocator reuses them.
         long retained = device.IsGpu ? 0 : (long)(CpuHeapRetention * (saved + working + lossBuffers));
         long stepPeak = resident + gradBytes + optimizerBytes + stepTemporaries + retained;
