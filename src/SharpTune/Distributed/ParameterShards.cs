@@ -23,7 +23,9 @@ public sealed class ParameterShards
     private sealed record Member(string Name, Tensor Tensor, int Owner, long[] Shape)
     {
         public bool IsParameter => Tensor is Parameter;
-        public long Bytes => Shape.Aggregate(1L, (a, b) => a * b) * Tensor.element_size();
+        /// <summary>From the shape, not the tensor: a member this rank does not own holds an empty storage between uses.</summary>
+        public long Elements => Shape.Aggregate(1L, (a, b) => a * b);
+        public long Bytes => Elements * Tensor.element_size();
     }
 
     private readonly ICommunicator comm;
@@ -63,7 +65,7 @@ public sealed class ParameterShards
     public IReadOnlyDictionary<string, int> Owners => members.ToDictionary(m => m.Name, m => m.Owner, StringComparer.Ordinal);
 
     /// <summary>Parameter elements this rank keeps between uses (its own parameters).</summary>
-    public long OwnedElements => members.Where(m => m.IsParameter && m.Owner == comm.Rank).Sum(m => m.Shape.Aggregate(1L, (a, b) => a * b));
+    public long OwnedElements => members.Where(m => m.IsParameter && m.Owner == comm.Rank).Sum(m => m.Elements);
 
     /// <summary>Bytes of quantized base (stored tensors that are not parameters) this rank keeps between uses, and of all ranks together.</summary>
     public (long Owned, long Total) QuantizedBytes =>
@@ -125,14 +127,14 @@ public sealed class ParameterShards
         if (trainable.Count == 0) return;
         if (trainable.Count == 1 && ReduceInPlace(list[trainable[0]], taken[trainable[0]])) return;
         // Sizes come from the members' shapes: the group's gathered parameters may already be released.
-        long total = trainable.Sum(i => Elements(list[i]));
+        long total = trainable.Sum(i => list[i].Elements);
         var buffer = zeros(total, ScalarType.Float32);
         var counts = new long[comm.WorldSize];
         long offset = 0;
         foreach (int i in trainable)
         {
             var p = list[i].Tensor;
-            long n = Elements(list[i]);
+            long n = list[i].Elements;
             // A parameter without a gradient in this backward takes part with zeros: every rank runs the same collective.
             if (p.grad is { } g) buffer.narrow(0, offset, n).copy_(g.detach().reshape(-1).to(ScalarType.Float32).cpu());
             counts[list[i].Owner] += n;
@@ -143,7 +145,7 @@ public sealed class ParameterShards
         foreach (int i in trainable)
         {
             var p = list[i].Tensor;
-            long n = Elements(list[i]);
+            long n = list[i].Elements;
             if (list[i].Owner == comm.Rank)
             {
                 // The sum is a fresh tensor (never a view of the group buffer, which would keep all of it alive); its
@@ -156,8 +158,6 @@ public sealed class ParameterShards
             offset += n;
         }
     }
-
-    private static long Elements(Member m) => m.Shape.Aggregate(1L, (a, b) => a * b);
 
     /// <summary>
     /// The in-place reduce-scatter of <paramref name="buffer"/> (part r, of counts[r] elements, summed onto rank r) as a
@@ -224,18 +224,11 @@ public sealed class ParameterShards
         if (Materialized) return m.Tensor.detach();
         if (m.Owner == comm.Rank)
         {
-            Broadcast(m);
+            Broadcast(m.Tensor, m.Owner);
             return m.Tensor.detach();
         }
         var copy = empty(m.Shape, m.Tensor.dtype, m.Tensor.device);
-        long bytes = copy.numel() * copy.element_size();
-        if (copy.device_type == DeviceType.CPU) TensorMemory.With(copy, (address, _) => comm.Broadcast(address, bytes, m.Owner));
-        else
-        {
-            using var host = empty(m.Shape, m.Tensor.dtype);
-            TensorMemory.With(host, (address, _) => comm.Broadcast(address, bytes, m.Owner));
-            copy.copy_(host);
-        }
+        Broadcast(copy, m.Owner);
         return copy;
     }
 
@@ -257,7 +250,7 @@ public sealed class ParameterShards
                 using var storage = empty(m.Shape, m.Tensor.dtype, m.Tensor.device);
                 m.Tensor.set_(storage);
             }
-            if (values) Broadcast(m);
+            if (values) Broadcast(m.Tensor, m.Owner);
         }
     }
 
@@ -272,18 +265,17 @@ public sealed class ParameterShards
             }
     }
 
-    /// <summary>The owner's values of one parameter to every rank, in place on host memory (through a host copy on a GPU).</summary>
-    private void Broadcast(Member m)
+    /// <summary>The root's values of <paramref name="tensor"/> to every rank, in place on host memory (through a host copy on a GPU).</summary>
+    private void Broadcast(Tensor tensor, int root)
     {
-        var p = m.Tensor;
-        long bytes = p.numel() * p.element_size();
-        if (p.device_type == DeviceType.CPU && p.is_contiguous())
+        long bytes = tensor.numel() * tensor.element_size();
+        if (tensor.device_type == DeviceType.CPU && tensor.is_contiguous())
         {
-            TensorMemory.With(p, (address, _) => comm.Broadcast(address, bytes, m.Owner));
+            TensorMemory.With(tensor, (address, _) => comm.Broadcast(address, bytes, root));
             return;
         }
-        using var host = p.detach().contiguous().cpu();
-        TensorMemory.With(host, (address, _) => comm.Broadcast(address, bytes, m.Owner));
-        p.copy_(host);
+        using var host = tensor.detach().contiguous().cpu();
+        TensorMemory.With(host, (address, _) => comm.Broadcast(address, bytes, root));
+        tensor.copy_(host);
     }
 }

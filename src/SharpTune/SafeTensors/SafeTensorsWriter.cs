@@ -151,38 +151,27 @@ public static partial class SafeTensorsWriter
     /// <summary>A tensor to write; <paramref name="Produced"/>: <paramref name="Values"/> makes it anew, and the writer disposes it after writing.</summary>
     internal sealed record DescribedTensor(string Name, Func<Tensor> Values, bool Produced, SafeDType DType, long[] Shape, long ByteLength);
 
-    private static List<DescribedTensor> Describe(string target, List<KeyValuePair<string, Tensor>> items)
+    private static List<DescribedTensor> Describe(string target, List<KeyValuePair<string, Tensor>> items) =>
+        Describe(target, items.Select(item => (item.Key, item.Value.dtype, item.Value.shape, (Func<Tensor>)(() => item.Value), false)));
+
+    private static List<DescribedTensor> DescribeStreamed(string target, IReadOnlyList<StreamedTensor> tensors) =>
+        Describe(target, tensors.Select(t => (t.Name, t.DType, t.Shape, t.Produce, true)));
+
+    /// <summary>Checks names and dtypes and sizes each tensor; <c>Produced</c>: its values are made by <c>Values</c> when written.</summary>
+    private static List<DescribedTensor> Describe(string target, IEnumerable<(string Name, ScalarType DType, long[] Shape, Func<Tensor> Values, bool Produced)> items)
     {
         var seen = new HashSet<string>(StringComparer.Ordinal);
-        var described = new List<DescribedTensor>(items.Count);
-        foreach (var (name, tensor) in items)
+        var described = new List<DescribedTensor>();
+        foreach (var (name, scalarType, shape, values, produced) in items)
         {
             if (name == SafeTensorsHeader.MetadataKey)
                 throw new InvalidInputException($"{target}: '{SafeTensorsHeader.MetadataKey}' is reserved and cannot name a tensor");
             if (!seen.Add(name))
                 throw new InvalidInputException($"{target}: tensor '{name}' is given twice");
-            if (!SafeDTypes.TryFromScalarType(tensor.dtype, out var dtype))
-                throw new InvalidInputException($"{target}: tensor '{name}' has dtype {tensor.dtype}, which safetensors cannot store here (allowed: {SafeDTypes.AllowedNames})");
-            var shape = tensor.shape.ToArray();
-            described.Add(new DescribedTensor(name, () => tensor, false, dtype, shape, tensor.numel() * SafeDTypes.ElementSize(dtype)));
-        }
-        return described;
-    }
-
-    private static List<DescribedTensor> DescribeStreamed(string target, IReadOnlyList<StreamedTensor> tensors)
-    {
-        var seen = new HashSet<string>(StringComparer.Ordinal);
-        var described = new List<DescribedTensor>(tensors.Count);
-        foreach (var tensor in tensors)
-        {
-            if (tensor.Name == SafeTensorsHeader.MetadataKey)
-                throw new InvalidInputException($"{target}: '{SafeTensorsHeader.MetadataKey}' is reserved and cannot name a tensor");
-            if (!seen.Add(tensor.Name))
-                throw new InvalidInputException($"{target}: tensor '{tensor.Name}' is given twice");
-            if (!SafeDTypes.TryFromScalarType(tensor.DType, out var dtype))
-                throw new InvalidInputException($"{target}: tensor '{tensor.Name}' has dtype {tensor.DType}, which safetensors cannot store here (allowed: {SafeDTypes.AllowedNames})");
-            long elements = tensor.Shape.Aggregate(1L, (a, b) => a * b);
-            described.Add(new DescribedTensor(tensor.Name, tensor.Produce, true, dtype, tensor.Shape.ToArray(), elements * SafeDTypes.ElementSize(dtype)));
+            if (!SafeDTypes.TryFromScalarType(scalarType, out var dtype))
+                throw new InvalidInputException($"{target}: tensor '{name}' has dtype {scalarType}, which safetensors cannot store here (allowed: {SafeDTypes.AllowedNames})");
+            long elements = shape.Aggregate(1L, (a, b) => a * b);
+            described.Add(new DescribedTensor(name, values, produced, dtype, shape.ToArray(), elements * SafeDTypes.ElementSize(dtype)));
         }
         return described;
     }

@@ -214,10 +214,6 @@ public sealed class TrainingLoop(CausalLM model, IReadOnlyList<TrainableParamete
         return train.Batch((int)(global / train.BatchesPerEpoch), (int)(global % train.BatchesPerEpoch));
     }
 
-    /// <summary>
-    /// torch.nn.utils.clip_grad_norm_ on float32 gradients: the pre-clip norm of the unscaled gradients, and the factor
-    /// min(1, max/(norm+1e-6)) / lossScale that the optimizer applies to its float32 copy of each gradient.
-    /// </summary>
     /// <summary>The step's gradients summed over ranks (data parallel) and, with float64 sums, rounded once into the parameters' gradients.</summary>
     private void ReduceGradients(GradientSums? sums)
     {
@@ -230,6 +226,10 @@ public sealed class TrainingLoop(CausalLM model, IReadOnlyList<TrainableParamete
         else sums.ToGradients();
     }
 
+    /// <summary>
+    /// torch.nn.utils.clip_grad_norm_ on float32 gradients: the pre-clip norm of the unscaled gradients, and the factor
+    /// min(1, max/(norm+1e-6)) / lossScale that the optimizer applies to its float32 copy of each gradient.
+    /// </summary>
     private (Tensor Norm, Tensor Multiplier) ClipGradients(double maxNorm, double lossScale)
     {
         // One gradient at a time: a bf16 gradient's float32 copy is freed before the next is made.
