@@ -216,16 +216,21 @@ public static class TrainBench
             if (!mixed)
             {
                 long rowTokens = (long)microBatch * seq;
-                double gemm = TrainProfile.GemmGflopsAtModelSizes(model, rowTokens);
                 double square = TrainProfile.SquareGemmGflops();
-                double modelGflops = TrainProfile.FlopsPerToken(model, lora) * tokensPerSecond / 1e9;
-                Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                    $"detail GEMM at the model's sizes ({rowTokens} rows) {gemm:F1} GFLOP/s (2048² {square:F1}); model {modelGflops:F1} GFLOP/s ({(lora ? 4 : 6)}·N·tokens/s); MFU {modelGflops / gemm:F2} of that GEMM rate (target ≥ 0.50)"));
                 var optimizer = Training.Optimizer.Create(OptimizerType.AdamwTorch, trainable, 0.0, 0.9, 0.999, 1e-8);
                 var batches = new BatchPlanSource(plan);
-                var phases = TrainProfile.StepPhases(model, trainable, optimizer, new CausalLmObjective(),
-                    s => batches.Batch(0, s % batches.BatchesPerEpoch), Math.Max(1, steps - 1));
-                Console.WriteLine($"detail step phases: {TrainProfile.Describe(phases)}");
+                var profiled = TrainProfile.ProfileSteps(model, trainable, optimizer, new CausalLmObjective(),
+                    s => batches.Batch(0, s % batches.BatchesPerEpoch), rowTokens, Math.Max(3, steps - 1));
+                double stepFlops = TrainProfile.FlopsPerToken(model, lora) * rowTokens;
+                double gemm = TrainProfile.Median(profiled.Select(p => p.GemmGflops));
+                double stepGflops = TrainProfile.Median(profiled.Select(p => stepFlops / p.Phases.Total / 1e9));
+                var ratios = profiled.Select(p => stepFlops / p.Phases.Total / 1e9 / p.GemmGflops).ToList();
+                double trainerGflops = TrainProfile.FlopsPerToken(model, lora) * tokensPerSecond / 1e9;
+                Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                    $"detail GEMM at the model's sizes ({rowTokens} rows, median of {profiled.Count} probes between the steps below) {gemm:F1} GFLOP/s (range {profiled.Min(p => p.GemmGflops):F1}–{profiled.Max(p => p.GemmGflops):F1}; 2048² {square:F1})"));
+                Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                    $"detail MFU {stepGflops / gemm:F2} of that GEMM rate (target ≥ 0.50): median step {stepGflops:F1} GFLOP/s ({(lora ? 4 : 6)}·N·tokens/s); step/probe pairs {ratios.Min():F2}–{ratios.Max():F2}; the trainer's run above {trainerGflops:F1} GFLOP/s = {trainerGflops / gemm:F2}"));
+                Console.WriteLine($"detail step phases (mean of {profiled.Count}): {TrainProfile.Describe(TrainProfile.MeanPhases(profiled))}");
             }
             Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"result {tokensPerSecond:F1} {seconds / measured.Count:F3} {peak:F0} {detail}"));
             return 0;

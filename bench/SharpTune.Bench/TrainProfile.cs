@@ -108,14 +108,23 @@ public static class TrainProfile
         public double Total => Forward + Backward + Optimizer + Other;
     }
 
-    /// <summary>Mean seconds per phase over <paramref name="steps"/> steps after one warm-up step.</summary>
-    public static Phases StepPhases(CausalLM model, IReadOnlyList<TrainableParameter> trainable, Training.Optimizer optimizer, ITrainingObjective objective,
-        Func<int, LabeledBatch> batchAt, int steps)
+    /// <summary>One measured step's phases and the GEMM rate probed just before it.</summary>
+    public sealed record ProfiledStep(Phases Phases, double GemmGflops);
+
+    /// <summary>
+    /// <paramref name="steps"/> steps after one warm-up step, each preceded by a probe of the GEMM rate at the model's
+    /// sizes. This VM's speed drifts by ±15% within a minute (neighbours on the host), and so does the GEMM rate; a
+    /// step and the probe beside it see the same machine, so their medians give an MFU that does not depend on the
+    /// minute one GEMM measurement happened to fall in.
+    /// </summary>
+    public static List<ProfiledStep> ProfileSteps(CausalLM model, IReadOnlyList<TrainableParameter> trainable, Training.Optimizer optimizer, ITrainingObjective objective,
+        Func<int, LabeledBatch> batchAt, long rowTokens, int steps)
     {
-        double forward = 0, backward = 0, step = 0, other = 0;
+        var measured = new List<ProfiledStep>();
         model.train();
         for (int s = 0; s <= steps; s++)
         {
+            double gemm = GemmGflopsAtModelSizes(model, rowTokens, repeats: 1);
             var clock = Stopwatch.StartNew();
             double f, b, o;
             using (var scope = NewDisposeScope())
@@ -138,13 +147,19 @@ public static class TrainProfile
                 optimizer.ZeroGrad();
             }
             double total = clock.Elapsed.TotalSeconds;
-            if (s == 0) continue;
-            forward += f;
-            backward += b;
-            step += o;
-            other += total - f - b - o;
+            if (s > 0) measured.Add(new ProfiledStep(new Phases(f, b, o, total - f - b - o), gemm));
         }
-        return new Phases(forward / steps, backward / steps, step / steps, other / steps);
+        return measured;
+    }
+
+    /// <summary>Mean of each phase.</summary>
+    public static Phases MeanPhases(IReadOnlyList<ProfiledStep> steps) => new(
+        steps.Average(s => s.Phases.Forward), steps.Average(s => s.Phases.Backward), steps.Average(s => s.Phases.Optimizer), steps.Average(s => s.Phases.Other));
+
+    public static double Median(IEnumerable<double> values)
+    {
+        var sorted = values.Order().ToList();
+        return sorted.Count % 2 == 1 ? sorted[sorted.Count / 2] : (sorted[sorted.Count / 2 - 1] + sorted[sorted.Count / 2]) / 2;
     }
 
     public static string Describe(Phases p) => string.Create(CultureInfo.InvariantCulture,

@@ -90,18 +90,16 @@ public sealed class ActivationModel(ModelConfig c, ModelInventory inventory, int
     }
 
     /// <summary>
-    /// ChunkedCrossEntropy, from its forward to the end of its backward. When the [tokens × vocab] float32 logit gradient
-    /// fits its limit the forward keeps it (N·V·4), beside one chunk's logits (in d and fp32), log-sum-exp temporary and
-    /// softmax; the backward then only multiplies it out. Otherwise the backward recomputes one chunk at a time. Both add
-    /// the rows' gradient, and for a trained output matrix its float32 gradient accumulator (addmm_, no per-chunk product)
-    /// and, in bf16, its rounded copy.
+    /// ChunkedCrossEntropy, from its forward to the end of its backward: one chunk's float32 logits (turned into their
+    /// gradient in place), its log-sum-exp temporary and, below fp32, the raw logits and the gradient's cast; the rows'
+    /// gradient, which the forward fills and the backward scales; and for a trained output matrix its float32 gradient
+    /// (also filled by the forward) and, in bf16, its rounded copy.
     /// </summary>
     public long LossBackwardBytes(int batch, int seqLen, int chunk)
     {
         long rows = (long)batch * seqLen;
-        long chunkLogits = Math.Min(chunk, rows) * c.VocabSize * (F32 + F32 + F32 + (d == F32 ? 0 : d));
-        long kept = Training.ChunkedCrossEntropy.KeepsGradient(rows, c.VocabSize) ? rows * c.VocabSize * F32 : 0;
-        long bytes = kept + chunkLogits + rows * c.HiddenSize * d;
+        long chunkLogits = Math.Min(chunk, rows) * c.VocabSize * (F32 + F32 + (d == F32 ? 0 : 2 * d));
+        long bytes = chunkLogits + rows * c.HiddenSize * d;
         if (full) bytes += (long)c.VocabSize * c.HiddenSize * (F32 + (d == F32 ? 0 : d));
         return bytes;
     }

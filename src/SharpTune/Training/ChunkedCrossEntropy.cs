@@ -6,26 +6,20 @@ namespace SharpTune.Training;
 
 /// <summary>
 /// Cross-entropy summed over labelled tokens without ever holding the [tokens × vocab] float32 logits: the forward walks
-/// the tokens in chunks (Llama 3's 128k vocabulary makes the full logits of a 4k-token batch 2 GB). When the float32
-/// gradient of all the logits fits in <see cref="KeptGradientBytes"/>, the forward writes it chunk by chunk while it has
-/// each chunk's logits, and the backward only multiplies it out; otherwise the backward recomputes each chunk's logits
-/// (one more vocabulary product, ~14% of a 56M model's training FLOPs). Same loss and gradients as the plain path.
+/// the tokens in chunks (Llama 3's 128k vocabulary makes the full logits of a 4k-token batch 2 GB). When the pass will
+/// be differentiated, the forward also turns each chunk's logits into their gradient (softmax − one-hot, written over
+/// the logits) and multiplies it out at once into the rows' gradient [tokens × hidden] and, for a trained output matrix,
+/// its float32 gradient [vocab × hidden]; the backward only scales these by the incoming gradient. Nothing of vocabulary
+/// width outlives a chunk, and no vocabulary product is recomputed. Same loss and gradients as the plain path.
 /// </summary>
 public static class ChunkedCrossEntropy
 {
-    /// <summary>Tokens per chunk: one chunk's float32 logits and softmax stay a few tens of MiB at a 32k–150k vocabulary.</summary>
+    /// <summary>Tokens per chunk: one chunk's float32 logits and log-sum-exp temporary stay a few tens of MiB at a 32k–150k vocabulary.</summary>
     public const int DefaultChunkTokens = 256;
-
-    /// <summary>The largest [tokens × vocab] float32 logit gradient the forward keeps for the backward.</summary>
-    public const long KeptGradientBytes = 256L << 20;
-
-    /// <summary>Whether a loss over <paramref name="rows"/> labelled tokens keeps its logit gradient instead of recomputing it.</summary>
-    public static bool KeepsGradient(long rows, long vocab, long limitBytes = KeptGradientBytes) => rows * vocab * sizeof(float) <= limitBytes;
 
     /// <param name="hidden">(B, T, H) final hidden states.</param>
     /// <param name="labels">(B, T) with -100 for untrained positions; shifted here (hidden at t predicts label t+1).</param>
-    /// <param name="keptGradientBytes">the limit under which the logit gradient is kept (0 always recomputes it).</param>
-    public static Tensor Sum(CausalLM model, Tensor hidden, Tensor labels, int chunkTokens, long keptGradientBytes = KeptGradientBytes)
+    public static Tensor Sum(CausalLM model, Tensor hidden, Tensor labels, int chunkTokens)
     {
         using var scope = NewDisposeScope();
         long h = hidden.shape[^1];
@@ -34,13 +28,9 @@ public static class ChunkedCrossEntropy
         var rows = hidden[.., ..^1, ..].reshape(-1, h).index_select(0, selected);        // (N, H)
         var targets = shiftedLabels.index_select(0, selected);                            // (N)
         double softcap = model.Config.FinalLogitSoftcapping ?? 0;
-        var loss = model.Model.RunGroup(model.OutputModule, (r, extra) =>
-        {
-            // Only a pass that will be differentiated keeps the gradient (evaluation runs under no_grad).
-            bool keep = is_grad_enabled() && (r.requires_grad || model.OutputWeight.requires_grad)
-                        && KeepsGradient(r.shape[0], model.OutputWeight.shape[0], keptGradientBytes);
-            return ChunkedLoss.Apply(r, model.OutputWeight, extra[0]!, chunkTokens, softcap, keep);
-        }, rows, targets);
+        // Only a pass that will be differentiated computes gradients (evaluation runs under no_grad); the function's own
+        // forward always runs without gradients, so this is decided here.
+        var loss = model.Model.RunGroup(model.OutputModule, (r, extra) => ChunkedLoss.Apply(r, model.OutputWeight, extra[0]!, chunkTokens, softcap, is_grad_enabled()), rows, targets);
         return loss.MoveToOuterDisposeScope();
     }
 
@@ -48,8 +38,8 @@ public static class ChunkedCrossEntropy
     {
         public override string Name => nameof(ChunkedLoss);
 
-        public static Tensor Apply(Tensor rows, Tensor weight, Tensor targets, int chunk, double softcap, bool keepGradient) =>
-            apply(rows, weight, targets, chunk, softcap, keepGradient);
+        public static Tensor Apply(Tensor rows, Tensor weight, Tensor targets, int chunk, double softcap, bool differentiated) =>
+            apply(rows, weight, targets, chunk, softcap, differentiated);
 
         public override Tensor forward(autograd.AutogradContext ctx, params object[] vars)
         {
@@ -58,57 +48,46 @@ public static class ChunkedCrossEntropy
             var targets = (Tensor)vars[2];
             int chunk = (int)vars[3];
             double softcap = (double)vars[4];
-            bool keep = (bool)vars[5];
-            ctx.save_data("chunk", chunk);
-            ctx.save_data("softcap", softcap);
-            ctx.save_data("kept", keep);
+            bool differentiated = (bool)vars[5];
+            bool rowsTrain = differentiated && rows.requires_grad, weightTrains = differentiated && weight.requires_grad;
             using var noGrad = no_grad();
             var total = zeros(1, ScalarType.Float32, rows.device);
-            // d(summed loss)/d(raw logits) of every row, written chunk by chunk while the forward has each chunk's logits.
-            using var kept = keep ? empty(rows.shape[0], weight.shape[0], ScalarType.Float32, rows.device) : null;
+            // d(summed loss)/d(rows) and d(summed loss)/d(weight), unscaled, filled chunk by chunk.
+            var rowGrad = rowsTrain ? empty_like(rows) : null;
+            var weightGrad = weightTrains ? zeros(weight.shape, ScalarType.Float32, weight.device) : null;
             for (long start = 0; start < rows.shape[0]; start += chunk)
             {
                 using var scope = NewDisposeScope();
-                long end = Math.Min(start + chunk, rows.shape[0]);
-                var (logits, capped) = Logits(rows.narrow(0, start, end - start), weight, softcap);
-                var target = targets.narrow(0, start, end - start).unsqueeze(1);
-                var picked = logits.gather(1, target).squeeze(1);
-                total.add_((logits.logsumexp(1) - picked).sum());
-                kept?.narrow(0, start, end - start).copy_(LogitGradient(logits, capped, target));
+                long length = Math.Min(chunk, rows.shape[0] - start);
+                var chunkRows = rows.narrow(0, start, length);
+                var (logits, capped) = Logits(chunkRows, weight, softcap);
+                var target = targets.narrow(0, start, length).unsqueeze(1);
+                var logSumExp = logits.logsumexp(1);
+                total.add_((logSumExp - logits.gather(1, target).squeeze(1)).sum());
+                if (rowGrad is null && weightGrad is null) continue;
+                var dLogits = LogitGradient(logits, logSumExp, capped, target);
+                rowGrad?.narrow(0, start, length).addmm_(dLogits.to(rows.dtype), weight, beta: 0, alpha: 1);
+                weightGrad?.addmm_(dLogits.t(), chunkRows.to(ScalarType.Float32));
             }
-            ctx.save_for_backward(kept is null ? [rows, weight, targets] : [rows, weight, targets, kept]);
+            ctx.save_data("trained", (rowGrad is not null, weightGrad is not null));
+            ctx.save_data("weightDtype", weight.dtype);
+            ctx.save_for_backward([.. new[] { rowGrad, weightGrad }.OfType<Tensor>()]);
             return total.squeeze(0);
         }
 
         public override List<Tensor> backward(autograd.AutogradContext ctx, Tensor gradOutput)
         {
             var saved = ctx.get_saved_variables();
-            Tensor rows = saved[0], weight = saved[1], targets = saved[2];
-            Tensor? kept = (bool)ctx.get_data("kept") ? saved[3] : null;
-            int chunk = (int)ctx.get_data("chunk");
-            double softcap = (double)ctx.get_data("softcap");
+            var (rowsTrain, weightTrains) = ((bool, bool))ctx.get_data("trained");
+            Tensor? rowGrad = rowsTrain ? saved[0] : null, weightGrad = weightTrains ? saved[^1] : null;
+            var weightDtype = (ScalarType)ctx.get_data("weightDtype");
             using var noGrad = no_grad();
-            // Kept as a device scalar: reading it back would stall the GPU once per backward.
-            using var scale = gradOutput.to(ScalarType.Float32).reshape(1, 1);
-            var rowGrad = zeros_like(rows);
-            var weightGrad = weight.requires_grad ? zeros(weight.shape, ScalarType.Float32, weight.device) : null;
-            for (long start = 0; start < rows.shape[0]; start += chunk)
-            {
-                using var scope = NewDisposeScope();
-                long length = Math.Min(chunk, rows.shape[0] - start);
-                var chunkRows = rows.narrow(0, start, length);
-                Tensor dLogits;
-                // The kept gradient is read, never scaled in place (a second backward through a retained graph reads it again).
-                if (kept is not null) dLogits = kept.narrow(0, start, length) * scale;
-                else
-                {
-                    var (logits, capped) = Logits(chunkRows, weight, softcap);
-                    dLogits = LogitGradient(logits, capped, targets.narrow(0, start, length).unsqueeze(1)).mul_(scale);
-                }
-                rowGrad.narrow(0, start, length).copy_(dLogits.to(rows.dtype).matmul(weight));
-                weightGrad?.addmm_(dLogits.t(), chunkRows.to(ScalarType.Float32));
-            }
-            return [rowGrad, weightGrad?.to(weight.dtype)!, null!, null!, null!, null!];
+            // Kept as a device scalar: reading it back would stall the GPU once per backward. The saved gradients are
+            // read, never scaled in place (a second backward through a retained graph reads them again).
+            using var scale = gradOutput.to(ScalarType.Float32);
+            var rows = rowGrad is null ? null : rowGrad.dtype == ScalarType.Float32 ? rowGrad * scale : (rowGrad.to(ScalarType.Float32) * scale).to(rowGrad.dtype);
+            var weight = weightGrad is null ? null : (weightGrad * scale).to(weightDtype);
+            return [rows!, weight!, null!, null!, null!, null!];
         }
 
         /// <summary>One chunk's float32 logits (soft-capped when the model caps them), and tanh(raw / cap) when it does.</summary>
@@ -120,10 +99,13 @@ public static class ChunkedCrossEntropy
             return (capped * softcap, capped);
         }
 
-        /// <summary>d(summed loss)/d(raw logits) of one chunk: softmax − one-hot, times the soft-cap's slope 1 − tanh².</summary>
-        private static Tensor LogitGradient(Tensor logits, Tensor? capped, Tensor target)
+        /// <summary>
+        /// d(summed loss)/d(raw logits) of one chunk, written over its logits: softmax = exp(logits − log-sum-exp) −
+        /// one-hot, times the soft-cap's slope 1 − tanh².
+        /// </summary>
+        private static Tensor LogitGradient(Tensor logits, Tensor logSumExp, Tensor? capped, Tensor target)
         {
-            var gradient = logits.softmax(1);
+            var gradient = logits.sub_(logSumExp.unsqueeze(1)).exp_();
             gradient.scatter_add_(1, target, full(target.shape[0], 1, -1f, ScalarType.Float32, logits.device));
             if (capped is not null) gradient.mul_(1 - capped.pow(2));
             return gradient;
