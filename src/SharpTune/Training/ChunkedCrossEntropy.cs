@@ -62,10 +62,15 @@ public static class ChunkedCrossEntropy
                 var chunkRows = rows.narrow(0, start, length);
                 var (logits, capped) = Logits(chunkRows, weight, softcap);
                 var target = targets.narrow(0, start, length).unsqueeze(1);
-                var logSumExp = logits.logsumexp(1);
-                total.add_((logSumExp - logits.gather(1, target).squeeze(1)).sum());
+                var picked = logits.gather(1, target).squeeze(1);
+                // log-sum-exp as max + log Σ exp(logits − max), with exp(logits − max) written over the logits: the
+                // gradient's softmax is then that divided by its sum, with no second exponential and no chunk-sized temporary.
+                var max = logits.amax([1], keepdim: true);
+                var exponentials = logits.sub_(max).exp_();
+                var sum = exponentials.sum([1], keepdim: true);
+                total.add_((sum.log().add_(max).squeeze(1) - picked).sum());
                 if (rowGrad is null && weightGrad is null) continue;
-                var dLogits = LogitGradient(logits, logSumExp, capped, target);
+                var dLogits = LogitGradient(exponentials, sum, capped, target);
                 rowGrad?.narrow(0, start, length).addmm_(dLogits.to(rows.dtype), weight, beta: 0, alpha: 1);
                 weightGrad?.addmm_(dLogits.t(), chunkRows.to(ScalarType.Float32));
             }
@@ -100,13 +105,13 @@ public static class ChunkedCrossEntropy
         }
 
         /// <summary>
-        /// d(summed loss)/d(raw logits) of one chunk, written over its logits: softmax = exp(logits − log-sum-exp) −
-        /// one-hot, times the soft-cap's slope 1 − tanh².
+        /// d(summed loss)/d(raw logits) of one chunk, written over exp(logits − max): softmax − one-hot, times the
+        /// soft-cap's slope 1 − tanh².
         /// </summary>
-        private static Tensor LogitGradient(Tensor logits, Tensor logSumExp, Tensor? capped, Tensor target)
+        private static Tensor LogitGradient(Tensor exponentials, Tensor sum, Tensor? capped, Tensor target)
         {
-            var gradient = logits.sub_(logSumExp.unsqueeze(1)).exp_();
-            gradient.scatter_add_(1, target, full(target.shape[0], 1, -1f, ScalarType.Float32, logits.device));
+            var gradient = exponentials.div_(sum);
+            gradient.scatter_add_(1, target, full(target.shape[0], 1, -1f, ScalarType.Float32, exponentials.device));
             if (capped is not null) gradient.mul_(1 - capped.pow(2));
             return gradient;
         }
