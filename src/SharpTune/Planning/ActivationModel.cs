@@ -90,18 +90,19 @@ public sealed class ActivationModel(ModelConfig c, ModelInventory inventory, int
     }
 
     /// <summary>
-    /// ChunkedCrossEntropy, from its forward to the end of its backward: one chunk's float32 logits (turned into their
-    /// gradient in place), its log-sum-exp temporary and, below fp32, the raw logits and the gradient's cast; the rows'
-    /// gradient, which the forward fills and the backward scales; and for a trained output matrix its float32 gradient
-    /// (also filled by the forward) and, in bf16, its rounded copy.
+    /// ChunkedCrossEntropy, the larger of its forward and its backward. The forward holds one chunk's float32 logits
+    /// (turned into their gradient in place; with the final soft-cap also the scaled raw logits, their tanh, the capped
+    /// logits and the cap's slope; below fp32 the raw logits and the gradient's cast) beside the unscaled gradients it
+    /// fills: the rows' (NHd) and, for a trained output matrix, its float32 one (4VH). The backward returns scaled copies
+    /// of both (in bf16 the output matrix's rounded too) while the unscaled ones are still saved.
     /// </summary>
     public long LossBackwardBytes(int batch, int seqLen, int chunk)
     {
         long rows = (long)batch * seqLen;
-        long chunkLogits = Math.Min(chunk, rows) * c.VocabSize * (F32 + F32 + (d == F32 ? 0 : 2 * d));
-        long bytes = chunkLogits + rows * c.HiddenSize * d;
-        if (full) bytes += (long)c.VocabSize * c.HiddenSize * (F32 + (d == F32 ? 0 : d));
-        return bytes;
+        long chunkLogits = Math.Min(chunk, rows) * c.VocabSize * (F32 * (c.FinalLogitSoftcapping is null ? 1 : 5) + (d == F32 ? 0 : 2 * d));
+        long gradients = rows * c.HiddenSize * d + (full ? (long)c.VocabSize * c.HiddenSize * F32 : 0);
+        long scaledCopies = rows * c.HiddenSize * d + (full ? (long)c.VocabSize * c.HiddenSize * (F32 + (d == F32 ? 0 : d)) : 0);
+        return gradients + Math.Max(chunkLogits, scaledCopies);
     }
 
     /// <summary>RmsNorm: float32 input (a copy when the compute dtype is not fp32), 1/rms, and the normalised value when the weight trains.</summary>

@@ -90,7 +90,7 @@ public static class ChunkedCrossEntropy
             // Kept as a device scalar: reading it back would stall the GPU once per backward. The saved gradients are
             // read, never scaled in place (a second backward through a retained graph reads them again).
             using var scale = gradOutput.to(ScalarType.Float32);
-            var rows = rowGrad is null ? null : rowGrad.dtype == ScalarType.Float32 ? rowGrad * scale : (rowGrad.to(ScalarType.Float32) * scale).to(rowGrad.dtype);
+            var rows = rowGrad is null ? null : (rowGrad.to(ScalarType.Float32) * scale).to(rowGrad.dtype);
             var weight = weightGrad is null ? null : (weightGrad * scale).to(weightDtype);
             return [rows!, weight!, null!, null!, null!, null!];
         }
